@@ -1,0 +1,61 @@
+# ulvs: a userspace LVS director. `make demo` and `make test` are the two
+# commands a newcomer runs (as root, on Debian/Ubuntu); both install what they
+# need when it is missing.
+
+GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+BIN       := bin/ulvs
+PKGS      := ./...
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1s
+# Debian packages the tests and the demo use: tshark validates checksums,
+# keepalived is the VRRP peer, iproute2/ethtool/nftables build the topology.
+DEB_PKGS  := tshark keepalived iproute2 ethtool nftables tcpdump curl
+
+.PHONY: all build test unit bench fuzz lint demo deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/ulvs
+
+# deps installs the Debian packages above when any is missing and we are root.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing:$$missing"; \
+			apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+		else \
+			echo "note: missing Debian packages:$$missing (run as root to install; tests that need them skip)"; \
+		fi; \
+	fi
+
+# test runs unit, golden, fuzz-seed and (as root) namespace end-to-end tests.
+test: deps lint
+	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+unit:
+	$(GO) test -count=1 -short $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+# fuzz runs every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+demo: deps build
+	./$(BIN) demo
+
+clean:
+	rm -rf bin
