@@ -119,6 +119,9 @@ type Service struct {
 	// Reals are the service's real servers in the order they were added,
 	// which is the order rr, wrr and the tie-breaks of lc and wlc follow.
 	Reals []*RealServer
+
+	// Sched is the service's scheduler, built for this snapshot's Reals.
+	Sched Scheduler
 }
 
 // RealServer is one real server of a service in one Table snapshot. Its
