@@ -20,3 +20,11 @@ type Flow struct {
 type Scheduler interface {
 	Schedule(f *Flow) *RealServer
 }
+
+// schedulerFactories maps an IPVS scheduler name to its constructor. Each
+// scheduler registers itself from its own file's init.
+var schedulerFactories = map[string]func(*Service) (Scheduler, error){}
+
+func registerScheduler(name string, build func(*Service) (Scheduler, error)) {
+	schedulerFactories[name] = build
+}
