@@ -1,0 +1,196 @@
+package balancer
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+)
+
+// hashTestReals returns one real server per weight, 10.0.0.1:80, 10.0.0.2:80,
+// ... with fresh stats.
+func hashTestReals(weights ...uint32) []*RealServer {
+	reals := make([]*RealServer, len(weights))
+	for i, w := range weights {
+		reals[i] = &RealServer{
+			ID:     RealID(i + 1),
+			Addr:   netip.AddrFrom4([4]byte{10, 0, byte((i + 1) >> 8), byte(i + 1)}),
+			Port:   80,
+			Weight: w,
+			Stats:  &RealStats{},
+		}
+	}
+	return reals
+}
+
+// hashTestService builds a service using scheduler name over reals.
+func hashTestService(t testing.TB, name string, flags ServiceFlags, tableSize int, reals []*RealServer) (*Service, Scheduler) {
+	t.Helper()
+	svc := &Service{
+		ID:              1,
+		Key:             ServiceKey{Addr: netip.MustParseAddr("192.0.2.1"), Port: 80, Proto: TCP},
+		Scheduler:       name,
+		Flags:           flags,
+		MaglevTableSize: tableSize,
+		Reals:           reals,
+	}
+	build, ok := schedulerFactories[name]
+	if !ok {
+		t.Fatalf("scheduler %q is not registered", name)
+	}
+	s, err := build(svc)
+	if err != nil {
+		t.Fatalf("build %s: %v", name, err)
+	}
+	svc.Sched = s
+	return svc, s
+}
+
+// hashTestFlows returns n TCP flows from pseudo-random clients to
+// pseudo-random destinations, the same for the same seed.
+func hashTestFlows(n int, seed uint64) []Flow {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	flows := make([]Flow, n)
+	for i := range flows {
+		var src, dst [4]byte
+		binary.BigEndian.PutUint32(src[:], rng.Uint32())
+		binary.BigEndian.PutUint32(dst[:], rng.Uint32())
+		flows[i] = Flow{
+			Proto:   TCP,
+			Src:     netip.AddrFrom4(src),
+			Dst:     netip.AddrFrom4(dst),
+			SrcPort: uint16(rng.UintN(65536)),
+			DstPort: 80,
+		}
+	}
+	return flows
+}
+
+// overload sets r's overload flag the way the connection table does.
+func overload(r *RealServer) {
+	r.UpperThreshold = 1
+	r.Bind(ConnActive)
+}
+
+// sipHashRef is a plain SipHash-c-d over msg, written from the paper, as a
+// reference for hsipHash32.
+func sipHashRef(c, d int, k0, k1 uint64, msg []byte) uint64 {
+	v0, v1, v2, v3 := sipConst0^k0, sipConst1^k1, sipConst2^k0, sipConst3^k1
+	full := len(msg) / 8 * 8
+	for i := 0; i < full; i += 8 {
+		m := binary.LittleEndian.Uint64(msg[i:])
+		v3 ^= m
+		for range c {
+			v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+		}
+		v0 ^= m
+	}
+	var last [8]byte
+	copy(last[:], msg[full:])
+	last[7] = byte(len(msg))
+	b := binary.LittleEndian.Uint64(last[:])
+	v3 ^= b
+	for range c {
+		v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	}
+	v0 ^= b
+	v2 ^= 0xff
+	for range d {
+		v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	}
+	return v0 ^ v1 ^ v2 ^ v3
+}
+
+func TestSipHashReferenceVector(t *testing.T) {
+	// Appendix A of the SipHash paper: key 00..0f, message 00..0e.
+	key := make([]byte, 16)
+	msg := make([]byte, 15)
+	for i := range key {
+		key[i] = byte(i)
+	}
+	for i := range msg {
+		msg[i] = byte(i)
+	}
+	got := sipHashRef(2, 4, binary.LittleEndian.Uint64(key[:8]), binary.LittleEndian.Uint64(key[8:]), msg)
+	if want := uint64(0xa129ca6149be45e5); got != want {
+		t.Fatalf("SipHash-2-4 = %#x, want %#x", got, want)
+	}
+}
+
+func TestHsipHash32MatchesSipHash13(t *testing.T) {
+	keys := []hsipKey{mhKey1, mhKey2, {0, 0}, {0x0706050403020100, 0x0f0e0d0c0b0a0908}}
+	vals := []uint32{0, 1, 80, 0x0a000001 + 80, 0xffffffff, 0xdeadbeef}
+	for _, k := range keys {
+		for _, v := range vals {
+			var msg [4]byte
+			binary.LittleEndian.PutUint32(msg[:], v)
+			want := uint32(sipHashRef(1, 3, k.k0, k.k1, msg[:]))
+			if got := hsipHash32(k, v); got != want {
+				t.Errorf("hsipHash32(%x, %#x) = %#x, want %#x", k, v, got, want)
+			}
+		}
+	}
+}
+
+func TestIPVSHashKeys(t *testing.T) {
+	// Expected values computed independently as ((port+addr)*0x61C88647 mod 2^32) >> 24.
+	tests := []struct {
+		addr string
+		port uint32
+		want uint32
+	}{
+		{"10.0.0.1", 0, 39},
+		{"192.168.1.100", 0, 89},
+		{"192.168.1.100", 12345, 184},
+		{"::ffff:192.168.1.100", 0, 89},
+	}
+	for _, tt := range tests {
+		if got := shHashKey(foldAddr(netip.MustParseAddr(tt.addr)), tt.port, 0); got != tt.want {
+			t.Errorf("sh hash of %s port %d = %d, want %d", tt.addr, tt.port, got, tt.want)
+		}
+	}
+}
+
+func TestFoldAddr(t *testing.T) {
+	tests := []struct {
+		addr string
+		want uint32
+	}{
+		{"10.0.0.1", 0x0a000001},
+		{"::ffff:10.0.0.1", 0x0a000001},
+		{"2001:db8::1", 0x20010db8 ^ 0 ^ 0 ^ 1},
+		{"2001:db8:1:2:3:4:5:6", 0x20010db8 ^ 0x00010002 ^ 0x00030004 ^ 0x00050006},
+	}
+	for _, tt := range tests {
+		if got := foldAddr(netip.MustParseAddr(tt.addr)); got != tt.want {
+			t.Errorf("foldAddr(%s) = %#x, want %#x", tt.addr, got, tt.want)
+		}
+	}
+}
+
+// TestHashSchedulersNoAllocs holds every scheduler of this file set to zero
+// allocations per warm Schedule call.
+func TestHashSchedulersNoAllocs(t *testing.T) {
+	flows := hashTestFlows(64, 1)
+	for _, name := range []string{"sh", "mh", "dh", "lblc", "lblcr"} {
+		for _, flags := range []ServiceFlags{0, FlagSchedFallback | FlagSchedPort} {
+			t.Run(fmt.Sprintf("%s/flags=%d", name, flags), func(t *testing.T) {
+				reals := hashTestReals(1, 2, 3, 0, 5)
+				overload(reals[2])
+				_, s := hashTestService(t, name, flags, 0, reals)
+				for i := range flows { // warm the locality caches
+					s.Schedule(&flows[i])
+				}
+				i := 0
+				allocs := testing.AllocsPerRun(1000, func() {
+					s.Schedule(&flows[i%len(flows)])
+					i++
+				})
+				if allocs != 0 {
+					t.Errorf("Schedule allocates %.1f times per call, want 0", allocs)
+				}
+			})
+		}
+	}
+}
