@@ -194,3 +194,172 @@ func TestHashSchedulersNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestHashSchedulersConcurrent runs every scheduler from several workers
+// while connections come and go and overload flags flip; run with -race.
+func TestHashSchedulersConcurrent(t *testing.T) {
+	for _, name := range []string{"sh", "mh", "dh", "lblc", "lblcr"} {
+		t.Run(name, func(t *testing.T) {
+			reals := hashTestReals(1, 2, 3, 4, 5)
+			for _, r := range reals {
+				r.UpperThreshold = 8
+			}
+			_, s := hashTestService(t, name, FlagSchedFallback|FlagSchedPort, 251, reals)
+			members := map[*RealServer]bool{}
+			for _, r := range reals {
+				members[r] = true
+			}
+			const workers = 4
+			errs := make(chan error, workers)
+			for w := range workers {
+				go func() {
+					flows := hashTestFlows(3000, uint64(w))
+					for i := range flows {
+						flows[i].Dst = netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 64)})
+					}
+					var err error
+					for i := range flows {
+						r := s.Schedule(&flows[i])
+						if r == nil {
+							continue
+						}
+						if !members[r] && err == nil {
+							err = fmt.Errorf("scheduled a server outside the service: %p", r)
+						}
+						r.Bind(ConnActive)
+						if i%3 == 0 {
+							r.Unbind(ConnActive)
+						}
+					}
+					errs <- err
+				}()
+			}
+			for range workers {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+// FuzzHashSchedulers builds each scheduler over fuzzed weights and overload
+// flags and checks that no weight-0 or overloaded server is ever picked, that
+// sh, mh and dh answer the same on a second, independently built director,
+// and that sh-fallback finds a usable server whenever one owns a bucket.
+func FuzzHashSchedulers(f *testing.F) {
+	f.Add([]byte{1, 1, 1}, uint8(0), uint64(1), uint8(0))
+	f.Add([]byte{0, 3, 0, 5, 1}, uint8(0b00010), uint64(7), uint8(3))
+	f.Add([]byte{255, 0, 0}, uint8(0b001), uint64(42), uint8(1))
+	f.Add([]byte{}, uint8(0), uint64(3), uint8(3))
+	f.Add([]byte{0, 0}, uint8(0), uint64(5), uint8(1))
+	f.Fuzz(func(t *testing.T, weights []byte, overloaded uint8, seed uint64, flagBits uint8) {
+		if len(weights) > 40 {
+			weights = weights[:40]
+		}
+		flags := ServiceFlags(flagBits) & (FlagSchedFallback | FlagSchedPort)
+		mk := func() []*RealServer {
+			w := make([]uint32, len(weights))
+			for i, b := range weights {
+				w[i] = uint32(b)
+			}
+			reals := hashTestReals(w...)
+			for i, r := range reals {
+				if i < 8 && overloaded&(1<<i) != 0 {
+					overload(r)
+				}
+			}
+			return reals
+		}
+		flows := hashTestFlows(200, seed)
+		for _, name := range []string{"sh", "mh", "dh", "lblc", "lblcr"} {
+			_, a := hashTestService(t, name, flags, 251, mk())
+			_, b := hashTestService(t, name, flags, 251, mk())
+			for i := range flows {
+				r := a.Schedule(&flows[i])
+				if r != nil && !hashUsable(r) {
+					t.Fatalf("%s picked %v with weight %d, overloaded %v", name, r.AddrPort(), r.Weight, r.Stats.Overloaded())
+				}
+				switch name {
+				case "sh", "mh", "dh":
+					r2 := b.Schedule(&flows[i])
+					if (r == nil) != (r2 == nil) || (r != nil && r.AddrPort() != r2.AddrPort()) {
+						t.Fatalf("%s: two directors disagree on flow %d: %v and %v", name, i, r, r2)
+					}
+				}
+				if name == "sh" && flags&FlagSchedFallback != 0 && r == nil {
+					for _, owner := range a.(*sourceHash).buckets {
+						if owner != nil && hashUsable(owner) {
+							t.Fatalf("sh-fallback returned nil although %v owns a bucket", owner.AddrPort())
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func benchmarkSchedule(b *testing.B, name string, flags ServiceFlags, size int, reals []*RealServer) {
+	_, s := hashTestService(b, name, flags, size, reals)
+	flows := hashTestFlows(4096, 1)
+	for i := range flows { // warm the locality caches
+		s.Schedule(&flows[i])
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		s.Schedule(&flows[i&4095])
+	}
+}
+
+func BenchmarkSchedule(b *testing.B) {
+	tests := []struct {
+		name  string
+		sched string
+		flags ServiceFlags
+		size  int
+		n     int
+	}{
+		{"sh/N=10", "sh", 0, 0, 10},
+		{"sh/N=1000", "sh", 0, 0, 1000},
+		{"sh-port/N=10", "sh", FlagSchedPort, 0, 10},
+		{"mh/N=10/M=4093", "mh", 0, 4093, 10},
+		{"mh/N=10/M=65537", "mh", 0, 65537, 10},
+		{"mh/N=1000/M=65537", "mh", 0, 65537, 1000},
+		{"mh/N=1000/M=131071", "mh", 0, 131071, 1000},
+		{"mh-port/N=1000/M=65537", "mh", FlagSchedPort, 65537, 1000},
+		{"dh/N=10", "dh", 0, 0, 10},
+		{"lblc/N=10", "lblc", 0, 0, 10},
+		{"lblcr/N=10", "lblcr", 0, 0, 10},
+	}
+	for _, tt := range tests {
+		b.Run(tt.name, func(b *testing.B) {
+			benchmarkSchedule(b, tt.sched, tt.flags, tt.size, hashTestReals(equalWeights(tt.n)...))
+		})
+	}
+	// Fallback path: one server of ten overloaded, so a tenth of the
+	// lookups rehash.
+	for _, sched := range []string{"sh", "mh"} {
+		b.Run(sched+"-fallback/N=10/one-overloaded", func(b *testing.B) {
+			reals := hashTestReals(equalWeights(10)...)
+			overload(reals[3])
+			benchmarkSchedule(b, sched, FlagSchedFallback, 4093, reals)
+		})
+	}
+}
+
+// BenchmarkMaglevBuild times a full table build; the Maglev paper reports
+// 1.8 ms for M=65537 and N=100 (section 5.3).
+func BenchmarkMaglevBuild(b *testing.B) {
+	for _, tt := range []struct{ n, size int }{{100, 65537}, {100, 4093}, {1000, 655373}} {
+		b.Run(fmt.Sprintf("N=%d/M=%d", tt.n, tt.size), func(b *testing.B) {
+			svc := &Service{MaglevTableSize: tt.size, Reals: hashTestReals(equalWeights(tt.n)...)}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := newMaglev(svc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

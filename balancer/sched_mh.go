@@ -131,20 +131,25 @@ func (m *maglev) populate() {
 	if active == 0 {
 		return
 	}
+	// The occupancy test runs against a bitmap (8 KiB for 65537 slots,
+	// L1-resident) rather than the 4-byte-per-slot lookup table: most of
+	// the build is probing taken slots near the end.
 	lookup, size := m.lookup, m.size
+	taken := make([]uint64, (size+63)/64)
 	filled := uint32(0)
 	for {
 		for i := range setups {
 			s := &setups[i]
 			for t := uint32(0); t < s.turns; t++ {
 				c := s.perm
-				for lookup[c] >= 0 {
+				for taken[c>>6]&(1<<(c&63)) != 0 {
 					c += s.skip
 					if c >= size {
 						c -= size
 					}
 				}
 				s.perm = c
+				taken[c>>6] |= 1 << (c & 63)
 				lookup[c] = int32(i)
 				if filled++; filled == size {
 					return
