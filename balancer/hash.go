@@ -9,13 +9,13 @@ import (
 // They reproduce the kernel's arithmetic bit for bit, so that a ulvs director
 // and an IPVS director with the same configuration pick the same real server.
 
-// goldenRatio32 is the kernel's GOLDEN_RATIO_32 (include/linux/hash.h).
-const goldenRatio32 = 0x61C88647
+// ipvsGoldenRatio32 is the kernel's GOLDEN_RATIO_32 (include/linux/hash.h).
+const ipvsGoldenRatio32 = 0x61C88647
 
 // ipvsHash32 is the kernel's hash_32(val, bits): multiply by the golden
 // ratio and keep the top bits. bits must be in 1..32.
 func ipvsHash32(val uint32, bits uint) uint32 {
-	return (val * goldenRatio32) >> (32 - bits)
+	return (val * ipvsGoldenRatio32) >> (32 - bits)
 }
 
 // foldAddr is IPVS's addr_fold in host byte order: an IPv4 address as a
@@ -25,12 +25,12 @@ func ipvsHash32(val uint32, bits uint) uint32 {
 func foldAddr(a netip.Addr) uint32 {
 	b := a.As16()
 	if a.Is4() || a.Is4In6() {
-		return be32(b[12:16])
+		return foldBE32(b[12:16])
 	}
-	return be32(b[0:4]) ^ be32(b[4:8]) ^ be32(b[8:12]) ^ be32(b[12:16])
+	return foldBE32(b[0:4]) ^ foldBE32(b[4:8]) ^ foldBE32(b[8:12]) ^ foldBE32(b[12:16])
 }
 
-func be32(b []byte) uint32 {
+func foldBE32(b []byte) uint32 {
 	_ = b[3]
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
@@ -38,10 +38,7 @@ func be32(b []byte) uint32 {
 // hashSourcePort is the source port IPVS mixes into sh and mh hashes with
 // sh-port/mh-port: the transport source port for TCP, UDP and SCTP, zero for
 // anything else (ip_vs_sh_get_port, ip_vs_mh_get_port).
-func hashSourcePort(f *Flow, flags ServiceFlags) uint32 {
-	if flags&FlagSchedPort == 0 {
-		return 0
-	}
+func hashSourcePort(f *Flow) uint32 {
 	switch f.Proto {
 	case TCP, UDP, SCTP:
 		return uint32(f.SrcPort)

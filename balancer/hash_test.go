@@ -67,8 +67,8 @@ func hashTestFlows(n int, seed uint64) []Flow {
 	return flows
 }
 
-// overload sets r's overload flag the way the connection table does.
-func overload(r *RealServer) {
+// hashOverload sets r's overload flag the way the connection table does.
+func hashOverload(r *RealServer) {
 	r.UpperThreshold = 1
 	r.Bind(ConnActive)
 }
@@ -177,7 +177,7 @@ func TestHashSchedulersNoAllocs(t *testing.T) {
 		for _, flags := range []ServiceFlags{0, FlagSchedFallback | FlagSchedPort} {
 			t.Run(fmt.Sprintf("%s/flags=%d", name, flags), func(t *testing.T) {
 				reals := hashTestReals(1, 2, 3, 0, 5)
-				overload(reals[2])
+				hashOverload(reals[2])
 				_, s := hashTestService(t, name, flags, 0, reals)
 				for i := range flows { // warm the locality caches
 					s.Schedule(&flows[i])
@@ -266,7 +266,7 @@ func FuzzHashSchedulers(f *testing.F) {
 			reals := hashTestReals(w...)
 			for i, r := range reals {
 				if i < 8 && overloaded&(1<<i) != 0 {
-					overload(r)
+					hashOverload(r)
 				}
 			}
 			return reals
@@ -299,7 +299,7 @@ func FuzzHashSchedulers(f *testing.F) {
 	})
 }
 
-func benchmarkSchedule(b *testing.B, name string, flags ServiceFlags, size int, reals []*RealServer) {
+func benchmarkHashSchedule(b *testing.B, name string, flags ServiceFlags, size int, reals []*RealServer) {
 	_, s := hashTestService(b, name, flags, size, reals)
 	flows := hashTestFlows(4096, 1)
 	for i := range flows { // warm the locality caches
@@ -312,7 +312,7 @@ func benchmarkSchedule(b *testing.B, name string, flags ServiceFlags, size int, 
 	}
 }
 
-func BenchmarkSchedule(b *testing.B) {
+func BenchmarkHashSchedule(b *testing.B) {
 	tests := []struct {
 		name  string
 		sched string
@@ -334,16 +334,16 @@ func BenchmarkSchedule(b *testing.B) {
 	}
 	for _, tt := range tests {
 		b.Run(tt.name, func(b *testing.B) {
-			benchmarkSchedule(b, tt.sched, tt.flags, tt.size, hashTestReals(equalWeights(tt.n)...))
+			benchmarkHashSchedule(b, tt.sched, tt.flags, tt.size, hashTestReals(hashEqualWeights(tt.n)...))
 		})
 	}
 	// Fallback path: one server of ten overloaded, so a tenth of the
 	// lookups rehash.
 	for _, sched := range []string{"sh", "mh"} {
 		b.Run(sched+"-fallback/N=10/one-overloaded", func(b *testing.B) {
-			reals := hashTestReals(equalWeights(10)...)
-			overload(reals[3])
-			benchmarkSchedule(b, sched, FlagSchedFallback, 4093, reals)
+			reals := hashTestReals(hashEqualWeights(10)...)
+			hashOverload(reals[3])
+			benchmarkHashSchedule(b, sched, FlagSchedFallback, 4093, reals)
 		})
 	}
 }
@@ -353,7 +353,7 @@ func BenchmarkSchedule(b *testing.B) {
 func BenchmarkMaglevBuild(b *testing.B) {
 	for _, tt := range []struct{ n, size int }{{100, 65537}, {100, 4093}, {1000, 655373}} {
 		b.Run(fmt.Sprintf("N=%d/M=%d", tt.n, tt.size), func(b *testing.B) {
-			svc := &Service{MaglevTableSize: tt.size, Reals: hashTestReals(equalWeights(tt.n)...)}
+			svc := &Service{MaglevTableSize: tt.size, Reals: hashTestReals(hashEqualWeights(tt.n)...)}
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := newMaglev(svc); err != nil {

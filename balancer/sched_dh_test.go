@@ -47,7 +47,7 @@ func TestDhUnavailable(t *testing.T) {
 		t.Fatalf("weight-0 bucket owner: got %v, want nil (dh has no fallback)", got.AddrPort())
 	}
 	reals[1].Weight = 1
-	overload(reals[1])
+	hashOverload(reals[1])
 	if got := s.Schedule(&f); got != nil {
 		t.Fatalf("overloaded bucket owner: got %v, want nil", got.AddrPort())
 	}

@@ -32,11 +32,11 @@ const (
 )
 
 func init() {
-	registerScheduler("lblc", func(svc *Service) (Scheduler, error) { return newLBLC(svc, monotonicClock()), nil })
+	registerScheduler("lblc", func(svc *Service) (Scheduler, error) { return newLBLC(svc, localityMonotonicClock()), nil })
 }
 
-// monotonicClock returns a clock reading monotonic time since its creation.
-func monotonicClock() func() time.Duration {
+// localityMonotonicClock returns a clock reading monotonic time since its creation.
+func localityMonotonicClock() func() time.Duration {
 	start := time.Now()
 	return func() time.Duration { return time.Since(start) }
 }

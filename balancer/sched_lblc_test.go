@@ -6,10 +6,10 @@ import (
 	"time"
 )
 
-// stepClock is a clock tests move by hand.
-type stepClock struct{ t time.Duration }
+// localityClock is a clock tests move by hand.
+type localityClock struct{ t time.Duration }
 
-func (c *stepClock) now() time.Duration { return c.t }
+func (c *localityClock) now() time.Duration { return c.t }
 
 // sameShardDsts returns n IPv4 destinations that share one cache shard.
 func sameShardDsts(n int) []netip.Addr {
@@ -23,11 +23,11 @@ func sameShardDsts(n int) []netip.Addr {
 	return out
 }
 
-func flowTo(dst netip.Addr) *Flow {
+func localityFlow(dst netip.Addr) *Flow {
 	return &Flow{Proto: TCP, Src: netip.MustParseAddr("198.51.100.1"), SrcPort: 40000, Dst: dst, DstPort: 80}
 }
 
-func bindActive(r *RealServer, n int) {
+func hashBindActive(r *RealServer, n int) {
 	for range n {
 		r.Bind(ConnActive)
 	}
@@ -40,15 +40,15 @@ func TestLblcCache(t *testing.T) {
 		setup func(reals []*RealServer) // after the first schedule cached reals[0]
 		want  int                       // index of the expected server, -1 for nil
 	}{
-		{"reuse although busier", func(r []*RealServer) { bindActive(r[0], 1); r[0].Bind(ConnInactive) }, 0},
-		{"overloaded with half-loaded alternative", func(r []*RealServer) { bindActive(r[0], 2); bindActive(r[2], 1) }, 1},
+		{"reuse although busier", func(r []*RealServer) { hashBindActive(r[0], 1); r[0].Bind(ConnInactive) }, 0},
+		{"overloaded with half-loaded alternative", func(r []*RealServer) { hashBindActive(r[0], 2); hashBindActive(r[2], 1) }, 1},
 		{"overloaded without half-loaded alternative", func(r []*RealServer) {
-			bindActive(r[0], 2)
-			bindActive(r[1], 1)
-			bindActive(r[2], 1)
+			hashBindActive(r[0], 2)
+			hashBindActive(r[1], 1)
+			hashBindActive(r[2], 1)
 		}, 0},
 		{"cached server quiesced", func(r []*RealServer) { r[0].Weight = 0 }, 1},
-		{"cached server over its threshold", func(r []*RealServer) { overload(r[0]) }, 1},
+		{"cached server over its threshold", func(r []*RealServer) { hashOverload(r[0]) }, 1},
 		{"everything quiesced", func(r []*RealServer) {
 			for _, x := range r {
 				x.Weight = 0
@@ -58,14 +58,14 @@ func TestLblcCache(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reals := hashTestReals(1, 1, 1)
-			clock := &stepClock{}
+			clock := &localityClock{}
 			l := newLBLC(&Service{Reals: reals}, clock.now)
-			if got := l.Schedule(flowTo(dst)); got != reals[0] {
+			if got := l.Schedule(localityFlow(dst)); got != reals[0] {
 				t.Fatalf("first schedule got %v, want the first least-loaded server", got)
 			}
 			tt.setup(reals)
 			clock.t += time.Second
-			got := l.Schedule(flowTo(dst))
+			got := l.Schedule(localityFlow(dst))
 			var want *RealServer
 			if tt.want >= 0 {
 				want = reals[tt.want]
@@ -77,8 +77,8 @@ func TestLblcCache(t *testing.T) {
 				// The new choice is cached: it stays even when the old
 				// server becomes the least loaded again.
 				reals[0].Weight = 1
-				bindActive(reals[tt.want], 1)
-				if again := l.Schedule(flowTo(dst)); again != want {
+				hashBindActive(reals[tt.want], 1)
+				if again := l.Schedule(localityFlow(dst)); again != want {
 					t.Fatalf("after switching, got %v, want the cached %v", again, want)
 				}
 			}
@@ -88,18 +88,18 @@ func TestLblcCache(t *testing.T) {
 
 func TestLblcPerDestination(t *testing.T) {
 	reals := hashTestReals(1, 1, 1)
-	clock := &stepClock{}
+	clock := &localityClock{}
 	l := newLBLC(&Service{Reals: reals}, clock.now)
 	dsts := sameShardDsts(3)
 	for i, d := range dsts {
-		got := l.Schedule(flowTo(d))
+		got := l.Schedule(localityFlow(d))
 		if got != reals[i] {
 			t.Fatalf("destination %d got %v, want %v", i, got, reals[i].AddrPort())
 		}
 		got.Bind(ConnInactive) // the connection the caller would create
 	}
 	for i, d := range dsts {
-		if got := l.Schedule(flowTo(d)); got != reals[i] {
+		if got := l.Schedule(localityFlow(d)); got != reals[i] {
 			t.Fatalf("destination %d moved to %v", i, got.AddrPort())
 		}
 	}
@@ -121,7 +121,7 @@ func TestLocalityExpiry(t *testing.T) {
 	for _, tt := range tests {
 		for _, name := range []string{"lblc", "lblcr"} {
 			t.Run(name+"/"+tt.name, func(t *testing.T) {
-				clock := &stepClock{}
+				clock := &localityClock{}
 				svc := &Service{Reals: hashTestReals(1, 1)}
 				var s Scheduler
 				var c *localityCache
@@ -134,13 +134,13 @@ func TestLocalityExpiry(t *testing.T) {
 				}
 				c.maxPerShard = tt.maxSize
 				dsts := sameShardDsts(3)
-				s.Schedule(flowTo(dsts[0]))
-				s.Schedule(flowTo(dsts[1]))
+				s.Schedule(localityFlow(dsts[0]))
+				s.Schedule(localityFlow(dsts[1]))
 				clock.t += tt.idle
 				// Traffic to one more destination of the shard drives the
 				// bounded sweep over the shard's slots.
 				for range 4 {
-					s.Schedule(flowTo(dsts[2]))
+					s.Schedule(localityFlow(dsts[2]))
 				}
 				key := dsts[0].As16()
 				_, ok := c.shards[0].index[key]
@@ -153,12 +153,12 @@ func TestLocalityExpiry(t *testing.T) {
 }
 
 func TestLocalityHardLimit(t *testing.T) {
-	clock := &stepClock{}
+	clock := &localityClock{}
 	reals := hashTestReals(1, 1)
 	l := newLBLC(&Service{Reals: reals}, clock.now)
 	l.cache.hardPerShard = 3
 	for _, d := range sameShardDsts(6) {
-		if l.Schedule(flowTo(d)) == nil {
+		if l.Schedule(localityFlow(d)) == nil {
 			t.Fatalf("destination %v not scheduled while the cache is full", d)
 		}
 	}
@@ -169,7 +169,7 @@ func TestLocalityHardLimit(t *testing.T) {
 	clock.t += localityExpiration
 	for _, d := range sameShardDsts(6)[3:] {
 		for range 4 {
-			l.Schedule(flowTo(d))
+			l.Schedule(localityFlow(d))
 		}
 	}
 	if got := len(l.cache.shards[0].entries); got != 3 {

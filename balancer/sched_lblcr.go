@@ -3,7 +3,7 @@ package balancer
 import "time"
 
 func init() {
-	registerScheduler("lblcr", func(svc *Service) (Scheduler, error) { return newLBLCR(svc, monotonicClock()), nil })
+	registerScheduler("lblcr", func(svc *Service) (Scheduler, error) { return newLBLCR(svc, localityMonotonicClock()), nil })
 }
 
 // lblcr is IPVS's locality-based least-connection with replication scheduler
@@ -44,7 +44,7 @@ func (l *lblcr) Schedule(f *Flow) *RealServer {
 	least := l.setMin(e.set)
 	if len(e.set) > 1 && now-e.lastMod > l.cache.expiration {
 		if m := l.setMax(e.set); m >= 0 {
-			e.set = removeInt32(e.set, m)
+			e.set = lblcrRemove(e.set, m)
 			e.lastMod = now
 		}
 	}
@@ -55,7 +55,7 @@ func (l *lblcr) Schedule(f *Flow) *RealServer {
 	if i < 0 {
 		return nil
 	}
-	if !containsInt32(e.set, i) {
+	if !lblcrContains(e.set, i) {
 		e.set = append(e.set, i)
 		e.lastMod = now
 	}
@@ -98,7 +98,7 @@ func (l *lblcr) setMax(set []int32) int32 {
 	return most
 }
 
-func containsInt32(s []int32, v int32) bool {
+func lblcrContains(s []int32, v int32) bool {
 	for _, x := range s {
 		if x == v {
 			return true
@@ -107,8 +107,8 @@ func containsInt32(s []int32, v int32) bool {
 	return false
 }
 
-// removeInt32 deletes the first v from s in place, keeping the order.
-func removeInt32(s []int32, v int32) []int32 {
+// lblcrRemove deletes the first v from s in place, keeping the order.
+func lblcrRemove(s []int32, v int32) []int32 {
 	for k, x := range s {
 		if x == v {
 			copy(s[k:], s[k+1:])

@@ -22,7 +22,7 @@ func lblcrSet(l *lblcr, dst netip.Addr) []int32 {
 func TestLblcrReplication(t *testing.T) {
 	dst := netip.MustParseAddr("203.0.113.50")
 	reals := hashTestReals(1, 1, 1)
-	clock := &stepClock{}
+	clock := &localityClock{}
 	l := newLBLCR(&Service{Reals: reals}, clock.now)
 
 	steps := []struct {
@@ -33,10 +33,10 @@ func TestLblcrReplication(t *testing.T) {
 		wantSet []int32
 	}{
 		{"first schedule caches the least loaded", func() {}, 0, 0, []int32{0}},
-		{"reused while not overloaded", func() { bindActive(reals[0], 1) }, time.Second, 0, []int32{0}},
-		{"overloaded member: the least loaded joins the set", func() { bindActive(reals[0], 1) }, time.Second, 1, []int32{0, 1}},
-		{"least connection within the set", func() { bindActive(reals[1], 1) }, time.Second, 1, []int32{0, 1}},
-		{"every member overloaded: the set grows", func() { bindActive(reals[1], 2) }, time.Second, 2, []int32{0, 1, 2}},
+		{"reused while not overloaded", func() { hashBindActive(reals[0], 1) }, time.Second, 0, []int32{0}},
+		{"overloaded member: the least loaded joins the set", func() { hashBindActive(reals[0], 1) }, time.Second, 1, []int32{0, 1}},
+		{"least connection within the set", func() { hashBindActive(reals[1], 1) }, time.Second, 1, []int32{0, 1}},
+		{"every member overloaded: the set grows", func() { hashBindActive(reals[1], 2) }, time.Second, 2, []int32{0, 1, 2}},
 		{"used half a day later", func() {}, localityExpiration / 2, 2, []int32{0, 1, 2}},
 		// Set unchanged for the expiration (but used since): its most
 		// loaded member (reals[1], 3 active) leaves.
@@ -46,7 +46,7 @@ func TestLblcrReplication(t *testing.T) {
 	for _, st := range steps {
 		st.before()
 		clock.t += st.advance
-		got := l.Schedule(flowTo(dst))
+		got := l.Schedule(localityFlow(dst))
 		if got != reals[st.want] {
 			t.Fatalf("%s: got %v, want %v", st.name, got, reals[st.want].AddrPort())
 		}
@@ -59,12 +59,12 @@ func TestLblcrReplication(t *testing.T) {
 func TestLblcrSingleMemberNeverShrinks(t *testing.T) {
 	dst := netip.MustParseAddr("203.0.113.51")
 	reals := hashTestReals(1, 1)
-	clock := &stepClock{}
+	clock := &localityClock{}
 	l := newLBLCR(&Service{Reals: reals}, clock.now)
-	l.Schedule(flowTo(dst))
+	l.Schedule(localityFlow(dst))
 	for range 3 {
 		clock.t += localityExpiration / 2 // used often enough to stay cached
-		if got := l.Schedule(flowTo(dst)); got != reals[0] {
+		if got := l.Schedule(localityFlow(dst)); got != reals[0] {
 			t.Fatalf("got %v, want the only member", got)
 		}
 	}
@@ -76,19 +76,19 @@ func TestLblcrSingleMemberNeverShrinks(t *testing.T) {
 func TestLblcrUnavailable(t *testing.T) {
 	dst := netip.MustParseAddr("203.0.113.52")
 	reals := hashTestReals(1, 1)
-	clock := &stepClock{}
+	clock := &localityClock{}
 	l := newLBLCR(&Service{Reals: reals}, clock.now)
-	l.Schedule(flowTo(dst))
+	l.Schedule(localityFlow(dst))
 	reals[0].Weight = 0
-	if got := l.Schedule(flowTo(dst)); got != reals[1] {
+	if got := l.Schedule(localityFlow(dst)); got != reals[1] {
 		t.Fatalf("quiesced member: got %v, want %v", got, reals[1].AddrPort())
 	}
-	overload(reals[1])
-	if got := l.Schedule(flowTo(dst)); got != nil {
+	hashOverload(reals[1])
+	if got := l.Schedule(localityFlow(dst)); got != nil {
 		t.Fatalf("no usable server: got %v, want nil", got.AddrPort())
 	}
 	empty := newLBLCR(&Service{}, clock.now)
-	if got := empty.Schedule(flowTo(dst)); got != nil {
+	if got := empty.Schedule(localityFlow(dst)); got != nil {
 		t.Fatalf("empty service: got %v", got.AddrPort())
 	}
 }

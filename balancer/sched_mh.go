@@ -49,7 +49,7 @@ func newMaglev(svc *Service) (*maglev, error) {
 	if size == 0 {
 		size = MaglevDefaultTableSize
 	}
-	if size < 2 || size > MaglevMaxTableSize || !isPrime(uint32(size)) {
+	if size < 2 || size > MaglevMaxTableSize || !mhIsPrime(uint32(size)) {
 		return nil, fmt.Errorf("mh table size %d for %v: use a prime between 2 and %d (IPVS uses 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521 or 131071; Katran 65537)",
 			size, svc.Key, MaglevMaxTableSize)
 	}
@@ -88,7 +88,7 @@ func mhTurns(reals []*RealServer, size uint32) []mhSetup {
 	var g, maxW uint32
 	for _, r := range reals {
 		if r.Weight > 0 {
-			g = gcdUint32(g, r.Weight)
+			g = mhGCD(g, r.Weight)
 		}
 		maxW = max(maxW, r.Weight)
 	}
@@ -166,7 +166,7 @@ func (m *maglev) Schedule(f *Flow) *RealServer {
 	fold := foldAddr(f.Src)
 	var port uint32
 	if m.port {
-		port = hashSourcePort(f, FlagSchedPort)
+		port = hashSourcePort(f)
 	}
 	h := mhHashKey(fold, port, 0, mhKey1) % m.size
 	idx := m.lookup[h]
@@ -202,16 +202,16 @@ func (m *maglev) anyUsable() bool {
 	return false
 }
 
-func gcdUint32(a, b uint32) uint32 {
+func mhGCD(a, b uint32) uint32 {
 	for b != 0 {
 		a, b = b, a%b
 	}
 	return a
 }
 
-// isPrime is trial division; table sizes are below 2^24, so at most ~2,000
+// mhIsPrime is trial division; table sizes are below 2^24, so at most ~2,000
 // divisions at build time.
-func isPrime(n uint32) bool {
+func mhIsPrime(n uint32) bool {
 	if n < 2 {
 		return false
 	}

@@ -133,7 +133,7 @@ func mhShares(m *maglev) []float64 {
 	return counts
 }
 
-func equalWeights(n int) []uint32 {
+func hashEqualWeights(n int) []uint32 {
 	w := make([]uint32, n)
 	for i := range w {
 		w[i] = 1
@@ -147,7 +147,7 @@ func TestMaglevBalance(t *testing.T) {
 	tests := []struct{ n, size int }{{10, 4093}, {100, 65537}, {10, 65537}, {1000, 131071}}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("N=%d/M=%d", tt.n, tt.size), func(t *testing.T) {
-			m := mhBuild(t, 0, tt.size, hashTestReals(equalWeights(tt.n)...))
+			m := mhBuild(t, 0, tt.size, hashTestReals(hashEqualWeights(tt.n)...))
 			shares := mhShares(m)
 			lo, hi := shares[0], shares[0]
 			for _, s := range shares {
@@ -160,7 +160,7 @@ func TestMaglevBalance(t *testing.T) {
 		})
 	}
 	// Flows, not slots: 10 servers, 400k random clients.
-	m := mhBuild(t, 0, 4093, hashTestReals(equalWeights(10)...))
+	m := mhBuild(t, 0, 4093, hashTestReals(hashEqualWeights(10)...))
 	got := map[*RealServer]float64{}
 	flows := hashTestFlows(400000, 99)
 	for i := range flows {
@@ -206,7 +206,7 @@ func TestMaglevWeightedProportions(t *testing.T) {
 // that changed owner and the fraction that changed although their owner
 // stayed.
 func mhDisruption(t testing.TB, n, size, removed int) (changed, collateral float64) {
-	reals := hashTestReals(equalWeights(n)...)
+	reals := hashTestReals(hashEqualWeights(n)...)
 	before := mhOwners(mhBuild(t, 0, size, reals))
 	rest := append(append([]*RealServer{}, reals[:removed]...), reals[removed+1:]...)
 	after := mhOwners(mhBuild(t, 0, size, rest))
@@ -256,9 +256,9 @@ func TestMaglevFallback(t *testing.T) {
 		wantNil bool
 	}{
 		{"weight 0 without fallback", 0, func(r *RealServer) { r.Weight = 0 }, true},
-		{"overloaded without fallback", 0, overload, true},
+		{"overloaded without fallback", 0, hashOverload, true},
 		{"weight 0 with fallback", FlagSchedFallback, func(r *RealServer) { r.Weight = 0 }, false},
-		{"overloaded with fallback", FlagSchedFallback | FlagSchedPort, overload, false},
+		{"overloaded with fallback", FlagSchedFallback | FlagSchedPort, hashOverload, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -303,7 +303,7 @@ func TestMaglevFallbackAllUnavailable(t *testing.T) {
 	reals := hashTestReals(1, 1, 1)
 	m := mhBuild(t, FlagSchedFallback, 251, reals)
 	for _, r := range reals {
-		overload(r)
+		hashOverload(r)
 	}
 	for _, f := range hashTestFlows(100, 5) {
 		if r := m.Schedule(&f); r != nil {
@@ -318,8 +318,8 @@ func TestMaglevFallbackAllUnavailable(t *testing.T) {
 }
 
 func TestMaglevSourcePort(t *testing.T) {
-	plain := mhBuild(t, 0, 4093, hashTestReals(equalWeights(8)...))
-	port := mhBuild(t, FlagSchedPort, 4093, hashTestReals(equalWeights(8)...))
+	plain := mhBuild(t, 0, 4093, hashTestReals(hashEqualWeights(8)...))
+	port := mhBuild(t, FlagSchedPort, 4093, hashTestReals(hashEqualWeights(8)...))
 	f := hashTestFlows(1, 3)[0]
 	seenPlain, seenPort := map[netip.AddrPort]bool{}, map[netip.AddrPort]bool{}
 	for p := range 64 {

@@ -66,7 +66,7 @@ func (s *sourceHash) Schedule(f *Flow) *RealServer {
 	fold := foldAddr(f.Src)
 	var port uint32
 	if s.port {
-		port = hashSourcePort(f, FlagSchedPort)
+		port = hashSourcePort(f)
 	}
 	h := shHashKey(fold, port, 0)
 	r := s.buckets[h]

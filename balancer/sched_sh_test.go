@@ -102,9 +102,9 @@ func TestShFallback(t *testing.T) {
 		wantNil bool
 	}{
 		{"weight 0 without fallback", 0, func(r *RealServer) { r.Weight = 0 }, true},
-		{"overloaded without fallback", 0, overload, true},
+		{"overloaded without fallback", 0, hashOverload, true},
 		{"weight 0 with fallback", FlagSchedFallback, func(r *RealServer) { r.Weight = 0 }, false},
-		{"overloaded with fallback", FlagSchedFallback, overload, false},
+		{"overloaded with fallback", FlagSchedFallback, hashOverload, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,7 +146,7 @@ func TestShFallback(t *testing.T) {
 func TestShFallbackAllUnavailable(t *testing.T) {
 	reals := hashTestReals(1, 1, 1)
 	for _, r := range reals {
-		overload(r)
+		hashOverload(r)
 	}
 	_, s := hashTestService(t, "sh", FlagSchedFallback, 0, reals)
 	for _, f := range hashTestFlows(100, 5) {
