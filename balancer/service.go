@@ -116,6 +116,10 @@ type Service struct {
 	// length (IPVS -M netmask; 32 for IPv4 means one client address).
 	PersistenceMaskBits int
 
+	// MaglevTableSize is the mh lookup table size, a prime; zero means
+	// IPVS's default of 4093.
+	MaglevTableSize int
+
 	// Reals are the service's real servers in the order they were added,
 	// which is the order rr, wrr and the tie-breaks of lc and wlc follow.
 	Reals []*RealServer
