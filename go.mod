@@ -3,6 +3,8 @@ module github.com/ulvs/ulvs
 go 1.26.0
 
 require (
+	github.com/mdlayher/arp v0.0.0-20220512170110-6706a2966875
+	github.com/mdlayher/ethernet v0.0.0-20220221185849-529eae5b6118
 	github.com/mdlayher/packet v1.2.0
 	golang.org/x/net v0.59.0
 	golang.org/x/sys v0.50.0
