@@ -311,5 +311,11 @@ func openTUN(name string) (*os.File, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tunnel: bring %s up: %w", name, err)
 	}
+	// Non-blocking, so the runtime poller owns the fd and Close interrupts
+	// a pending Read or Write.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	return os.NewFile(uintptr(fd), "/dev/net/tun:"+name), nil
 }
