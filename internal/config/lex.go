@@ -70,7 +70,7 @@ func lex(file string, data []byte) ([]line, error) {
 			continue
 		}
 		pending.WriteString(text)
-		toks, err := tokenize(pending.String())
+		toks, err := tokenize(pending.String(), !isIncludeLine(pending.String()))
 		pending.Reset()
 		if err != nil {
 			return nil, &Error{Pos: Pos{File: file, Line: start}, Msg: err.Error(),
@@ -81,7 +81,7 @@ func lex(file string, data []byte) ([]line, error) {
 		}
 	}
 	if pending.Len() > 0 {
-		toks, err := tokenize(pending.String())
+		toks, err := tokenize(pending.String(), !isIncludeLine(pending.String()))
 		if err != nil {
 			return nil, &Error{Pos: Pos{File: file, Line: start}, Msg: err.Error(),
 				Hint: `close the string with a matching " on the same line`}
@@ -121,8 +121,19 @@ func decomment(s string) string {
 	return s
 }
 
-// tokenize splits one logical, comment-free line into tokens.
-func tokenize(s string) ([]token, error) {
+// isIncludeLine reports whether s is an include statement, whose pattern
+// may contain csh brace alternatives ("include {a,b}.conf") that must not
+// be taken for a block.
+func isIncludeLine(s string) bool {
+	first, _, _ := strings.Cut(strings.TrimLeft(s, " \t"), " ")
+	first, _, _ = strings.Cut(first, "\t")
+	_, ok := includeKeywords[first]
+	return ok
+}
+
+// tokenize splits one logical, comment-free line into tokens; braces are
+// tokens of their own unless blocks is false.
+func tokenize(s string, blocks bool) ([]token, error) {
 	var (
 		toks   []token
 		word   strings.Builder
@@ -141,7 +152,7 @@ func tokenize(s string) ([]token, error) {
 		switch {
 		case c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f':
 			flush()
-		case c == '{' || c == '}':
+		case blocks && (c == '{' || c == '}'):
 			flush()
 			kind := tokOpen
 			if c == '}' {

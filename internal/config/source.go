@@ -188,13 +188,9 @@ func (r *reader) include(ln line, strict bool) error {
 			return &Error{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("bad pattern %q: %v", alt, err),
 				Hint: "use *, ? and [...] as in a shell; escape a literal [ as \\["}
 		}
-		if len(matches) == 0 {
-			msg := fmt.Sprintf("%s matches no file", alt)
-			if strict {
-				return &Error{Pos: ln.pos, Keyword: kw, Msg: msg, Hint: "create the file or use plain include, which allows no match"}
-			}
-			r.warn(Warning{Pos: ln.pos, Keyword: kw, Msg: msg})
-			continue
+		if len(matches) == 0 && strict {
+			return &Error{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("%s matches no file", alt),
+				Hint: "create the file or use plain include, which allows no match"}
 		}
 		for _, m := range matches {
 			abs := "/" + m
@@ -206,6 +202,9 @@ func (r *reader) include(ln line, strict bool) error {
 				files = append(files, abs)
 			}
 		}
+	}
+	if len(files) == 0 {
+		r.warn(Warning{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("%s matches no file", pattern)})
 	}
 	for _, abs := range files {
 		for _, open := range r.stack {

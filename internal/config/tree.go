@@ -95,10 +95,6 @@ func buildTree(lines []line) (*Node, error) {
 					return nil, &Error{Pos: ln.pos, Msg: "'{' with no keyword before it",
 						Hint: "put the block's keyword before '{', e.g. real_server 10.0.0.1 80 {"}
 				}
-				if target.Block {
-					return nil, &Error{Pos: ln.pos, Keyword: target.Keyword, Msg: "a second '{' for the same keyword",
-						Hint: "each keyword opens at most one block; remove the extra '{'"}
-				}
 				if len(stack) > maxNesting {
 					return nil, &Error{Pos: ln.pos, Keyword: target.Keyword,
 						Msg: fmt.Sprintf("blocks nested deeper than %d levels", maxNesting), Hint: "check for missing '}'"}
