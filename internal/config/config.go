@@ -1,0 +1,300 @@
+package config
+
+import (
+	"io/fs"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ulvs/ulvs/balancer"
+)
+
+// Config is a loaded keepalived.conf: the parts ulvs interprets as typed
+// values with keepalived's defaults applied, and the rest kept as Nodes.
+type Config struct {
+	Global         GlobalDefs
+	VirtualServers []*VirtualServer
+	ULVS           ULVS
+
+	// Blocks are the top-level statements ulvs recognises but does not
+	// interpret yet, in file order: vrrp_instance, vrrp_script,
+	// vrrp_sync_group, virtual_server_group, garp_group, SSL, static_*,
+	// track_* and keepalived's top-level process settings.
+	Blocks []*Node
+}
+
+// GlobalDefs is the global_defs block.
+type GlobalDefs struct {
+	Pos         Pos
+	RouterID    string
+	LVSTimeouts Timeouts
+	// Extra holds the other global_defs keywords keepalived knows
+	// (notification_email, vrrp_* defaults, ...), unvalidated.
+	Extra []*Node
+}
+
+// Timeouts are IPVS's connection timeouts from global_defs' lvs_timeouts
+// (ipvsadm --set tcp tcpfin udp). Zero means "leave the default".
+type Timeouts struct {
+	TCP    time.Duration // established TCP connections
+	TCPFin time.Duration // TCP connections after a FIN
+	UDP    time.Duration // UDP flows
+}
+
+// TunnelType is the encapsulation of a TUN real server (lvs_method TUN
+// type ...).
+type TunnelType uint8
+
+// The tunnel types keepalived accepts. The zero value is IPIP, the default.
+const (
+	TunnelIPIP TunnelType = iota
+	TunnelGUE
+	TunnelGRE
+)
+
+// String returns the keepalived spelling.
+func (t TunnelType) String() string {
+	switch t {
+	case TunnelGUE:
+		return "gue"
+	case TunnelGRE:
+		return "gre"
+	}
+	return "ipip"
+}
+
+// TunnelChecksum is the checksum option of a GUE or GRE tunnel.
+type TunnelChecksum uint8
+
+// The checksum options; the zero value is nocsum, keepalived's default.
+const (
+	TunnelNoCsum TunnelChecksum = iota
+	TunnelCsum
+	TunnelRemCsum
+)
+
+// String returns the keepalived spelling.
+func (c TunnelChecksum) String() string {
+	switch c {
+	case TunnelCsum:
+		return "csum"
+	case TunnelRemCsum:
+		return "remcsum"
+	}
+	return "nocsum"
+}
+
+// Tunnel holds the options after lvs_method TUN.
+type Tunnel struct {
+	Type     TunnelType
+	Port     uint16 // GUE destination port; zero for IPIP and GRE
+	Checksum TunnelChecksum
+}
+
+// VirtualServer is one virtual_server block with keepalived's defaults and
+// corrections applied (see docs/config.md).
+type VirtualServer struct {
+	Pos Pos
+	// Exactly one of (Addr), FWMark and Group identifies the service, as
+	// in "virtual_server IP [PORT]", "virtual_server fwmark N" and
+	// "virtual_server group NAME".
+	Addr   netip.Addr
+	Port   uint16 // 0 only for a persistent service (all ports)
+	FWMark uint32
+	Group  string
+
+	Protocol  balancer.Protocol // UDP when omitted, as in keepalived; 0 for fwmark and group services
+	Scheduler string            // lb_algo / lvs_sched; wlc when omitted
+	Method    balancer.Method   // lb_kind / lvs_method; NAT when omitted
+	Tunnel    Tunnel
+
+	Persistence time.Duration // persistence_timeout; 0 = not persistent; bare keyword = 360 s
+	// PersistenceMaskBits is persistence_granularity as a prefix length;
+	// 0 when not set, meaning one client address.
+	PersistenceMaskBits int
+	DelayLoop           time.Duration // checker interval; 60 s when omitted
+	Weight              uint32        // default real-server weight (virtual_server weight); 1
+	InhibitOnFailure    bool
+	Flags               balancer.ServiceFlags
+
+	Reals []*RealServer
+	// Extra holds the other virtual_server keywords keepalived knows
+	// (sorry_server, quorum, alpha, ...), unvalidated.
+	Extra []*Node
+}
+
+// RealServer is one real_server block with its virtual server's defaults
+// applied.
+type RealServer struct {
+	Pos              Pos
+	Addr             netip.Addr
+	Port             uint16
+	Method           balancer.Method
+	Tunnel           Tunnel
+	Weight           uint32
+	UpperThreshold   uint32 // uthreshold; 0 = unset
+	LowerThreshold   uint32 // lthreshold; 0 = unset
+	InhibitOnFailure bool
+	// Checkers are the health-check blocks (TCP_CHECK, HTTP_GET, ...) in
+	// file order, uninterpreted.
+	Checkers []*Node
+	// Extra holds the other real_server keywords keepalived knows
+	// (notify_up, retry, connect_timeout, ...), unvalidated.
+	Extra []*Node
+
+	methodSet, weightSet, inhibitSet, portSet bool
+}
+
+// IOMode selects how ulvs moves frames.
+type IOMode uint8
+
+// The IO modes. The zero value is IORing.
+const (
+	IORing  IOMode = iota // AF_PACKET TPACKET_V3 rings
+	IOPlain               // plain AF_PACKET socket reads and writes
+)
+
+// String returns the config spelling.
+func (m IOMode) String() string {
+	if m == IOPlain {
+		return "plain"
+	}
+	return "ring"
+}
+
+// DefaultAdminSocket is the admin socket path when the ulvs block does not
+// set admin_socket.
+const DefaultAdminSocket = "/run/ulvs.sock"
+
+// ULVS is the ulvs-only block, a top-level block keepalived does not know
+// (keepalived logs it as unknown and runs without it):
+//
+//	ulvs {
+//	    interface_clients eth0        # client-facing (VIP) interface
+//	    interface_reals   eth1        # real-server-facing interface
+//	    workers           2           # packet workers; default one per CPU
+//	    admin_socket      /run/ulvs.sock
+//	    io                ring        # ring (TPACKET_V3) or plain
+//	}
+//
+// Empty interfaces mean "derive from the routing table"; an empty
+// InterfaceReals means the same interface as InterfaceClients.
+type ULVS struct {
+	Pos              Pos
+	InterfaceClients string
+	InterfaceReals   string
+	Workers          int // 0 = one per CPU
+	AdminSocket      string
+	IO               IOMode
+}
+
+// Options control Load and Parse.
+type Options struct {
+	// Strict turns every warning into an error, like keepalived's
+	// --config-test exit status.
+	Strict bool
+	// ConfigID selects "@id" conditional lines (keepalived -i). Empty
+	// means the host name up to its first dot, keepalived's default.
+	ConfigID string
+	// FS is where the main file and includes are read from, with absolute
+	// paths taken relative to its root. Nil means the operating system's
+	// file system.
+	FS fs.FS
+}
+
+// Load reads the keepalived.conf at path and everything it includes.
+//
+// It returns the configuration and its warnings, or an error; err is an
+// ErrorList naming every problem with file, line and keyword. With
+// opts.Strict warnings are returned as errors instead.
+func Load(path string, opts Options) (*Config, []Warning, error) {
+	abs, err := absPath(path, opts.FS)
+	if err != nil {
+		return nil, nil, ErrorList{{Pos: Pos{File: path}, Msg: err.Error()}}
+	}
+	r := newReader(opts)
+	data, err := r.readFile(abs, Pos{File: abs})
+	if err != nil {
+		if e, ok := err.(*Error); ok {
+			e.Keyword = ""
+		}
+		return nil, nil, asList(err)
+	}
+	return r.parse(abs, data, opts)
+}
+
+// Parse parses data as the keepalived.conf named name (used in messages
+// and as the base directory of relative includes, which are read from
+// opts.FS or the operating system).
+func Parse(name string, data []byte, opts Options) (*Config, []Warning, error) {
+	abs, err := absPath(name, opts.FS)
+	if err != nil {
+		return nil, nil, ErrorList{{Pos: Pos{File: name}, Msg: err.Error()}}
+	}
+	r := newReader(opts)
+	r.files++
+	return r.parse(abs, data, opts)
+}
+
+func absPath(p string, fsys fs.FS) (string, error) {
+	if fsys == nil && !filepath.IsAbs(p) {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return "", err
+		}
+		p = a
+	}
+	p = filepath.ToSlash(p)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return path.Clean(p), nil
+}
+
+func newReader(opts Options) *reader {
+	fsys := opts.FS
+	if fsys == nil {
+		fsys = os.DirFS("/")
+	}
+	id := opts.ConfigID
+	if id == "" {
+		if h, err := os.Hostname(); err == nil {
+			id, _, _ = strings.Cut(h, ".")
+		}
+	}
+	return &reader{fsys: fsys, configID: id}
+}
+
+func (r *reader) parse(abs string, data []byte, opts Options) (*Config, []Warning, error) {
+	var warns []Warning
+	r.warn = func(w Warning) { warns = append(warns, w) }
+	if err := r.addFile(abs, data); err != nil {
+		return nil, nil, asList(err)
+	}
+	root, err := buildTree(r.out)
+	if err != nil {
+		return nil, nil, asList(err)
+	}
+	d := &decoder{warns: warns}
+	cfg := d.decodeRoot(root)
+	if opts.Strict {
+		for _, w := range d.warns {
+			d.errs = append(d.errs, &Error{Pos: w.Pos, Keyword: w.Keyword, Msg: w.Msg, Hint: "strict mode: fix or remove this line"})
+		}
+		d.warns = nil
+	}
+	if len(d.errs) > 0 {
+		return nil, d.warns, d.errs
+	}
+	return cfg, d.warns, nil
+}
+
+func asList(err error) error {
+	if e, ok := err.(*Error); ok {
+		return ErrorList{e}
+	}
+	return err
+}

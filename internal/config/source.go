@@ -1,0 +1,299 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+)
+
+// Limits that keep a hostile or broken configuration (an include loop, a
+// glob over /, a brace bomb) from exhausting memory or time.
+const (
+	maxIncludeDepth = 16       // nested include levels below the main file
+	maxFiles        = 1024     // files read in one load
+	maxFileSize     = 16 << 20 // bytes in one file
+	maxTotalSize    = 64 << 20 // bytes over all files
+	maxBraceExpand  = 256      // patterns one brace expression may expand to
+	maxPathLen      = 4096     // PATH_MAX
+)
+
+// includeKeywords are keepalived's include and its include_check variants
+// (includer: readable, includem: match, includew: wildcard_match, includeb:
+// brace_match, includea: all). ulvs treats every variant as the strictest
+// check: each pattern and brace alternative must match a readable file.
+var includeKeywords = map[string]bool{
+	"include": false, "includer": true, "includem": true, "includew": true, "includeb": true, "includea": true,
+}
+
+// reader turns a main file and everything it includes into one stream of
+// logical lines, applying @id conditionals and rejecting the keepalived
+// preprocessor features ulvs does not implement.
+type reader struct {
+	fsys     fs.FS
+	configID string
+	stack    []string // files being read, outermost first, to catch loops
+	files    int
+	total    int
+	out      []line
+	warn     func(Warning)
+}
+
+// fsName converts a clean absolute slash path to an fs.FS name.
+func fsName(abs string) string {
+	if abs == "/" {
+		return "."
+	}
+	return strings.TrimPrefix(abs, "/")
+}
+
+// readFile reads one regular file with size limits.
+func (r *reader) readFile(abs string, at Pos) ([]byte, error) {
+	r.files++
+	if r.files > maxFiles {
+		return nil, &Error{Pos: at, Keyword: "include", Msg: fmt.Sprintf("more than %d files included", maxFiles),
+			Hint: "narrow the include pattern"}
+	}
+	f, err := r.fsys.Open(fsName(abs))
+	if err != nil {
+		return nil, &Error{Pos: at, Keyword: "include", Msg: fmt.Sprintf("cannot open %s: %v", abs, unwrapPathError(err))}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, &Error{Pos: at, Keyword: "include", Msg: fmt.Sprintf("cannot stat %s: %v", abs, unwrapPathError(err))}
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &Error{Pos: at, Keyword: "include", Msg: fmt.Sprintf("%s is not a regular file", abs),
+			Hint: "include files, not directories or devices; use a glob such as conf.d/*.conf"}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, &Error{Pos: at, Keyword: "include", Msg: fmt.Sprintf("cannot read %s: %v", abs, unwrapPathError(err))}
+	}
+	if len(data) > maxFileSize {
+		return nil, &Error{Pos: at, Keyword: "include", Msg: fmt.Sprintf("%s is larger than %d MiB", abs, maxFileSize>>20)}
+	}
+	return data, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// addFile lexes data as file abs and appends its lines, expanding includes.
+func (r *reader) addFile(abs string, data []byte) error {
+	r.total += len(data)
+	if r.total > maxTotalSize {
+		return &Error{Pos: Pos{File: abs}, Msg: fmt.Sprintf("configuration larger than %d MiB in total", maxTotalSize>>20)}
+	}
+	lines, err := lex(abs, data)
+	if err != nil {
+		return err
+	}
+	r.stack = append(r.stack, abs)
+	defer func() { r.stack = r.stack[:len(r.stack)-1] }()
+	for _, ln := range lines {
+		ln, keep, err := r.preprocess(ln)
+		if err != nil {
+			return err
+		}
+		if !keep {
+			continue
+		}
+		first := ln.toks[0]
+		if strict, ok := includeKeywords[first.text]; ok && first.kind == tokWord && !first.quoted {
+			if err := r.include(ln, strict); err != nil {
+				return err
+			}
+			continue
+		}
+		r.out = append(r.out, ln)
+	}
+	return nil
+}
+
+// preprocess applies keepalived's line-level features: "@id line" keeps
+// the line only when the config id is id, "@^id line" only when it is not.
+// Parameter definitions ($NAME=...) and ~SEQ line replication are rejected.
+func (r *reader) preprocess(ln line) (line, bool, error) {
+	first := ln.toks[0]
+	if first.kind != tokWord || first.quoted {
+		return ln, true, nil
+	}
+	switch {
+	case strings.HasPrefix(first.text, "@"):
+		id, negate := first.text[1:], false
+		if strings.HasPrefix(id, "^") {
+			id, negate = id[1:], true
+		}
+		if id == "" {
+			return ln, false, &Error{Pos: ln.pos, Keyword: first.text, Msg: "conditional line with no config id",
+				Hint: "write @ID keyword ... (or @^ID to exclude), with ID the config id"}
+		}
+		if (id == r.configID) == negate || len(ln.toks) == 1 {
+			return ln, false, nil
+		}
+		ln.toks = ln.toks[1:]
+		return ln, true, nil
+	case strings.HasPrefix(first.text, "$"):
+		return ln, false, &Error{Pos: ln.pos, Keyword: first.text,
+			Msg:  "keepalived parameter definitions ($NAME=VALUE) are not supported by ulvs",
+			Hint: "write the values into the file (for example generate it with envsubst) or split it with include"}
+	case strings.HasPrefix(first.text, "~SEQ"):
+		return ln, false, &Error{Pos: ln.pos, Keyword: "~SEQ",
+			Msg:  "keepalived ~SEQ line replication is not supported by ulvs",
+			Hint: "write the lines out, one per value"}
+	}
+	return ln, true, nil
+}
+
+// include expands one include line: the pattern is relative to the
+// including file's directory (keepalived changes into it), may use glob
+// wildcards and csh brace alternatives, and its matches are read in
+// lexical order. A plain include that matches nothing is a warning.
+func (r *reader) include(ln line, strict bool) error {
+	kw := ln.toks[0].text
+	if len(ln.toks) != 2 || ln.toks[1].kind != tokWord {
+		return &Error{Pos: ln.pos, Keyword: kw, Msg: "needs exactly one file name or pattern",
+			Hint: "write include /etc/keepalived/conf.d/*.conf (quote a name with spaces)"}
+	}
+	if len(r.stack) > maxIncludeDepth {
+		return &Error{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("includes nested deeper than %d levels", maxIncludeDepth),
+			Hint: "flatten the include chain"}
+	}
+	pattern := ln.toks[1].text
+	if len(pattern) > maxPathLen {
+		return &Error{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("pattern longer than %d bytes", maxPathLen)}
+	}
+	if !path.IsAbs(pattern) {
+		pattern = path.Join(path.Dir(r.stack[len(r.stack)-1]), pattern)
+	}
+	alts, err := expandBraces(pattern)
+	if err != nil {
+		return &Error{Pos: ln.pos, Keyword: kw, Msg: err.Error(), Hint: "check the { , } alternatives in the pattern"}
+	}
+	seen := map[string]bool{}
+	var files []string
+	for _, alt := range alts {
+		alt = path.Clean(alt)
+		matches, err := fs.Glob(r.fsys, fsName(alt))
+		if err != nil {
+			return &Error{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("bad pattern %q: %v", alt, err),
+				Hint: "use *, ? and [...] as in a shell; escape a literal [ as \\["}
+		}
+		if len(matches) == 0 && strict {
+			return &Error{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("%s matches no file", alt),
+				Hint: "create the file or use plain include, which allows no match"}
+		}
+		for _, m := range matches {
+			abs := "/" + m
+			if m == "." {
+				abs = "/"
+			}
+			if !seen[abs] {
+				seen[abs] = true
+				files = append(files, abs)
+			}
+		}
+	}
+	if len(files) == 0 {
+		r.warn(Warning{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("%s matches no file", pattern)})
+	}
+	for _, abs := range files {
+		for _, open := range r.stack {
+			if open == abs {
+				return &Error{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("include loop: %s includes itself via %s", abs, strings.Join(r.stack, " -> ")),
+					Hint: "remove the include that points back to a file being read"}
+			}
+		}
+		data, err := r.readFile(abs, ln.pos)
+		if err != nil {
+			return err
+		}
+		if err := r.addFile(abs, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// expandBraces expands csh-style alternatives: "a{b,c}d" is "abd" and
+// "acd"; nesting is allowed; a brace without a comma stays literal, as in
+// glob(3) with GLOB_BRACE. The result is capped at maxBraceExpand.
+func expandBraces(s string) ([]string, error) {
+	open := -1
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '{':
+			if depth == 0 {
+				open = i
+			}
+			depth++
+		case '}':
+			if depth == 0 {
+				continue
+			}
+			depth--
+			if depth != 0 {
+				continue
+			}
+			parts := splitTopLevel(s[open+1 : i])
+			if len(parts) < 2 {
+				// "{x}" or "{}": literal, look further right.
+				rest, err := expandBraces(s[i+1:])
+				if err != nil {
+					return nil, err
+				}
+				out := make([]string, 0, len(rest))
+				for _, r := range rest {
+					out = append(out, s[:i+1]+r)
+				}
+				return out, nil
+			}
+			var out []string
+			for _, p := range parts {
+				sub, err := expandBraces(s[:open] + p + s[i+1:])
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, sub...)
+				if len(out) > maxBraceExpand {
+					return nil, fmt.Errorf("brace expression expands to more than %d patterns", maxBraceExpand)
+				}
+			}
+			return out, nil
+		}
+	}
+	if depth != 0 {
+		return nil, fmt.Errorf("unbalanced '{' in pattern %q", s)
+	}
+	return []string{s}, nil
+}
+
+// splitTopLevel splits s at commas not nested in braces.
+func splitTopLevel(s string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '{':
+			depth++
+		case '}':
+			depth--
+		case ',':
+			if depth == 0 {
+				parts = append(parts, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(parts, s[start:])
+}
