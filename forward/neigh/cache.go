@@ -67,10 +67,11 @@ type Stats struct {
 // packet workers: lock-free, allocation-free and non-blocking. Everything
 // else runs on the control goroutine started by Run.
 type Cache struct {
-	cfg  Config
-	log  *slog.Logger
-	want chan [4]byte
-	snap atomic.Pointer[map[[4]byte][6]byte]
+	cfg   Config
+	log   *slog.Logger
+	want  chan [4]byte
+	learn chan answer
+	snap  atomic.Pointer[map[[4]byte][6]byte]
 
 	mu      sync.Mutex // control state below; never taken by Lookup or Want
 	entries map[[4]byte]*entry
@@ -126,7 +127,7 @@ func New(cfg Config) *Cache {
 	if cfg.Tick <= 0 {
 		cfg.Tick = 100 * time.Millisecond
 	}
-	c := &Cache{cfg: cfg, log: cfg.Logger, want: make(chan [4]byte, cfg.Queue), entries: make(map[[4]byte]*entry)}
+	c := &Cache{cfg: cfg, log: cfg.Logger, want: make(chan [4]byte, cfg.Queue), learn: make(chan answer, cfg.Queue), entries: make(map[[4]byte]*entry)}
 	for ip, mac := range cfg.Static {
 		c.entries[ip] = &entry{state: stateStatic, mac: mac}
 	}
@@ -149,6 +150,30 @@ func (c *Cache) Want(ip [4]byte) {
 	default:
 		c.queueDrops.Add(1)
 	}
+}
+
+// Learn tells the cache that ip was seen using mac in a frame the packet
+// loop received, as the kernel's arp_process learns the sender of an ARP
+// request addressed to it. The loop calls it for ARP requests for a VIP and
+// for the first frame of a connection from an on-link client, so that the
+// first NAT reply need not wait for a resolution. The entry then ages and
+// refreshes like a resolved one. Learn never blocks: when the queue is full
+// the hint is dropped and counted.
+func (c *Cache) Learn(ip [4]byte, mac [6]byte) {
+	select {
+	case c.learn <- answer{ip: ip, mac: mac}:
+	default:
+		c.queueDrops.Add(1)
+	}
+}
+
+func (c *Cache) handleLearn(a answer) {
+	c.mu.Lock()
+	if _, ok := c.entries[a.ip]; !ok {
+		c.entries[a.ip] = &entry{state: stateIncomplete}
+	}
+	c.mu.Unlock()
+	c.handleAnswer(a)
 }
 
 // SetStatic installs a neighbour that is never resolved or expired.
@@ -266,6 +291,8 @@ func (c *Cache) Run(ctx context.Context) error {
 			c.handleWant(ip)
 		case a := <-answers:
 			c.handleAnswer(a)
+		case a := <-c.learn:
+			c.handleLearn(a)
 		case <-tick.C:
 			c.handleTick()
 		}

@@ -291,3 +291,34 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestCacheLearn(t *testing.T) {
+	c, clk, tr := newStepped()
+	c.Learn(rs1, rs1MAC)
+	c.handleLearn(<-c.learn)
+	if mac, ok := c.Lookup(rs1); !ok || mac != rs1MAC {
+		t.Fatalf("after Learn: %v %v, want %v", mac, ok, rs1MAC)
+	}
+	if tr.count() != 0 {
+		t.Errorf("Learn sent %d ARP requests, want none", tr.count())
+	}
+	// A learned entry ages like a resolved one: refreshed before expiry.
+	clk.Step(50 * time.Second)
+	c.handleTick()
+	if tr.count() == 0 {
+		t.Error("learned entry was not refreshed before expiry")
+	}
+	// A static entry is never overridden by what the loop saw.
+	gw, gwMAC := [4]byte{10, 0, 2, 254}, [6]byte{2, 0, 0, 0, 0, 0xfe}
+	c.SetStatic(gw, gwMAC)
+	c.handleLearn(answer{gw, rs1MAC})
+	if mac, _ := c.Lookup(gw); mac != gwMAC {
+		t.Errorf("Learn replaced a static entry: %v", mac)
+	}
+	for range 10 {
+		c.Learn(rs1, rs1MAC)
+	}
+	if d := c.Stats().QueueDrops; d != 6 {
+		t.Errorf("QueueDrops = %d, want 6 (queue of 4)", d)
+	}
+}
