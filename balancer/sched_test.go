@@ -298,10 +298,10 @@ func TestTreeMatchesLinearReference(t *testing.T) {
 	for _, sched := range []string{"lc", "wlc", "sed", "nq", "fo", "ovf"} {
 		t.Run(sched, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(5, uint64(len(sched))))
-			for iter := range 60 {
-				n := 1 + rng.IntN(40)
+			for iter := range 40 {
+				n, steps := 1+rng.IntN(40), 150
 				if iter == 0 {
-					n = 1000
+					n, steps = 1000, 40
 				}
 				weights := make([]uint32, n)
 				for i := range weights {
@@ -320,7 +320,7 @@ func TestTreeMatchesLinearReference(t *testing.T) {
 					rs[i].w = int64(weights[i])
 				}
 				svc.Sched.Schedule(nil) // claim the counters' notifications
-				for step := range 200 {
+				for step := range steps {
 					// Change a few servers, then ask.
 					for range 1 + rng.IntN(3) {
 						i := rng.IntN(n)
@@ -337,7 +337,7 @@ func TestTreeMatchesLinearReference(t *testing.T) {
 							}
 						default:
 							rs[i].active = int64(rng.IntN(8))
-							rs[i].inactive = int64(rng.IntN(600))
+							rs[i].inactive = int64(rng.IntN(300))
 							setCounts(r, int32(rs[i].active), int32(rs[i].inactive))
 							// Unbind clears a flag set without thresholds, as
 							// IPVS does; put the forced state back.
