@@ -26,7 +26,9 @@ func BenchmarkSchedule(b *testing.B) {
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					r := svc.Sched.Schedule(nil)
-					r.Bind(ConnActive)
+					if r != nil { // ovf runs out once every server holds its weight
+						r.Bind(ConnActive)
+					}
 					if old := ring[i&63]; old != nil {
 						old.Unbind(ConnActive)
 					}
@@ -116,5 +118,39 @@ func BenchmarkCountIn(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		r.CountIn(0, 1500)
+	}
+}
+
+func BenchmarkTreeVsScan(b *testing.B) {
+	defer func(old int) { treeMinReals = old }(treeMinReals)
+	for _, n := range []int{4, 10, 16, 32} {
+		for _, min := range []int{1, 1 << 30} {
+			treeMinReals = min
+			name := "tree"
+			if min > 1 {
+				name = "scan"
+			}
+			b.Run(fmt.Sprintf("wlc/reals=%d/%s", n, name), func(b *testing.B) {
+				weights := make([]uint32, n)
+				for i := range weights {
+					weights[i] = uint32(1 + i%5)
+				}
+				svc := newService(b, "wlc", weights...)
+				for i, r := range svc.Reals {
+					setCounts(r, int32(i%7), int32(i%13))
+				}
+				var ring [64]*RealServer
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					r := svc.Sched.Schedule(nil)
+					r.Bind(ConnActive)
+					if old := ring[i&63]; old != nil {
+						old.Unbind(ConnActive)
+					}
+					ring[i&63] = r
+				}
+			})
+		}
 	}
 }

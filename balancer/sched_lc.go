@@ -72,7 +72,11 @@ type pickTree struct {
 	size  int            // number of leaves, a power of two >= len(reals)
 	node  []atomic.Int32 // heap order: node[1] is the root, leaves at [size, 2*size); -1 is "none"
 	links []treeLink
+	keys  []leafKey // per server, as of its last update; guarded by mu
 	gen   uint64
+	// useTree is false for services too small to gain from the tree: they
+	// scan, and their servers report no changes.
+	useTree bool
 
 	mu       sync.Mutex // serialises node updates; readers never take it
 	claimed  atomic.Bool
@@ -96,69 +100,84 @@ func newPickTree(mode treeMode, reals []*RealServer) *pickTree {
 		size:  size,
 		node:  make([]atomic.Int32, 2*size),
 		links: make([]treeLink, len(reals)),
+		keys:  make([]leafKey, len(reals)),
 		gen:   treeGen.Add(1),
+
+		useTree: len(reals) >= treeMinReals,
 	}
 	for i := range t.links {
 		t.links[i] = treeLink{tree: t, leaf: int32(i)}
 	}
-	t.rebuild()
+	if t.useTree {
+		t.rebuild()
+	}
 	return t
 }
 
-// candidate reports whether the linear scan would consider reals[i].
-func (t *pickTree) candidate(i int32) bool {
-	r := t.reals[i]
-	if r.Weight == 0 || r.Stats.overloaded.Load() {
-		return false
-	}
-	return t.mode != modeOVF || int64(r.Stats.active.Load()) <= int64(r.Weight)
+// treeMinReals is the service size from which a tree beats the scan: below
+// it, a scan of a few cache lines costs less than keeping the tree up to
+// date on every Bind and Unbind (see BenchmarkSchedule).
+var treeMinReals = 16
+
+// leafKey is what the linear scan reads of one server, captured at once.
+type leafKey struct {
+	oh, active, weight int64
+	ok                 bool // a candidate at all
 }
 
-// better returns whichever of the candidates a and b (a < b in list order)
-// the linear scan keeps: b only when it is strictly better.
+// key reads server i's live state.
+func (t *pickTree) key(i int32) leafKey {
+	r := t.reals[i]
+	st := r.Stats
+	k := leafKey{active: int64(st.active.Load()), weight: int64(r.Weight)}
+	k.oh = k.active<<8 + int64(st.inactive.Load())
+	k.ok = k.weight > 0 && !st.overloaded.Load() && (t.mode != modeOVF || k.active <= k.weight)
+	return k
+}
+
+// candidate reports whether the linear scan would consider reals[i] now.
+func (t *pickTree) candidate(i int32) bool { return t.key(i).ok }
+
+// bBetter reports whether the linear scan, holding a (earlier in the list),
+// would switch to b. Both are candidates.
+func (t *pickTree) bBetter(a, b *leafKey) bool {
+	switch t.mode {
+	case modeLC:
+		return b.oh < a.oh
+	case modeWLC:
+		return a.oh*b.weight > b.oh*a.weight
+	case modeNQ:
+		if a.active == 0 || b.active == 0 {
+			return a.active != 0
+		}
+		fallthrough
+	case modeSED:
+		return (a.active+1)*b.weight > (b.active+1)*a.weight
+	default: // modeFO, modeOVF
+		return b.weight > a.weight
+	}
+}
+
+// better returns whichever of the tree's leaves a and b (a < b in list
+// order, -1 for none) the linear scan keeps, by their cached keys.
 func (t *pickTree) better(a, b int32) int32 {
 	if a < 0 {
 		return b
 	}
-	if b < 0 {
+	if b < 0 || !t.bBetter(&t.keys[a], &t.keys[b]) {
 		return a
 	}
-	ra, rb := t.reals[a], t.reals[b]
-	sa, sb := ra.Stats, rb.Stats
-	wa, wb := int64(ra.Weight), int64(rb.Weight)
-	switch t.mode {
-	case modeLC:
-		if sb.Overhead() < sa.Overhead() {
-			return b
-		}
-	case modeWLC:
-		if sa.Overhead()*wb > sb.Overhead()*wa {
-			return b
-		}
-	case modeNQ:
-		idleA, idleB := sa.active.Load() == 0, sb.active.Load() == 0
-		if idleA || idleB {
-			if idleA {
-				return a
-			}
-			return b
-		}
-		fallthrough
-	case modeSED:
-		if (int64(sa.active.Load())+1)*wb > (int64(sb.active.Load())+1)*wa {
-			return b
-		}
-	case modeFO, modeOVF:
-		if wb > wa {
-			return b
-		}
-	}
-	return a
+	return b
 }
 
-// leafValue is the leaf's content: its index when it is a candidate.
+// leafValue refreshes leaf i's cached key and returns the leaf's content:
+// its index when it is a candidate.
 func (t *pickTree) leafValue(i int32) int32 {
-	if int(i) < len(t.reals) && t.candidate(i) {
+	if int(i) >= len(t.reals) {
+		return -1
+	}
+	t.keys[i] = t.key(i)
+	if t.keys[i].ok {
 		return i
 	}
 	return -1
@@ -219,6 +238,9 @@ func (t *pickTree) claim() {
 
 // Schedule returns the server IPVS's linear scan would pick.
 func (t *pickTree) Schedule(*Flow) *RealServer {
+	if !t.useTree {
+		return t.linear()
+	}
 	if !t.claimed.Load() {
 		t.claim()
 	}
@@ -238,12 +260,17 @@ func (t *pickTree) Peek(f *Flow) *RealServer { return t.Schedule(f) }
 // linear is the kernel's scan, used when the tree cannot be trusted.
 func (t *pickTree) linear() *RealServer {
 	best := int32(-1)
+	var bk leafKey
 	for i := range t.reals {
-		if t.candidate(int32(i)) {
-			best = t.better(best, int32(i))
-			if t.mode == modeNQ && t.reals[i].Stats.active.Load() == 0 {
-				break // nq takes the first idle server at once
-			}
+		k := t.key(int32(i))
+		if !k.ok {
+			continue
+		}
+		if best < 0 || t.bBetter(&bk, &k) {
+			best, bk = int32(i), k
+		}
+		if t.mode == modeNQ && k.active == 0 {
+			break // nq takes the first idle server at once
 		}
 	}
 	if best < 0 {

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -295,8 +296,20 @@ func linearRef(sched string, rs []refReal) int {
 }
 
 func TestTreeMatchesLinearReference(t *testing.T) {
-	for _, sched := range []string{"lc", "wlc", "sed", "nq", "fo", "ovf"} {
-		t.Run(sched, func(t *testing.T) {
+	defer func(old int) { treeMinReals = old }(treeMinReals)
+	for _, minReals := range []int{1, treeMinReals} {
+		treeMinReals = minReals // 1: even tiny services use the tree
+		for _, sched := range []string{"lc", "wlc", "sed", "nq", "fo", "ovf"} {
+			t.Run(fmt.Sprintf("%s/tree-from-%d", sched, minReals), func(t *testing.T) {
+				testTreeMatchesLinearReference(t, sched)
+			})
+		}
+	}
+}
+
+func testTreeMatchesLinearReference(t *testing.T, sched string) {
+	{
+		{
 			rng := rand.New(rand.NewPCG(5, uint64(len(sched))))
 			for iter := range 40 {
 				n, steps := 1+rng.IntN(40), 150
@@ -354,7 +367,7 @@ func TestTreeMatchesLinearReference(t *testing.T) {
 					}
 				}
 			}
-		})
+		}
 	}
 }
 

@@ -254,6 +254,8 @@ func TestReloadClearsStaleOverload(t *testing.T) {
 }
 
 func TestTreeFollowsNewestSnapshot(t *testing.T) {
+	defer func(old int) { treeMinReals = old }(treeMinReals)
+	treeMinReals = 1
 	c := serviceConfig("wlc", 1, 1)
 	t1 := mustTable(t, nil, c)
 	s1 := t1.Services()[0]
