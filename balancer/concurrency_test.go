@@ -58,38 +58,32 @@ func TestConcurrentTreeNeverPicksUnavailable(t *testing.T) {
 			var bad atomic.Int64
 			for w := range 6 {
 				wg.Go(func() {
-					var held []*RealServer
+					type conn struct {
+						r    *RealServer
+						kind ConnKind
+					}
+					var held []conn
 					for k := range 3000 {
 						r := svc.Sched.Schedule(nil)
 						if r != nil {
 							if r.Weight == 0 {
 								bad.Add(1)
 							}
-							kind := ConnKind(k & 1)
-							r.Bind(kind)
-							if kind == ConnActive && k%3 == 0 {
+							c := conn{r, ConnKind(k & 1)}
+							r.Bind(c.kind)
+							if c.kind == ConnActive && k%3 == 0 {
 								r.Move(ConnActive, ConnInactive)
-								kind = ConnInactive
+								c.kind = ConnInactive
 							}
-							held = append(held, r)
-							_ = kind
+							held = append(held, c)
 						}
 						if len(held) > 4+w || (r == nil && len(held) > 0) {
-							h := held[0]
+							held[0].r.Unbind(held[0].kind)
 							held = held[1:]
-							if h.Stats.InactiveConns() > 0 {
-								h.Unbind(ConnInactive)
-							} else {
-								h.Unbind(ConnActive)
-							}
 						}
 					}
-					for _, h := range held {
-						if h.Stats.InactiveConns() > 0 {
-							h.Unbind(ConnInactive)
-						} else {
-							h.Unbind(ConnActive)
-						}
+					for _, c := range held {
+						c.r.Unbind(c.kind)
 					}
 				})
 			}
