@@ -1,6 +1,11 @@
 package balancer
 
-import "net/netip"
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+)
 
 // Flow is what a scheduler sees of a new connection's first packet.
 type Flow struct {
@@ -27,4 +32,47 @@ var schedulerFactories = map[string]func(*Service) (Scheduler, error){}
 
 func registerScheduler(name string, build func(*Service) (Scheduler, error)) {
 	schedulerFactories[name] = build
+}
+
+// Peeker is implemented by schedulers that can tell which real server their
+// next Schedule call would return without changing any state. Table.Peek
+// uses it; the simulator and tests use Table.Peek to ask "where would this
+// flow go?" without disturbing the live rotation.
+type Peeker interface {
+	Peek(f *Flow) *RealServer
+}
+
+// NewScheduler builds the scheduler named by svc.Scheduler (wlc when empty)
+// for svc's real servers. The error for an unknown name lists the known ones.
+func NewScheduler(svc *Service) (Scheduler, error) {
+	name := svc.Scheduler
+	if name == "" {
+		name = DefaultScheduler
+	}
+	build, ok := schedulerFactories[name]
+	if !ok {
+		return nil, fmt.Errorf("balancer: service %v: unknown scheduler %q; use one of %s",
+			svc.Key, name, strings.Join(SchedulerNames(), ", "))
+	}
+	return build(svc)
+}
+
+// DefaultScheduler is the scheduler of a service that names none, as in
+// IPVS and keepalived.
+const DefaultScheduler = "wlc"
+
+// SchedulerNames returns the names of the registered schedulers, sorted.
+func SchedulerNames() []string {
+	names := make([]string, 0, len(schedulerFactories))
+	for name := range schedulerFactories {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// available reports whether a scheduler may pick r for a new connection:
+// every IPVS scheduler skips weight-0 and overloaded servers.
+func available(r *RealServer) bool {
+	return r.Weight > 0 && !r.Stats.overloaded.Load()
 }

@@ -124,8 +124,16 @@ type Service struct {
 	// which is the order rr, wrr and the tie-breaks of lc and wlc follow.
 	Reals []*RealServer
 
+	// MaglevTableSize is the mh lookup table size (a prime); zero means
+	// IPVS's default of 4093. Only mh reads it.
+	MaglevTableSize int
+
 	// Sched is the service's scheduler, built for this snapshot's Reals.
 	Sched Scheduler
+
+	// Stats are the service's counters, shared by every snapshot in which
+	// the service keeps its ID.
+	Stats *ServiceStats
 }
 
 // RealServer is one real server of a service in one Table snapshot. Its
@@ -145,6 +153,12 @@ type RealServer struct {
 	LowerThreshold uint32
 
 	Stats *RealStats
+
+	// index is the server's position in its service's Reals.
+	index int32
+	// svcStats are the counters of the server's service, which Bind and
+	// CountIn/CountOut also update.
+	svcStats *ServiceStats
 }
 
 // AddrPort returns the real server's address and port.
