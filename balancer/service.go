@@ -124,10 +124,6 @@ type Service struct {
 	// which is the order rr, wrr and the tie-breaks of lc and wlc follow.
 	Reals []*RealServer
 
-	// MaglevTableSize is the mh lookup table size (a prime); zero means
-	// IPVS's default of 4093. Only mh reads it.
-	MaglevTableSize int
-
 	// Sched is the service's scheduler, built for this snapshot's Reals.
 	Sched Scheduler
 
