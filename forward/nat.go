@@ -52,31 +52,38 @@ func nat(frame []byte, p *Parsed, addr [4]byte, port uint16, srcMAC, dstMAC [6]b
 	if p.TTL <= 1 {
 		return DropTTLExpired
 	}
+	// One address delta serves the IPv4 header and the pseudo-header;
+	// each checksum field is folded once.
 	ip := header.IPv4(frame[p.L3:p.L4])
-	ip.DecTTLWithChecksumUpdate()
-	p.TTL--
 	l4 := frame[p.L4:p.End]
+	var addrDelta header.ChecksumDelta
+	ttlWord := uint16(p.TTL)<<8 | uint16(p.Proto)
 	if inbound {
-		ip.SetDstWithChecksumUpdate(addr)
-		rewriteL4(l4, p.Proto, p.Dst, addr, p.DstPort, port, 2)
+		addrDelta = addrDelta.AddAddress(p.Dst, addr)
+		ip.SetDst(addr)
+		rewriteL4(l4, p.Proto, addrDelta.AddWord(p.DstPort, port), 2, port)
 		p.Dst, p.DstPort = addr, port
 	} else {
-		ip.SetSrcWithChecksumUpdate(addr)
-		rewriteL4(l4, p.Proto, p.Src, addr, p.SrcPort, port, 0)
+		addrDelta = addrDelta.AddAddress(p.Src, addr)
+		ip.SetSrc(addr)
+		rewriteL4(l4, p.Proto, addrDelta.AddWord(p.SrcPort, port), 0, port)
 		p.Src, p.SrcPort = addr, port
 	}
+	ip.SetChecksum(addrDelta.AddWord(ttlWord, ttlWord-0x0100).Apply(ip.Checksum()))
+	ip.SetTTL(p.TTL - 1)
+	p.TTL--
 	setMACs(frame, srcMAC, dstMAC)
 	return DropNone
 }
 
 // rewriteL4 sets the port at portOff (0 source, 2 destination) of a TCP or
-// UDP header l4 and patches its checksum for that port and for a
-// pseudo-header address changing from oldIP to newIP. It returns the old
-// and new checksum words, equal when the checksum was not touched (a
-// UDP zero, or a quote too short to hold the checksum), so that an
-// enclosing ICMP checksum can be patched for them.
-func rewriteL4(l4 []byte, proto uint8, oldIP, newIP [4]byte, oldPort, newPort uint16, portOff int) (oldSum, newSum uint16) {
-	binary.BigEndian.PutUint16(l4[portOff:], newPort)
+// UDP header l4 and applies delta (the port and pseudo-header address
+// change) to its checksum. It returns the old and new checksum words,
+// equal when the checksum was not touched (a UDP zero, or a quote too
+// short to hold the checksum), so that an enclosing ICMP checksum can be
+// patched for them.
+func rewriteL4(l4 []byte, proto uint8, delta header.ChecksumDelta, portOff int, port uint16) (oldSum, newSum uint16) {
+	binary.BigEndian.PutUint16(l4[portOff:], port)
 	off := header.TCPChecksumOffset
 	if proto == header.ProtoUDP {
 		off = header.UDPChecksumOffset
@@ -85,13 +92,13 @@ func rewriteL4(l4 []byte, proto uint8, oldIP, newIP [4]byte, oldPort, newPort ui
 		return 0, 0
 	}
 	oldSum = binary.BigEndian.Uint16(l4[off:])
-	if proto == header.ProtoUDP && oldSum == 0 {
-		return 0, 0
-	}
-	newSum = header.ChecksumUpdateAddress(oldSum, oldIP, newIP)
-	newSum = header.ChecksumUpdate16(newSum, oldPort, newPort)
 	if proto == header.ProtoUDP {
-		newSum = header.NormalizeUDPChecksum(newSum)
+		if oldSum == 0 {
+			return 0, 0 // no checksum: stays zero (RFC 768)
+		}
+		newSum = header.NormalizeUDPChecksum(delta.Apply(oldSum))
+	} else {
+		newSum = delta.Apply(oldSum)
 	}
 	binary.BigEndian.PutUint16(l4[off:], newSum)
 	return oldSum, newSum
@@ -141,7 +148,8 @@ func natICMP(frame []byte, p *Parsed, addr [4]byte, port uint16, srcMAC, dstMAC 
 	icmp.UpdateChecksum16(oldQsum, qip.Checksum())
 
 	// The quoted transport header: the port, and its checksum when quoted.
-	oldSum, newSum := rewriteL4(ql4, in.Proto, oldQ, addr, oldPort, port, portOff)
+	var delta header.ChecksumDelta
+	oldSum, newSum := rewriteL4(ql4, in.Proto, delta.AddAddress(oldQ, addr).AddWord(oldPort, port), portOff, port)
 	icmp.UpdateChecksum16(oldPort, port)
 	if oldSum != newSum {
 		icmp.UpdateChecksum16(oldSum, newSum)

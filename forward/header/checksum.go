@@ -118,3 +118,32 @@ func ChecksumUpdate16(hc, old, new uint16) uint16 { return checksumUpdate16(hc, 
 func ChecksumUpdateAddress(hc uint16, old, new [4]byte) uint16 {
 	return checksumUpdate32(hc, old, new)
 }
+
+// ChecksumDelta is an unfolded one's complement sum of changes to covered
+// data, built with AddWord and AddAddress and applied to any number of
+// checksum fields with Apply. A NAT rewrite builds the address change once
+// and applies it to both the IPv4 header and the TCP/UDP pseudo-header,
+// folding once per field: RFC 1624 eqn. 3, HC' = ~(~HC + sum(~m + m')).
+// Up to 16384 words fit without overflow; a rewrite uses a handful.
+type ChecksumDelta uint32
+
+// AddWord adds one 16-bit word changing from old to new.
+func (d ChecksumDelta) AddWord(old, new uint16) ChecksumDelta {
+	return d + ChecksumDelta(^old) + ChecksumDelta(new)
+}
+
+// AddAddress adds an IPv4 address (two words) changing from old to new.
+func (d ChecksumDelta) AddAddress(old, new [4]byte) ChecksumDelta {
+	d += ChecksumDelta(^(uint16(old[0])<<8 | uint16(old[1])))
+	d += ChecksumDelta(^(uint16(old[2])<<8 | uint16(old[3])))
+	d += ChecksumDelta(uint16(new[0])<<8 | uint16(new[1]))
+	return d + ChecksumDelta(uint16(new[2])<<8|uint16(new[3]))
+}
+
+// Apply returns checksum field hc updated for the changes in d.
+func (d ChecksumDelta) Apply(hc uint16) uint16 {
+	s := uint32(^hc) + uint32(d)
+	s = (s & 0xffff) + (s >> 16)
+	s = (s & 0xffff) + (s >> 16)
+	return ^uint16(s)
+}

@@ -156,3 +156,25 @@ func TestUDPComputedZeroIsAllOnes(t *testing.T) {
 		t.Fatal("0xffff does not verify")
 	}
 }
+
+func TestChecksumDeltaMatchesRecompute(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for range 50000 {
+		b := make([]byte, 2*(4+r.IntN(30)))
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		hc := ^checksumRef(b, 0)
+		var d ChecksumDelta
+		for range 1 + r.IntN(6) {
+			i := 2 * r.IntN(len(b)/2)
+			old := uint16(b[i])<<8 | uint16(b[i+1])
+			new := uint16(r.Uint32())
+			b[i], b[i+1] = byte(new>>8), byte(new)
+			d = d.AddWord(old, new)
+		}
+		if got, want := d.Apply(hc), ^checksumRef(b, 0); got != want {
+			t.Fatalf("delta %#x: got %#04x, recomputed %#04x", d, got, want)
+		}
+	}
+}
