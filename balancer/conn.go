@@ -189,15 +189,16 @@ func outSlotPos(s uint64) uint32          { return uint32(s) - 1 }
 // a linear-probing array (deletion by backward shift, so no tombstones ever
 // accumulate) and an outbound index of NAT entries, also linear-probing.
 type connShard struct {
-	mu    sync.Mutex
-	slots []connEntry
-	out   []uint64
-	n     uint32 // len(slots) == len(out)
-	used  uint32 // live entries in slots
-	limit uint32 // most entries this shard may hold
-	nOut  uint32
-	sweep uint32 // next slot the incremental sweep looks at
-	_     [64]byte
+	mu      sync.Mutex
+	slots   []connEntry
+	out     []uint64
+	n       uint32 // len(slots) == len(out)
+	used    uint32 // live entries in slots
+	limit   uint32 // most entries this shard may hold
+	nOut    uint32
+	sweep   uint32 // next slot the incremental sweep looks at
+	reclaim uint32 // next slot a full shard looks at for expired entries
+	_       [64]byte
 }
 
 func (s *connShard) next(i uint32) uint32 {

@@ -657,7 +657,7 @@ func (d *Director) admit(src ServiceSource, sh *connShard, now Tick, rel *connRe
 	if sh.used < sh.limit && d.tab.reserve() {
 		return true
 	}
-	i := sh.sweep
+	i := sh.reclaim
 	for n := 0; n < connReclaimScan && sh.used > 0 && !rel.full(); n++ {
 		e := &sh.slots[i]
 		if e.kind != kindEmpty && e.expired(now) && !(e.kind == kindTemplate && e.aux > 0) {
@@ -668,7 +668,7 @@ func (d *Director) admit(src ServiceSource, sh *connShard, now Tick, rel *connRe
 		}
 		i = sh.next(i)
 	}
-	sh.sweep = i
+	sh.reclaim = i
 	return sh.used < sh.limit && d.tab.reserve()
 }
 
@@ -810,12 +810,13 @@ func (d *Director) Conns(src ServiceSource, now Tick, fn func(ConnInfo) bool) {
 	}
 }
 
-// Sweep removes expired entries, looking at no more than budget slots, and
+// Sweep removes expired entries, advancing over at most budget slots, and
 // returns how many it removed. A control goroutine calls it periodically;
-// each call resumes where the last one stopped, and each shard lock is held
-// for at most connSweepChunk slots, so a million entries expiring at once
-// never stall a worker for long. To visit the whole table every P seconds,
-// call it every T seconds with budget = Slots()*T/P.
+// each call resumes where the last one stopped, so budget = Slots() is one
+// full pass. Each shard lock is held for at most connSweepChunk slots (plus
+// the removals among them), so a million entries expiring at once never
+// stall a worker for long. To visit the whole table every P seconds, call
+// it every T seconds with budget = Slots()*T/P.
 func (d *Director) Sweep(src ServiceSource, now Tick, budget int) int {
 	d.sweepMu.Lock()
 	defer d.sweepMu.Unlock()
@@ -824,11 +825,10 @@ func (d *Director) Sweep(src ServiceSource, now Tick, budget int) int {
 		sh := &d.tab.shards[d.sweepShard]
 		chunk := min(budget, connSweepChunk)
 		var rel connReleases
-		visited, wrapped := 0, false
+		advanced, wrapped := 0, false
 		sh.mu.Lock()
 		i := sh.sweep
-		for visited < chunk && !rel.full() {
-			visited++
+		for advanced < chunk && !rel.full() {
 			e := &sh.slots[i]
 			if e.kind != kindEmpty && e.expired(now) {
 				if e.kind == kindTemplate && e.aux > 0 {
@@ -837,9 +837,10 @@ func (d *Director) Sweep(src ServiceSource, now Tick, budget int) int {
 				} else {
 					d.dropEntry(src, sh, i, &rel)
 					removed++
-					continue // re-examine slot i
+					continue // a later entry may have shifted into slot i
 				}
 			}
+			advanced++
 			if i = sh.next(i); i == 0 {
 				wrapped = true
 				break
@@ -848,7 +849,7 @@ func (d *Director) Sweep(src ServiceSource, now Tick, budget int) int {
 		sh.sweep = i
 		sh.mu.Unlock()
 		rel.run(d)
-		budget -= visited
+		budget -= advanced
 		if wrapped {
 			d.sweepShard = (d.sweepShard + 1) % len(d.tab.shards)
 		}
