@@ -342,7 +342,6 @@ func (s *connShard) removeOut(i uint32) {
 type connTable struct {
 	hash   connHasher
 	shards []connShard
-	mask   uint64
 	count  atomic.Int64 // live entries, all shards
 	limit  int64        // MaxConns
 }
@@ -359,7 +358,7 @@ const (
 )
 
 func newConnTable(maxConns, shards int) *connTable {
-	t := &connTable{hash: newConnHasher(), shards: make([]connShard, shards), mask: uint64(shards - 1), limit: int64(maxConns)}
+	t := &connTable{hash: newConnHasher(), shards: make([]connShard, shards), limit: int64(maxConns)}
 	per := (maxConns + shards - 1) / shards
 	lim := per + per*connShardSlackPct/100 + 8
 	n := lim*connLoadDen/connLoadNum + 1
@@ -373,12 +372,14 @@ func newConnTable(maxConns, shards int) *connTable {
 	return t
 }
 
-func (t *connTable) shardOf(client [4]byte, cport uint16, proto Protocol) *connShard {
-	return &t.shards[t.hash.shard(be32(client), cport, proto)&t.mask]
+// shardAt picks a shard from the high bits of a shard hash; the low bits
+// of a folded multiply are weaker.
+func (t *connTable) shardAt(client uint32, cport uint16, proto Protocol) *connShard {
+	return &t.shards[(t.hash.shard(client, cport, proto)>>32)*uint64(len(t.shards))>>32]
 }
 
-func (t *connTable) shardOfEntry(e *connEntry) *connShard {
-	return &t.shards[t.hash.shard(e.client(), e.cport(), e.proto)&t.mask]
+func (t *connTable) shardOf(client [4]byte, cport uint16, proto Protocol) *connShard {
+	return t.shardAt(be32(client), cport, proto)
 }
 
 // reserve takes one unit of the global capacity.

@@ -67,7 +67,7 @@ func (w *Worker) persist(src ServiceSource, svc *Service, t Tuple4, control bool
 		vport = 0
 	}
 	tk := inKey{addrs: uint64(net)<<32 | uint64(be32(t.Dst)), ports: uint32(vport), proto: t.Proto, kind: kindTemplate}
-	sh := &d.tab.shards[d.tab.hash.shard(net, 0, t.Proto)&d.tab.mask]
+	sh := d.tab.shardAt(net, 0, t.Proto)
 	h := d.tab.hash.in(&tk)
 	timeout := Ticks(svc.Persistence)
 
@@ -148,7 +148,7 @@ func (w *Worker) persist(src ServiceSource, svc *Service, t Tuple4, control bool
 // releaseTemplate drops one controlled-connection reference from the
 // template with key tk. The template itself expires later, by its timer.
 func (d *Director) releaseTemplate(tk *inKey) {
-	sh := &d.tab.shards[d.tab.hash.shard(uint32(tk.addrs>>32), 0, tk.proto)&d.tab.mask]
+	sh := d.tab.shardAt(uint32(tk.addrs>>32), 0, tk.proto)
 	h := d.tab.hash.in(tk)
 	sh.mu.Lock()
 	if pos := sh.findIn(tk, h); pos >= 0 && sh.slots[pos].aux > 0 {
