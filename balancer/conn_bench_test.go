@@ -80,27 +80,30 @@ func BenchmarkOutboundHit(b *testing.B) {
 }
 
 // BenchmarkNewConn measures a SYN that schedules (round robin) and inserts
-// a connection into a table of 1M slots.
+// a connection, in a table of 16k slots (cache-resident) and of 1M.
 func BenchmarkNewConn(b *testing.B) {
-	const capacity = 1 << 20
-	reals := []*RealServer{newConnTestReal("10.0.2.1", 80, NAT), newConnTestReal("10.0.2.2", 80, NAT)}
-	src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, reals...))
-	d := newConnTestDirector(b, DirectorConfig{MaxConns: capacity})
-	w := d.NewWorker()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if i > 0 && i%capacity == 0 {
-			b.StopTimer()
-			d = newConnTestDirector(b, DirectorConfig{MaxConns: capacity})
-			w = d.NewWorker()
-			b.StartTimer()
-		}
-		j := i % capacity
-		t := Tuple4{Src: [4]byte{10, byte(j >> 16), byte(j >> 8), byte(j)}, SrcPort: 1024, Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: TCP}
-		if res := w.Inbound(src, t, TCPSyn, 0); !res.New {
-			b.Fatal(res)
-		}
+	for _, capacity := range []int{1 << 14, 1 << 20} {
+		b.Run(fmt.Sprint(capacity), func(b *testing.B) {
+			reals := []*RealServer{newConnTestReal("10.0.2.1", 80, NAT), newConnTestReal("10.0.2.2", 80, NAT)}
+			src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, reals...))
+			d := newConnTestDirector(b, DirectorConfig{MaxConns: capacity})
+			w := d.NewWorker()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i > 0 && i%capacity == 0 {
+					b.StopTimer()
+					d = newConnTestDirector(b, DirectorConfig{MaxConns: capacity})
+					w = d.NewWorker()
+					b.StartTimer()
+				}
+				j := i % capacity
+				t := Tuple4{Src: [4]byte{10, byte(j >> 16), byte(j >> 8), byte(j)}, SrcPort: 1024, Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: TCP}
+				if res := w.Inbound(src, t, TCPSyn, 0); !res.New {
+					b.Fatal(res)
+				}
+			}
+		})
 	}
 }
 
