@@ -8,12 +8,12 @@ import (
 // inbound tuple to a plain struct, with the same IPVS rules written out
 // directly (no sharding, no open addressing, no lazy removal tricks).
 type connModel struct {
-	conns map[Tuple4]*modelConn
-	// count is the model's view of each real's active/inactive counts.
-	count map[*RealServer]*counts
+	conns map[Tuple4]*connModelEntry
+	// count is the model's view of each real's active/inactive connCounts.
+	count map[*RealServer]*connCounts
 }
 
-type modelConn struct {
+type connModelEntry struct {
 	real     *RealServer
 	state    ConnState
 	expires  Tick
@@ -24,7 +24,7 @@ type modelConn struct {
 func (m *connModel) bind(r *RealServer, active bool, delta int32) {
 	c := m.count[r]
 	if c == nil {
-		c = &counts{}
+		c = &connCounts{}
 		m.count[r] = c
 	}
 	if active {
@@ -40,7 +40,7 @@ func (m *connModel) remove(t Tuple4) {
 	delete(m.conns, t)
 }
 
-func (m *connModel) update(c *modelConn, proto Protocol, out bool, f TCPFlags, now Tick, d *Director) {
+func (m *connModel) update(c *connModelEntry, proto Protocol, out bool, f TCPFlags, now Tick, d *Director) {
 	if proto == TCP {
 		v := viewInput
 		if out {
@@ -66,7 +66,7 @@ func (m *connModel) update(c *modelConn, proto Protocol, out bool, f TCPFlags, n
 
 // FuzzDirectorModel runs random packet, clock and sweep sequences against
 // the director and the reference model and compares every decision, the
-// entry count and each real server's active/inactive counts.
+// entry count and each real server's active/inactive connCounts.
 func FuzzDirectorModel(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 0, 0, 1, 0x10, 0, 1, 1, 0x12, 0, 0, 1, 0x11, 0, 3, 0, 0, 200, 4, 0, 0, 0})
 	f.Add([]byte{2, 3, 0, 0, 2, 3, 0, 0, 3, 0, 0, 250, 2, 3, 0, 0, 4, 0, 0, 0})
@@ -84,7 +84,7 @@ func FuzzDirectorModel(f *testing.F) {
 		src := newConnTestSource(tcpSvc, drSvc, udpSvc)
 		d := newConnTestDirector(t, DirectorConfig{MaxConns: 4096, Shards: 4})
 		w := d.NewWorker()
-		m := &connModel{conns: map[Tuple4]*modelConn{}, count: map[*RealServer]*counts{}}
+		m := &connModel{conns: map[Tuple4]*connModelEntry{}, count: map[*RealServer]*connCounts{}}
 		now := Tick(1)
 
 		for len(ops) >= 4 {
@@ -112,7 +112,7 @@ func FuzzDirectorModel(f *testing.F) {
 				if mc != nil && arg&2 == 0 {
 					r = mc.real
 				}
-				rt := replyTuple(client, r)
+				rt := connReply(client, r)
 				got := w.Outbound(src, rt, fl, now)
 				var want OutboundResult
 				if mc != nil && mc.real == r && mc.real.Method == NAT {
@@ -139,12 +139,12 @@ func FuzzDirectorModel(f *testing.F) {
 					t.Fatalf("after sweep: %d entries, model %d", d.Len(), len(m.conns))
 				}
 				for _, r := range append(nat, dr...) {
-					want := counts{}
+					want := connCounts{}
 					if c := m.count[r]; c != nil {
 						want = *c
 					}
-					if got := countsOf(r); got != want {
-						t.Fatalf("real %v counts %+v, model %+v", r.AddrPort(), got, want)
+					if got := connCountsOf(r); got != want {
+						t.Fatalf("real %v connCounts %+v, model %+v", r.AddrPort(), got, want)
 					}
 				}
 			}
@@ -176,7 +176,7 @@ func (m *connModel) inbound(d *Director, src *connTestSource, t Tuple4, f TCPFla
 		return InboundResult{Action: ActionDrop, Reason: DropNotSYN}
 	}
 	r := svc.Sched.Schedule(&Flow{SrcPort: t.SrcPort})
-	c := &modelConn{real: r, inactive: true, noOutput: r.Method != NAT}
+	c := &connModelEntry{real: r, inactive: true, noOutput: r.Method != NAT}
 	if t.Proto == UDP {
 		c.state = StateUDP
 	}

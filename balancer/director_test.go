@@ -104,16 +104,12 @@ func newConnTestDirector(t testing.TB, cfg DirectorConfig) *Director {
 	return d
 }
 
-func tup(proto Protocol, src, dst string) Tuple4 {
+func connTup(proto Protocol, src, dst string) Tuple4 {
 	return MakeTuple4(proto, netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst))
 }
 
-func reverse(t Tuple4) Tuple4 {
-	return Tuple4{Src: t.Dst, Dst: t.Src, SrcPort: t.DstPort, DstPort: t.SrcPort, Proto: t.Proto}
-}
-
-// replyTuple is the tuple of a NAT reply from real r to the client of t.
-func replyTuple(t Tuple4, r *RealServer) Tuple4 {
+// connReply is the tuple of a NAT reply from real r to the client of t.
+func connReply(t Tuple4, r *RealServer) Tuple4 {
 	port := r.Port
 	if port == 0 {
 		port = t.DstPort
@@ -121,13 +117,13 @@ func replyTuple(t Tuple4, r *RealServer) Tuple4 {
 	return Tuple4{Src: r.Addr.As4(), SrcPort: port, Dst: t.Src, DstPort: t.SrcPort, Proto: t.Proto}
 }
 
-type counts struct{ active, inactive, persist int32 }
+type connCounts struct{ active, inactive, persist int32 }
 
-func countsOf(r *RealServer) counts {
-	return counts{r.Stats.ActiveConns(), r.Stats.InactiveConns(), r.Stats.PersistConns()}
+func connCountsOf(r *RealServer) connCounts {
+	return connCounts{r.Stats.ActiveConns(), r.Stats.InactiveConns(), r.Stats.PersistConns()}
 }
 
-const sec = Tick(1000)
+const connSec = Tick(1000)
 
 func TestInboundOutboundNAT(t *testing.T) {
 	r1 := newConnTestReal("10.0.2.1", 8080, NAT)
@@ -137,38 +133,38 @@ func TestInboundOutboundNAT(t *testing.T) {
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1000})
 	w := d.NewWorker()
 
-	c := tup(TCP, "10.0.1.5:40000", "10.0.0.100:80")
+	c := connTup(TCP, "10.0.1.5:40000", "10.0.0.100:80")
 	res := w.Inbound(src, c, TCPSyn, 0)
 	if res.Action != ActionForward || res.Real != r1 || res.Service != svc || !res.New {
 		t.Fatalf("SYN: got %+v, want forward to r1, new", res)
 	}
-	out := w.Outbound(src, replyTuple(c, r1), TCPSyn|TCPAck, sec)
+	out := w.Outbound(src, connReply(c, r1), TCPSyn|TCPAck, connSec)
 	if out.Action != ActionForward || out.VIP != c.Dst || out.VPort != 80 || out.Real != r1.ID {
 		t.Fatalf("reply: got %+v", out)
 	}
-	if res := w.Inbound(src, c, TCPAck, 2*sec); res.Real != r1 || res.New || res.Service != nil {
+	if res := w.Inbound(src, c, TCPAck, 2*connSec); res.Real != r1 || res.New || res.Service != nil {
 		t.Fatalf("ACK: got %+v", res)
 	}
-	info, ok := d.LookupInbound(c, 2*sec)
+	info, ok := d.LookupInbound(c, 2*connSec)
 	if !ok || info.State != StateEstablished || info.Real != r1.Addr.As4() || info.RPort != 8080 {
 		t.Fatalf("LookupInbound: %+v %v", info, ok)
 	}
-	if got := info.Remaining(2 * sec); got != 900*time.Second {
+	if got := info.Remaining(2 * connSec); got != 900*time.Second {
 		t.Errorf("ESTABLISHED remaining %v, want 900s", got)
 	}
-	if info2, ok := d.LookupOutbound(replyTuple(c, r1), 2*sec); !ok || info2 != info {
+	if info2, ok := d.LookupOutbound(connReply(c, r1), 2*connSec); !ok || info2 != info {
 		t.Errorf("LookupOutbound: %+v %v, want %+v", info2, ok, info)
 	}
 	// A second client goes to r2 (round robin); its reply does not match r1's.
-	c2 := tup(TCP, "10.0.1.6:40000", "10.0.0.100:80")
-	if res := w.Inbound(src, c2, TCPSyn, 3*sec); res.Real != r2 {
+	c2 := connTup(TCP, "10.0.1.6:40000", "10.0.0.100:80")
+	if res := w.Inbound(src, c2, TCPSyn, 3*connSec); res.Real != r2 {
 		t.Fatalf("second client: %+v", res)
 	}
-	if out := w.Outbound(src, replyTuple(c, r2), TCPAck, 3*sec); out.Action != ActionNotService {
+	if out := w.Outbound(src, connReply(c, r2), TCPAck, 3*connSec); out.Action != ActionNotService {
 		t.Errorf("reply from wrong real matched: %+v", out)
 	}
-	if got := countsOf(r1); got != (counts{active: 1}) {
-		t.Errorf("r1 counts %+v", got)
+	if got := connCountsOf(r1); got != (connCounts{active: 1}) {
+		t.Errorf("r1 connCounts %+v", got)
 	}
 }
 
@@ -187,14 +183,14 @@ func TestInboundDrops(t *testing.T) {
 		action Action
 		reason DropReason
 	}{
-		{"no service", tup(TCP, "10.0.1.5:1000", "10.0.0.101:80"), TCPSyn, ActionNotService, DropNone},
-		{"other port", tup(TCP, "10.0.1.5:1000", "10.0.0.100:81"), TCPSyn, ActionNotService, DropNone},
-		{"ack without conn", tup(TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPAck, ActionDrop, DropNotSYN},
-		{"syn rst", tup(TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPSyn | TCPRst, ActionDrop, DropNotSYN},
-		{"no reals", tup(UDP, "10.0.1.5:1000", "10.0.0.100:53"), 0, ActionDrop, DropNoRealServer},
-		{"sctp", tup(SCTP, "10.0.1.5:1000", "10.0.0.100:80"), 0, ActionDrop, DropProtocol},
+		{"no service", connTup(TCP, "10.0.1.5:1000", "10.0.0.101:80"), TCPSyn, ActionNotService, DropNone},
+		{"other port", connTup(TCP, "10.0.1.5:1000", "10.0.0.100:81"), TCPSyn, ActionNotService, DropNone},
+		{"ack without conn", connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPAck, ActionDrop, DropNotSYN},
+		{"syn rst", connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPSyn | TCPRst, ActionDrop, DropNotSYN},
+		{"no reals", connTup(UDP, "10.0.1.5:1000", "10.0.0.100:53"), 0, ActionDrop, DropNoRealServer},
+		{"sctp", connTup(SCTP, "10.0.1.5:1000", "10.0.0.100:80"), 0, ActionDrop, DropProtocol},
 		{"icmp not service", Tuple4{Proto: 1}, 0, ActionNotService, DropNone},
-		{"syn", tup(TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPSyn, ActionForward, DropNone},
+		{"syn", connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPSyn, ActionForward, DropNone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,9 +215,9 @@ func TestDRHasNoOutboundEntry(t *testing.T) {
 	src := newConnTestSource(svc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 	w := d.NewWorker()
-	c := tup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+	c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
-	if out := w.Outbound(src, replyTuple(c, r1), TCPAck, 0); out.Action != ActionNotService {
+	if out := w.Outbound(src, connReply(c, r1), TCPAck, 0); out.Action != ActionNotService {
 		t.Errorf("DR reply matched %+v", out)
 	}
 	if _, ok := d.LookupInbound(c, 0); !ok {
@@ -237,7 +233,7 @@ func TestOnePacketUDP(t *testing.T) {
 	src := newConnTestSource(svc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 	w := d.NewWorker()
-	c := tup(UDP, "10.0.1.5:5353", "10.0.0.100:53")
+	c := connTup(UDP, "10.0.1.5:5353", "10.0.0.100:53")
 	var got []*RealServer
 	for range 4 {
 		res := w.Inbound(src, c, 0, 0)
@@ -252,8 +248,8 @@ func TestOnePacketUDP(t *testing.T) {
 	if d.Len() != 0 {
 		t.Errorf("one-packet left %d entries", d.Len())
 	}
-	if r1.Stats.Conns() != 2 || countsOf(r1) != (counts{}) {
-		t.Errorf("r1 conns %d counts %+v", r1.Stats.Conns(), countsOf(r1))
+	if r1.Stats.Conns() != 2 || connCountsOf(r1) != (connCounts{}) {
+		t.Errorf("r1 conns %d connCounts %+v", r1.Stats.Conns(), connCountsOf(r1))
 	}
 	if c := d.Counters(); c.OnePacket != 4 {
 		t.Errorf("OnePacket = %d", c.OnePacket)
@@ -269,12 +265,12 @@ func TestConnReuse(t *testing.T) {
 		resched  bool
 		oldState ConnState
 	}{
-		{"time_wait rescheduled", DirectorConfig{}, NAT, closeNAT, true, StateTimeWait},
-		{"time_wait mode 0 keeps server", DirectorConfig{NoConnReuse: true}, NAT, closeNAT, false, StateTimeWait},
-		{"fin_wait DR not rescheduled by default", DirectorConfig{}, DR, closeDR, false, StateFinWait},
-		{"fin_wait DR rescheduled with bit 2", DirectorConfig{ConnReuseFinWait: true}, DR, closeDR, true, StateFinWait},
+		{"time_wait rescheduled", DirectorConfig{}, NAT, connCloseNAT, true, StateTimeWait},
+		{"time_wait mode 0 keeps server", DirectorConfig{NoConnReuse: true}, NAT, connCloseNAT, false, StateTimeWait},
+		{"fin_wait DR not rescheduled by default", DirectorConfig{}, DR, connCloseDR, false, StateFinWait},
+		{"fin_wait DR rescheduled with bit 2", DirectorConfig{ConnReuseFinWait: true}, DR, connCloseDR, true, StateFinWait},
 		{"close rescheduled", DirectorConfig{}, NAT, func(w *Worker, src ServiceSource, c Tuple4, _ *RealServer) {
-			w.Inbound(src, c, TCPRst, sec)
+			w.Inbound(src, c, TCPRst, connSec)
 		}, true, StateClose},
 	}
 	for _, tt := range tests {
@@ -286,16 +282,16 @@ func TestConnReuse(t *testing.T) {
 			tt.cfg.MaxConns = 100
 			d := newConnTestDirector(t, tt.cfg)
 			w := d.NewWorker()
-			c := tup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+			c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
 			if res := w.Inbound(src, c, TCPSyn, 0); res.Real != r1 {
 				t.Fatalf("first SYN: %+v", res)
 			}
-			w.Inbound(src, c, TCPAck, sec)
+			w.Inbound(src, c, TCPAck, connSec)
 			tt.close(w, src, c, r1)
-			if info, _ := d.LookupInbound(c, 2*sec); info.State != tt.oldState {
+			if info, _ := d.LookupInbound(c, 2*connSec); info.State != tt.oldState {
 				t.Fatalf("state before reuse %v, want %v", info.State, tt.oldState)
 			}
-			res := w.Inbound(src, c, TCPSyn, 3*sec)
+			res := w.Inbound(src, c, TCPSyn, 3*connSec)
 			want := r1
 			if tt.resched {
 				want = r2
@@ -303,31 +299,31 @@ func TestConnReuse(t *testing.T) {
 			if res.Real != want || res.New != tt.resched {
 				t.Fatalf("reused SYN went to %v (new=%v), want %v", res.Real.AddrPort(), res.New, want.AddrPort())
 			}
-			if info, _ := d.LookupInbound(c, 3*sec); info.State != StateSynRecv {
+			if info, _ := d.LookupInbound(c, 3*connSec); info.State != StateSynRecv {
 				t.Errorf("state after SYN %v", info.State)
 			}
-			wantR1, wantR2 := counts{active: 1}, counts{}
+			wantR1, wantR2 := connCounts{active: 1}, connCounts{}
 			if tt.resched {
-				wantR1, wantR2 = counts{}, counts{active: 1}
+				wantR1, wantR2 = connCounts{}, connCounts{active: 1}
 			}
-			if countsOf(r1) != wantR1 || countsOf(r2) != wantR2 {
-				t.Errorf("counts r1 %+v r2 %+v, want %+v %+v", countsOf(r1), countsOf(r2), wantR1, wantR2)
+			if connCountsOf(r1) != wantR1 || connCountsOf(r2) != wantR2 {
+				t.Errorf("connCounts r1 %+v r2 %+v, want %+v %+v", connCountsOf(r1), connCountsOf(r2), wantR1, wantR2)
 			}
 		})
 	}
 }
 
-// closeNAT closes a NAT connection the usual way, ending in TIME_WAIT.
-func closeNAT(w *Worker, src ServiceSource, c Tuple4, r *RealServer) {
-	w.Inbound(src, c, TCPFin|TCPAck, sec)
-	w.Outbound(src, replyTuple(c, r), TCPFin|TCPAck, sec)
-	w.Inbound(src, c, TCPAck, sec)
+// connCloseNAT closes a NAT connection the usual way, ending in TIME_WAIT.
+func connCloseNAT(w *Worker, src ServiceSource, c Tuple4, r *RealServer) {
+	w.Inbound(src, c, TCPFin|TCPAck, connSec)
+	w.Outbound(src, connReply(c, r), TCPFin|TCPAck, connSec)
+	w.Inbound(src, c, TCPAck, connSec)
 }
 
-// closeDR closes a DR connection as the director sees it: FIN_WAIT.
-func closeDR(w *Worker, src ServiceSource, c Tuple4, _ *RealServer) {
-	w.Inbound(src, c, TCPFin|TCPAck, sec)
-	w.Inbound(src, c, TCPAck, sec)
+// connCloseDR closes a DR connection as the director sees it: FIN_WAIT.
+func connCloseDR(w *Worker, src ServiceSource, c Tuple4, _ *RealServer) {
+	w.Inbound(src, c, TCPFin|TCPAck, connSec)
+	w.Inbound(src, c, TCPAck, connSec)
 }
 
 func TestExpireNodestConn(t *testing.T) {
@@ -339,25 +335,25 @@ func TestExpireNodestConn(t *testing.T) {
 			src := newConnTestSource(svc)
 			d := newConnTestDirector(t, DirectorConfig{MaxConns: 100, ExpireNodestConn: expire})
 			w := d.NewWorker()
-			c := tup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+			c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
 			w.Inbound(src, c, TCPSyn, 0)
-			w.Inbound(src, c, TCPAck, sec)
+			w.Inbound(src, c, TCPAck, connSec)
 
 			// Remove r1 from the table (a new snapshot without it).
 			svc2 := newConnTestService(TCP, "10.0.0.100", 80, r2)
 			src2 := newConnTestSource(svc2)
-			res := w.Inbound(src2, c, TCPAck, 2*sec)
+			res := w.Inbound(src2, c, TCPAck, 2*connSec)
 			if !expire {
 				if res.Action != ActionDrop || res.Reason != DropRealUnavailable {
 					t.Fatalf("got %+v, want drop real-unavailable", res)
 				}
-				if countsOf(r1) != (counts{active: 1}) {
-					t.Errorf("r1 counts %+v", countsOf(r1))
+				if connCountsOf(r1) != (connCounts{active: 1}) {
+					t.Errorf("r1 connCounts %+v", connCountsOf(r1))
 				}
 				// The entry still expires and unbinds from r1 via the registry.
-				d.Sweep(src2, 2*sec+901*sec, d.Slots())
-				if countsOf(r1) != (counts{}) || d.Len() != 0 {
-					t.Errorf("after sweep: r1 %+v len %d", countsOf(r1), d.Len())
+				d.Sweep(src2, 2*connSec+901*connSec, d.Slots())
+				if connCountsOf(r1) != (connCounts{}) || d.Len() != 0 {
+					t.Errorf("after sweep: r1 %+v len %d", connCountsOf(r1), d.Len())
 				}
 				return
 			}
@@ -365,10 +361,10 @@ func TestExpireNodestConn(t *testing.T) {
 			if res.Action != ActionDrop || res.Reason != DropNotSYN {
 				t.Fatalf("got %+v, want drop tcp-not-syn", res)
 			}
-			if countsOf(r1) != (counts{}) || d.Len() != 0 {
-				t.Errorf("r1 counts %+v len %d", countsOf(r1), d.Len())
+			if connCountsOf(r1) != (connCounts{}) || d.Len() != 0 {
+				t.Errorf("r1 connCounts %+v len %d", connCountsOf(r1), d.Len())
 			}
-			if res := w.Inbound(src2, c, TCPSyn, 3*sec); res.Real != r2 {
+			if res := w.Inbound(src2, c, TCPSyn, 3*connSec); res.Real != r2 {
 				t.Errorf("SYN after nodest: %+v", res)
 			}
 		})
@@ -382,18 +378,18 @@ func TestExpireNodestWeightZeroSYN(t *testing.T) {
 	src := newConnTestSource(svc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100, ExpireNodestConn: true})
 	w := d.NewWorker()
-	c := tup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+	c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
-	w.Inbound(src, c, TCPAck, sec)
+	w.Inbound(src, c, TCPAck, connSec)
 	r1.Weight = 0
-	if res := w.Inbound(src, c, TCPAck, 2*sec); res.Real != r1 {
+	if res := w.Inbound(src, c, TCPAck, 2*connSec); res.Real != r1 {
 		t.Fatalf("ACK to quiesced server must keep flowing: %+v", res)
 	}
-	if res := w.Inbound(src, c, TCPSyn, 3*sec); res.Real != r2 || !res.New {
+	if res := w.Inbound(src, c, TCPSyn, 3*connSec); res.Real != r2 || !res.New {
 		t.Fatalf("SYN over weight-0 server not rescheduled: %+v", res)
 	}
-	if countsOf(r1) != (counts{}) || countsOf(r2) != (counts{active: 1}) {
-		t.Errorf("counts r1 %+v r2 %+v", countsOf(r1), countsOf(r2))
+	if connCountsOf(r1) != (connCounts{}) || connCountsOf(r2) != (connCounts{active: 1}) {
+		t.Errorf("connCounts r1 %+v r2 %+v", connCountsOf(r1), connCountsOf(r2))
 	}
 }
 
@@ -409,8 +405,8 @@ func TestListAndPurge(t *testing.T) {
 		w.Inbound(src, c, TCPSyn, 0)
 	}
 	var n1, n2 int
-	d.Conns(src, sec, func(c ConnInfo) bool {
-		if c.State != StateSynRecv || c.Proto != TCP || c.VPort != 80 || c.Remaining(sec) != 59*time.Second {
+	d.Conns(src, connSec, func(c ConnInfo) bool {
+		if c.State != StateSynRecv || c.Proto != TCP || c.VPort != 80 || c.Remaining(connSec) != 59*time.Second {
 			t.Errorf("listed %+v", c)
 		}
 		switch c.RealID {
@@ -427,8 +423,8 @@ func TestListAndPurge(t *testing.T) {
 	if got := d.PurgeReal(src, r1.ID); got != 5 {
 		t.Errorf("PurgeReal removed %d, want 5", got)
 	}
-	if d.Len() != 5 || countsOf(r1) != (counts{}) || countsOf(r2) != (counts{active: 5}) {
-		t.Errorf("after purge: len %d r1 %+v r2 %+v", d.Len(), countsOf(r1), countsOf(r2))
+	if d.Len() != 5 || connCountsOf(r1) != (connCounts{}) || connCountsOf(r2) != (connCounts{active: 5}) {
+		t.Errorf("after purge: len %d r1 %+v r2 %+v", d.Len(), connCountsOf(r1), connCountsOf(r2))
 	}
 }
 
@@ -448,13 +444,13 @@ func TestTimeoutsSettable(t *testing.T) {
 	}
 	r1 := newConnTestReal("10.0.2.1", 53, NAT)
 	src := newConnTestSource(newConnTestService(UDP, "10.0.0.100", 53, r1))
-	c := tup(UDP, "10.0.1.5:5353", "10.0.0.100:53")
+	c := connTup(UDP, "10.0.1.5:5353", "10.0.0.100:53")
 	d.NewWorker().Inbound(src, c, 0, 0)
 	if info, _ := d.LookupInbound(c, 0); info.State != StateUDP || info.Remaining(0) != 30*time.Second {
 		t.Errorf("udp entry %v %v", info.State, info.Remaining(0))
 	}
-	if countsOf(r1) != (counts{inactive: 1}) {
-		t.Errorf("udp counts %+v", countsOf(r1))
+	if connCountsOf(r1) != (connCounts{inactive: 1}) {
+		t.Errorf("udp connCounts %+v", connCountsOf(r1))
 	}
 }
 
@@ -486,7 +482,7 @@ func TestSYNFloodKeepsEstablished(t *testing.T) {
 		w.Inbound(src, c, TCPAck, 0)
 		live = append(live, c)
 	}
-	now := sec
+	now := connSec
 	var admitted, refused int
 	for i := range 20000 {
 		c := Tuple4{Src: [4]byte{192, 168, byte(i >> 8), byte(i)}, SrcPort: uint16(i), Dst: vip, DstPort: 80, Proto: TCP}
@@ -516,7 +512,7 @@ func TestSYNFloodKeepsEstablished(t *testing.T) {
 	}
 	// After SYN_RECV's 60 s the embryonic entries are reclaimable: a new
 	// client gets in without any sweep, established ones still live.
-	now += 61 * sec
+	now += 61 * connSec
 	for _, c := range live {
 		w.Inbound(src, c, TCPAck, now)
 	}
@@ -528,8 +524,8 @@ func TestSYNFloodKeepsEstablished(t *testing.T) {
 	if d.Len() != 101 {
 		t.Errorf("after sweep len %d, want 101", d.Len())
 	}
-	a := countsOf(r1).active + countsOf(r2).active
-	in := countsOf(r1).inactive + countsOf(r2).inactive
+	a := connCountsOf(r1).active + connCountsOf(r2).active
+	in := connCountsOf(r1).inactive + connCountsOf(r2).inactive
 	if a != 101 || in != 0 {
 		t.Errorf("active %d inactive %d, want 101/0", a, in)
 	}
@@ -560,7 +556,7 @@ func TestConcurrentWorkers(t *testing.T) {
 				c := Tuple4{Src: [4]byte{10, 1, byte(i % 7), byte(i % 50)}, SrcPort: uint16(1000 + i%200), Dst: vip, DstPort: port, Proto: TCP}
 				flags := []TCPFlags{TCPSyn, TCPAck, TCPFin | TCPAck, TCPRst}[(i+g)%4]
 				if res := w.Inbound(src, c, flags, now); res.Action == ActionForward && res.Real.Method == NAT && i%2 == 0 {
-					w.Outbound(src, replyTuple(c, res.Real), TCPAck, now)
+					w.Outbound(src, connReply(c, res.Real), TCPAck, now)
 				}
 				if i%500 == 0 {
 					d.LookupInbound(c, now)
@@ -578,17 +574,17 @@ func TestConcurrentWorkers(t *testing.T) {
 	}()
 	wg.Wait()
 	// Expire everything; every count must come back to zero.
-	end := Tick(clock.Load()) + 3600*sec
+	end := Tick(clock.Load()) + 3600*connSec
 	d.Sweep(src, end, d.Slots())
 	// Templates that still controlled connections when the first pass met
 	// them were re-armed for their persistence timeout, as in IPVS.
 	if d.Len() == 0 {
 		t.Error("no template outlived its controlled connections")
 	}
-	d.Sweep(src, end+31*sec, d.Slots())
+	d.Sweep(src, end+31*connSec, d.Slots())
 	for _, r := range reals {
-		if got := countsOf(r); got != (counts{}) {
-			t.Errorf("real %v counts %+v after full expiry", r.AddrPort(), got)
+		if got := connCountsOf(r); got != (connCounts{}) {
+			t.Errorf("real %v connCounts %+v after full expiry", r.AddrPort(), got)
 		}
 	}
 	if d.Len() != 0 {
@@ -604,9 +600,9 @@ func TestAllocs(t *testing.T) {
 	src := newConnTestSource(svc, psvc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1 << 16})
 	w := d.NewWorker()
-	c := tup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+	c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
-	rep := replyTuple(c, r1)
+	rep := connReply(c, r1)
 	port := uint16(0)
 	now := Tick(0)
 	for _, tt := range []struct {
@@ -625,8 +621,8 @@ func TestAllocs(t *testing.T) {
 			port++
 			w.Inbound(src, Tuple4{Src: [4]byte{10, 8, byte(port >> 8), byte(port)}, SrcPort: port, Dst: [4]byte{10, 0, 0, 101}, DstPort: 80, Proto: TCP}, TCPSyn, now)
 		}},
-		{"Inbound miss not service", func() { w.Inbound(src, tup(TCP, "10.0.1.5:1000", "10.0.0.200:80"), TCPSyn, now) }},
-		{"Sweep", func() { now += 1000 * sec; d.Sweep(src, now, 512) }},
+		{"Inbound miss not service", func() { w.Inbound(src, connTup(TCP, "10.0.1.5:1000", "10.0.0.200:80"), TCPSyn, now) }},
+		{"Sweep", func() { now += 1000 * connSec; d.Sweep(src, now, 512) }},
 	} {
 		if got := testing.AllocsPerRun(200, tt.fn); got != 0 {
 			t.Errorf("%s allocates %.1f times per call", tt.name, got)

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-func newPersistTest(t *testing.T, cfg DirectorConfig, maskBits int) (*Director, *Worker, *Service, *connTestSource, *RealServer, *RealServer) {
+func newConnPersistTest(t *testing.T, cfg DirectorConfig, maskBits int) (*Director, *Worker, *Service, *connTestSource, *RealServer, *RealServer) {
 	t.Helper()
 	r1 := newConnTestReal("10.0.2.1", 80, DR)
 	r2 := newConnTestReal("10.0.2.2", 80, DR)
@@ -19,19 +19,19 @@ func newPersistTest(t *testing.T, cfg DirectorConfig, maskBits int) (*Director, 
 }
 
 func TestPersistenceTemplate(t *testing.T) {
-	d, w, _, src, r1, r2 := newPersistTest(t, DirectorConfig{}, 24)
+	d, w, _, src, r1, r2 := newConnPersistTest(t, DirectorConfig{}, 24)
 	// Clients of one /24 stick to one server across ports and addresses.
 	for i, s := range []string{"10.0.1.5:1000", "10.0.1.5:1001", "10.0.1.77:3000"} {
-		if res := w.Inbound(src, tup(TCP, s, "10.0.0.100:80"), TCPSyn, Tick(i)); res.Real != r1 {
+		if res := w.Inbound(src, connTup(TCP, s, "10.0.0.100:80"), TCPSyn, Tick(i)); res.Real != r1 {
 			t.Fatalf("%s went to %v", s, res.Real.AddrPort())
 		}
 	}
 	// Another network is scheduled on its own (round robin: r2).
-	if res := w.Inbound(src, tup(TCP, "10.0.9.5:1000", "10.0.0.100:80"), TCPSyn, 0); res.Real != r2 {
+	if res := w.Inbound(src, connTup(TCP, "10.0.9.5:1000", "10.0.0.100:80"), TCPSyn, 0); res.Real != r2 {
 		t.Fatalf("other network went to %v", res.Real.AddrPort())
 	}
-	if countsOf(r1) != (counts{active: 3, persist: 1}) || countsOf(r2) != (counts{active: 1, persist: 1}) {
-		t.Errorf("counts r1 %+v r2 %+v", countsOf(r1), countsOf(r2))
+	if connCountsOf(r1) != (connCounts{active: 3, persist: 1}) || connCountsOf(r2) != (connCounts{active: 1, persist: 1}) {
+		t.Errorf("connCounts r1 %+v r2 %+v", connCountsOf(r1), connCountsOf(r2))
 	}
 	var templates int
 	d.Conns(src, 0, func(c ConnInfo) bool {
@@ -55,51 +55,51 @@ func TestPersistenceTemplate(t *testing.T) {
 }
 
 func TestPersistenceTimeout(t *testing.T) {
-	d, w, _, src, r1, r2 := newPersistTest(t, DirectorConfig{}, 32)
-	c := tup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+	d, w, _, src, r1, r2 := newConnPersistTest(t, DirectorConfig{}, 32)
+	c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	w.Inbound(src, c, TCPAck, 0)
-	w.Inbound(src, c, TCPRst, sec) // CLOSE, 10 s
+	w.Inbound(src, c, TCPRst, connSec) // CLOSE, 10 s
 	// The connection is gone after 10 s but the template lasts 300 s from
 	// its last use: a new connection at 200 s still goes to r1.
-	d.Sweep(src, 20*sec, d.Slots())
-	if countsOf(r1) != (counts{persist: 1}) {
-		t.Fatalf("counts %+v", countsOf(r1))
+	d.Sweep(src, 20*connSec, d.Slots())
+	if connCountsOf(r1) != (connCounts{persist: 1}) {
+		t.Fatalf("connCounts %+v", connCountsOf(r1))
 	}
-	c2 := tup(TCP, "10.0.1.5:1001", "10.0.0.100:80")
-	if res := w.Inbound(src, c2, TCPSyn, 200*sec); res.Real != r1 {
+	c2 := connTup(TCP, "10.0.1.5:1001", "10.0.0.100:80")
+	if res := w.Inbound(src, c2, TCPSyn, 200*connSec); res.Real != r1 {
 		t.Fatalf("within persistence went to %v", res.Real.AddrPort())
 	}
-	w.Inbound(src, c2, TCPAck, 200*sec)
-	w.Inbound(src, c2, TCPRst, 200*sec)
+	w.Inbound(src, c2, TCPAck, 200*connSec)
+	w.Inbound(src, c2, TCPRst, 200*connSec)
 	// The use at 200 s restarted the template's timer: alive at 499 s, gone at 500 s.
-	d.Sweep(src, 499*sec, d.Slots())
-	if countsOf(r1) != (counts{persist: 1}) {
-		t.Fatalf("template expired early: %+v", countsOf(r1))
+	d.Sweep(src, 499*connSec, d.Slots())
+	if connCountsOf(r1) != (connCounts{persist: 1}) {
+		t.Fatalf("template expired early: %+v", connCountsOf(r1))
 	}
-	d.Sweep(src, 500*sec, d.Slots())
-	if countsOf(r1) != (counts{}) || d.Len() != 0 {
-		t.Fatalf("template outlived its timeout: %+v len %d", countsOf(r1), d.Len())
+	d.Sweep(src, 500*connSec, d.Slots())
+	if connCountsOf(r1) != (connCounts{}) || d.Len() != 0 {
+		t.Fatalf("template outlived its timeout: %+v len %d", connCountsOf(r1), d.Len())
 	}
 	// Scheduled anew: round robin moves on to r2.
-	if res := w.Inbound(src, c, TCPSyn, 501*sec); res.Real != r2 {
+	if res := w.Inbound(src, c, TCPSyn, 501*connSec); res.Real != r2 {
 		t.Errorf("after template expiry went to %v", res.Real.AddrPort())
 	}
 }
 
 func TestTemplateLivesWhileControlling(t *testing.T) {
-	d, w, _, src, r1, _ := newPersistTest(t, DirectorConfig{}, 32)
-	c := tup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+	d, w, _, src, r1, _ := newConnPersistTest(t, DirectorConfig{}, 32)
+	c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	// Keep the connection alive for 20 minutes, sweeping all along.
-	for now := Tick(0); now < 1200*sec; now += 100 * sec {
+	for now := Tick(0); now < 1200*connSec; now += 100 * connSec {
 		w.Inbound(src, c, TCPAck, now)
 		d.Sweep(src, now, d.Slots())
 	}
-	if countsOf(r1) != (counts{active: 1, persist: 1}) {
-		t.Fatalf("template expired while controlling: %+v", countsOf(r1))
+	if connCountsOf(r1) != (connCounts{active: 1, persist: 1}) {
+		t.Fatalf("template expired while controlling: %+v", connCountsOf(r1))
 	}
-	if res := w.Inbound(src, tup(TCP, "10.0.1.5:2000", "10.0.0.100:80"), TCPSyn, 1200*sec); res.Real != r1 {
+	if res := w.Inbound(src, connTup(TCP, "10.0.1.5:2000", "10.0.0.100:80"), TCPSyn, 1200*connSec); res.Real != r1 {
 		t.Errorf("second connection went to %v", res.Real.AddrPort())
 	}
 }
@@ -107,10 +107,10 @@ func TestTemplateLivesWhileControlling(t *testing.T) {
 func TestQuiescentTemplate(t *testing.T) {
 	for _, expire := range []bool{false, true} {
 		t.Run(map[bool]string{false: "honoured", true: "expired"}[expire], func(t *testing.T) {
-			d, w, _, src, r1, r2 := newPersistTest(t, DirectorConfig{ExpireQuiescentTemplate: expire}, 32)
-			w.Inbound(src, tup(TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPSyn, 0)
+			d, w, _, src, r1, r2 := newConnPersistTest(t, DirectorConfig{ExpireQuiescentTemplate: expire}, 32)
+			w.Inbound(src, connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPSyn, 0)
 			r1.Weight = 0
-			res := w.Inbound(src, tup(TCP, "10.0.1.5:1001", "10.0.0.100:80"), TCPSyn, sec)
+			res := w.Inbound(src, connTup(TCP, "10.0.1.5:1001", "10.0.0.100:80"), TCPSyn, connSec)
 			want := r1
 			if expire {
 				want = r2
@@ -119,17 +119,17 @@ func TestQuiescentTemplate(t *testing.T) {
 				t.Fatalf("went to %v, want %v", res.Real.AddrPort(), want.AddrPort())
 			}
 			// Exactly one template exists either way, counted on its server.
-			if got := countsOf(r1).persist + countsOf(r2).persist; got != 1 {
+			if got := connCountsOf(r1).persist + connCountsOf(r2).persist; got != 1 {
 				t.Errorf("templates counted %d", got)
 			}
-			if expire && (countsOf(want).persist != 1) {
+			if expire && (connCountsOf(want).persist != 1) {
 				t.Errorf("re-pointed template not counted on %v", want.AddrPort())
 			}
-			d.Sweep(src, 3600*sec, d.Slots())
-			d.Sweep(src, 7200*sec, d.Slots())
+			d.Sweep(src, 3600*connSec, d.Slots())
+			d.Sweep(src, 7200*connSec, d.Slots())
 			for _, r := range []*RealServer{r1, r2} {
-				if countsOf(r) != (counts{}) {
-					t.Errorf("%v counts %+v after expiry", r.AddrPort(), countsOf(r))
+				if connCountsOf(r) != (connCounts{}) {
+					t.Errorf("%v connCounts %+v after expiry", r.AddrPort(), connCountsOf(r))
 				}
 			}
 		})
@@ -137,8 +137,8 @@ func TestQuiescentTemplate(t *testing.T) {
 }
 
 func TestTemplateRealRemoved(t *testing.T) {
-	d, w, svc, src, r1, r2 := newPersistTest(t, DirectorConfig{ExpireNodestConn: true}, 32)
-	c := tup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+	d, w, svc, src, r1, r2 := newConnPersistTest(t, DirectorConfig{ExpireNodestConn: true}, 32)
+	c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	// r1 leaves the table; the controller purges it as expire_nodest does.
 	svc2 := *svc
@@ -148,14 +148,14 @@ func TestTemplateRealRemoved(t *testing.T) {
 	if n := d.PurgeReal(src2, r1.ID); n < 1 || n > 2 {
 		t.Errorf("purged %d", n)
 	}
-	if countsOf(r1) != (counts{}) {
-		t.Errorf("r1 counts after purge %+v", countsOf(r1))
+	if connCountsOf(r1) != (connCounts{}) {
+		t.Errorf("r1 connCounts after purge %+v", connCountsOf(r1))
 	}
-	if res := w.Inbound(src2, tup(TCP, "10.0.1.5:1001", "10.0.0.100:80"), TCPSyn, sec); res.Real != r2 {
+	if res := w.Inbound(src2, connTup(TCP, "10.0.1.5:1001", "10.0.0.100:80"), TCPSyn, connSec); res.Real != r2 {
 		t.Fatalf("went to %v", res.Real.AddrPort())
 	}
-	if countsOf(r2) != (counts{active: 1, persist: 1}) {
-		t.Errorf("r2 counts %+v", countsOf(r2))
+	if connCountsOf(r2) != (connCounts{active: 1, persist: 1}) {
+		t.Errorf("r2 connCounts %+v", connCountsOf(r2))
 	}
 }
 
@@ -169,17 +169,17 @@ func TestPersistentOnePacket(t *testing.T) {
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 	w := d.NewWorker()
 	for i := range 3 {
-		if res := w.Inbound(src, tup(UDP, "10.0.1.5:5353", "10.0.0.100:53"), 0, Tick(i)); res.Real != r1 || res.New {
+		if res := w.Inbound(src, connTup(UDP, "10.0.1.5:5353", "10.0.0.100:53"), 0, Tick(i)); res.Real != r1 || res.New {
 			t.Fatalf("datagram %d: %+v", i, res)
 		}
 	}
 	// Only the template remains, controlling nothing; it expires on time.
-	if d.Len() != 1 || countsOf(r1) != (counts{persist: 1}) {
-		t.Fatalf("len %d counts %+v", d.Len(), countsOf(r1))
+	if d.Len() != 1 || connCountsOf(r1) != (connCounts{persist: 1}) {
+		t.Fatalf("len %d connCounts %+v", d.Len(), connCountsOf(r1))
 	}
-	d.Sweep(src, 61*sec, d.Slots())
-	if d.Len() != 0 || countsOf(r1) != (counts{}) {
-		t.Errorf("after expiry len %d counts %+v", d.Len(), countsOf(r1))
+	d.Sweep(src, 61*connSec, d.Slots())
+	if d.Len() != 0 || connCountsOf(r1) != (connCounts{}) {
+		t.Errorf("after expiry len %d connCounts %+v", d.Len(), connCountsOf(r1))
 	}
 }
 
@@ -194,7 +194,7 @@ func TestPortZeroTemplate(t *testing.T) {
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 	w := d.NewWorker()
 	for _, port := range []string{"80", "443", "8080"} {
-		c := tup(TCP, "10.0.1.5:1000", "10.0.0.100:"+port)
+		c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:"+port)
 		if res := w.Inbound(src, c, TCPSyn, 0); res.Real != r1 {
 			t.Fatalf("port %s went to %v", port, res.Real.AddrPort())
 		}
@@ -202,12 +202,12 @@ func TestPortZeroTemplate(t *testing.T) {
 			t.Errorf("port %s: real port %d", port, info.RPort)
 		}
 	}
-	if countsOf(r1) != (counts{active: 3, persist: 1}) {
-		t.Errorf("counts %+v", countsOf(r1))
+	if connCountsOf(r1) != (connCounts{active: 3, persist: 1}) {
+		t.Errorf("connCounts %+v", connCountsOf(r1))
 	}
 	// A non-persistent port-zero service cannot schedule.
 	svc.Persistence = 0
-	if res := w.Inbound(src, tup(TCP, "10.0.1.6:1000", "10.0.0.100:22"), TCPSyn, 0); res.Reason != DropPortZero {
+	if res := w.Inbound(src, connTup(TCP, "10.0.1.6:1000", "10.0.0.100:22"), TCPSyn, 0); res.Reason != DropPortZero {
 		t.Errorf("non-persistent port zero: %+v", res)
 	}
 }

@@ -42,9 +42,9 @@ func TestNextTCPStateTable(t *testing.T) {
 	}
 }
 
-// step is one packet of a state-machine sequence: its direction, flags, and
+// connStep is one packet of a state-machine sequence: its direction, flags, and
 // the state and timeout expected after it.
-type step struct {
+type connStep struct {
 	out   bool // reply from the real server (NAT only)
 	flags TCPFlags
 	state ConnState
@@ -61,9 +61,9 @@ func TestTCPStateSequences(t *testing.T) {
 	tests := []struct {
 		name   string
 		method Method
-		steps  []step
+		steps  []connStep
 	}{
-		{"NAT client closes first", NAT, []step{
+		{"NAT client closes first", NAT, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{true, S | A, StateSynRecv, 60 * time.Second},
 			{false, A, StateEstablished, 900 * time.Second},
@@ -73,7 +73,7 @@ func TestTCPStateSequences(t *testing.T) {
 			{true, F | A, StateTimeWait, 120 * time.Second},
 			{false, A, StateTimeWait, 120 * time.Second},
 		}},
-		{"NAT server closes first", NAT, []step{
+		{"NAT server closes first", NAT, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{true, S | A, StateSynRecv, 60 * time.Second},
 			{false, A, StateEstablished, 900 * time.Second},
@@ -81,29 +81,29 @@ func TestTCPStateSequences(t *testing.T) {
 			{false, A, StateFinWait, 120 * time.Second},
 			{false, F | A, StateTimeWait, 120 * time.Second},
 		}},
-		{"NAT reset by server", NAT, []step{
+		{"NAT reset by server", NAT, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{true, R, StateClose, 10 * time.Second},
 		}},
-		{"NAT reset by client", NAT, []step{
+		{"NAT reset by client", NAT, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{false, A, StateEstablished, 900 * time.Second},
 			{false, R | A, StateClose, 10 * time.Second},
 		}},
-		{"DR input only", DR, []step{
+		{"DR input only", DR, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{false, A, StateEstablished, 900 * time.Second},
 			{false, F | A, StateFinWait, 120 * time.Second},
 			{false, A, StateFinWait, 120 * time.Second},
 			{false, R, StateClose, 10 * time.Second},
 		}},
-		{"TUN retransmitted SYN", TUN, []step{
+		{"TUN retransmitted SYN", TUN, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{false, S, StateSynRecv, 60 * time.Second},
 			{false, A, StateEstablished, 900 * time.Second},
 			{false, S, StateEstablished, 900 * time.Second},
 		}},
-		{"flagless segment closes", NAT, []step{
+		{"flagless segment closes", NAT, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{false, A, StateEstablished, 900 * time.Second},
 			{false, 0, StateClose, 10 * time.Second},
@@ -115,39 +115,39 @@ func TestTCPStateSequences(t *testing.T) {
 			src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, r))
 			d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 			w := d.NewWorker()
-			c := tup(TCP, "10.0.1.5:40000", "10.0.0.100:80")
+			c := connTup(TCP, "10.0.1.5:40000", "10.0.0.100:80")
 			now := Tick(5)
 			for i, s := range tt.steps {
 				now += 1234
 				if s.out {
-					if res := w.Outbound(src, replyTuple(c, r), s.flags, now); res.Action != ActionForward {
-						t.Fatalf("step %d: outbound %+v", i, res)
+					if res := w.Outbound(src, connReply(c, r), s.flags, now); res.Action != ActionForward {
+						t.Fatalf("connStep %d: outbound %+v", i, res)
 					}
 				} else if res := w.Inbound(src, c, s.flags, now); res.Action != ActionForward {
-					t.Fatalf("step %d: inbound %+v", i, res)
+					t.Fatalf("connStep %d: inbound %+v", i, res)
 				}
 				info, ok := d.LookupInbound(c, now)
 				if !ok || info.State != s.state || info.Remaining(now) != s.tmo {
-					t.Fatalf("step %d (flags %#x): state %v timeout %v, want %v %v", i, uint8(s.flags), info.State, info.Remaining(now), s.state, s.tmo)
+					t.Fatalf("connStep %d (flags %#x): state %v timeout %v, want %v %v", i, uint8(s.flags), info.State, info.Remaining(now), s.state, s.tmo)
 				}
-				want := counts{active: 1}
+				want := connCounts{active: 1}
 				if !s.state.Active() {
-					want = counts{inactive: 1}
+					want = connCounts{inactive: 1}
 				}
-				if got := countsOf(r); got != want {
-					t.Fatalf("step %d: counts %+v in %v, want %+v", i, got, s.state, want)
+				if got := connCountsOf(r); got != want {
+					t.Fatalf("connStep %d: connCounts %+v in %v, want %+v", i, got, s.state, want)
 				}
 				// The entry lives exactly its timeout.
 				if _, ok := d.LookupInbound(c, now+Ticks(s.tmo)-1); !ok {
-					t.Fatalf("step %d: expired early", i)
+					t.Fatalf("connStep %d: expired early", i)
 				}
 				if _, ok := d.LookupInbound(c, now+Ticks(s.tmo)); ok {
-					t.Fatalf("step %d: alive past its timeout", i)
+					t.Fatalf("connStep %d: alive past its timeout", i)
 				}
 			}
 			d.Sweep(src, now+Ticks(time.Hour), d.Slots())
-			if got := countsOf(r); got != (counts{}) || d.Len() != 0 {
-				t.Errorf("after expiry counts %+v len %d", got, d.Len())
+			if got := connCountsOf(r); got != (connCounts{}) || d.Len() != 0 {
+				t.Errorf("after expiry connCounts %+v len %d", got, d.Len())
 			}
 		})
 	}
@@ -159,25 +159,25 @@ func TestLazyExpiryUnbinds(t *testing.T) {
 	src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, r1, r2))
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 	w := d.NewWorker()
-	c := tup(TCP, "10.0.1.5:40000", "10.0.0.100:80")
+	c := connTup(TCP, "10.0.1.5:40000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	// 61 s later the SYN_RECV entry is dead: an ACK cannot revive it, and
 	// the entry is unbound on the spot.
-	if res := w.Inbound(src, c, TCPAck, 61*sec); res.Action != ActionDrop || res.Reason != DropNotSYN {
+	if res := w.Inbound(src, c, TCPAck, 61*connSec); res.Action != ActionDrop || res.Reason != DropNotSYN {
 		t.Fatalf("ACK on expired entry: %+v", res)
 	}
-	if countsOf(r1) != (counts{}) || d.Len() != 0 {
-		t.Errorf("counts %+v len %d", countsOf(r1), d.Len())
+	if connCountsOf(r1) != (connCounts{}) || d.Len() != 0 {
+		t.Errorf("connCounts %+v len %d", connCountsOf(r1), d.Len())
 	}
-	if res := w.Inbound(src, c, TCPSyn, 62*sec); res.Real != r2 || !res.New {
+	if res := w.Inbound(src, c, TCPSyn, 62*connSec); res.Real != r2 || !res.New {
 		t.Errorf("new SYN: %+v", res)
 	}
 	// An expired NAT entry does not match replies either.
-	if res := w.Outbound(src, replyTuple(c, r2), TCPAck, 200*sec); res.Action != ActionNotService {
+	if res := w.Outbound(src, connReply(c, r2), TCPAck, 200*connSec); res.Action != ActionNotService {
 		t.Errorf("reply on expired entry: %+v", res)
 	}
-	if countsOf(r2) != (counts{}) || d.Len() != 0 {
-		t.Errorf("counts %+v len %d", countsOf(r2), d.Len())
+	if connCountsOf(r2) != (connCounts{}) || d.Len() != 0 {
+		t.Errorf("connCounts %+v len %d", connCountsOf(r2), d.Len())
 	}
 	if c := d.Counters(); c.Expired != 2 {
 		t.Errorf("Expired = %d", c.Expired)
