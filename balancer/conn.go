@@ -31,11 +31,11 @@ func MakeTuple4(proto Protocol, src, dst netip.AddrPort) Tuple4 {
 	return t
 }
 
-func be32(a [4]byte) uint32 {
+func connBE32(a [4]byte) uint32 {
 	return uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
 }
 
-func addr4(v uint32) [4]byte { return [4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
+func connAddr4(v uint32) [4]byte { return [4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
 
 // Entry kinds. The kind is part of the inbound key, so a template never
 // matches a connection lookup even when a client uses source port 0.
@@ -110,7 +110,7 @@ type inKey struct {
 
 func makeInKey(client, vip [4]byte, cport, vport uint16, proto Protocol, kind uint8) inKey {
 	return inKey{
-		addrs: uint64(be32(client))<<32 | uint64(be32(vip)),
+		addrs: uint64(connBE32(client))<<32 | uint64(connBE32(vip)),
 		ports: uint32(cport)<<16 | uint32(vport),
 		proto: proto,
 		kind:  kind,
@@ -155,35 +155,35 @@ func newConnHasher() connHasher {
 	return connHasher{rand.Uint64() | 1, rand.Uint64() | 1, rand.Uint64() | 1, rand.Uint64() | 1}
 }
 
-func fold(a, b uint64) uint64 {
+func connFold(a, b uint64) uint64 {
 	hi, lo := bits.Mul64(a, b)
 	return hi ^ lo
 }
 
 func (h *connHasher) in(k *inKey) uint64 {
-	return fold(k.addrs^h.k0, uint64(k.ports)<<16^uint64(k.proto)<<8^uint64(k.kind)^h.k1)
+	return connFold(k.addrs^h.k0, uint64(k.ports)<<16^uint64(k.proto)<<8^uint64(k.kind)^h.k1)
 }
 
 func (h *connHasher) out(k *outKey) uint64 {
-	return fold(k.addrs^h.k2, uint64(k.ports)<<16^uint64(k.proto)<<8^h.k1)
+	return connFold(k.addrs^h.k2, uint64(k.ports)<<16^uint64(k.proto)<<8^h.k1)
 }
 
 // shard picks the shard from what both directions share: client address,
 // client port and protocol. An inbound and an outbound lookup of the same
 // connection therefore lock the same shard.
 func (h *connHasher) shard(client uint32, cport uint16, proto Protocol) uint64 {
-	return fold(uint64(client)<<24^uint64(cport)<<8^uint64(proto)^h.k3, h.k2)
+	return connFold(uint64(client)<<24^uint64(cport)<<8^uint64(proto)^h.k3, h.k2)
 }
 
-// home maps a hash to a slot with Lemire's multiply-shift, so a shard's
+// connHome maps a hash to a slot with Lemire's multiply-shift, so a shard's
 // size need not be a power of two (memory stays close to the load target).
-func home(h uint64, n uint32) uint32 { return uint32((h >> 32) * uint64(n) >> 32) }
+func connHome(h uint64, n uint32) uint32 { return uint32((h >> 32) * uint64(n) >> 32) }
 
 // Out-index slots pack the high 32 bits of the outbound hash with the entry
 // position + 1; zero is an empty slot. The stored hash bits give each
 // slot's home without rehashing when deletion shifts slots back.
-func outSlot(h uint64, pos uint32) uint64 { return h&^0xffffffff | uint64(pos+1) }
-func outSlotPos(s uint64) uint32          { return uint32(s) - 1 }
+func connOutSlot(h uint64, pos uint32) uint64 { return h&^0xffffffff | uint64(pos+1) }
+func connOutSlotPos(s uint64) uint32          { return uint32(s) - 1 }
 
 // connShard is one lock-protected part of the connection table: entries in
 // a linear-probing array (deletion by backward shift, so no tombstones ever
@@ -210,7 +210,7 @@ func (s *connShard) next(i uint32) uint32 {
 
 // findIn returns the position of the entry with key k, or -1.
 func (s *connShard) findIn(k *inKey, h uint64) int {
-	for i := home(h, s.n); ; i = s.next(i) {
+	for i := connHome(h, s.n); ; i = s.next(i) {
 		e := &s.slots[i]
 		if e.kind == kindEmpty {
 			return -1
@@ -224,13 +224,13 @@ func (s *connShard) findIn(k *inKey, h uint64) int {
 // findOut returns the position of the NAT entry with outbound key k, or -1.
 func (s *connShard) findOut(k *outKey, h uint64) int {
 	tag := h &^ 0xffffffff
-	for i := home(h, s.n); ; i = s.next(i) {
+	for i := connHome(h, s.n); ; i = s.next(i) {
 		v := s.out[i]
 		if v == 0 {
 			return -1
 		}
 		if v&^0xffffffff == tag {
-			p := outSlotPos(v)
+			p := connOutSlotPos(v)
 			if s.slots[p].matchOut(k) {
 				return int(p)
 			}
@@ -242,7 +242,7 @@ func (s *connShard) findOut(k *outKey, h uint64) int {
 // caller has checked the shard's limit, so a free slot exists.
 func (s *connShard) insert(hs *connHasher, e *connEntry) uint32 {
 	k := e.inKey()
-	i := home(hs.in(&k), s.n)
+	i := connHome(hs.in(&k), s.n)
 	for s.slots[i].kind != kindEmpty {
 		i = s.next(i)
 	}
@@ -257,11 +257,11 @@ func (s *connShard) insert(hs *connHasher, e *connEntry) uint32 {
 func (s *connShard) addOut(hs *connHasher, pos uint32) {
 	k := s.slots[pos].outKey()
 	h := hs.out(&k)
-	j := home(h, s.n)
+	j := connHome(h, s.n)
 	for s.out[j] != 0 {
 		j = s.next(j)
 	}
-	s.out[j] = outSlot(h, pos)
+	s.out[j] = connOutSlot(h, pos)
 	s.nOut++
 }
 
@@ -269,8 +269,8 @@ func (s *connShard) addOut(hs *connHasher, pos uint32) {
 func (s *connShard) outPos(hs *connHasher, pos uint32) int {
 	k := s.slots[pos].outKey()
 	h := hs.out(&k)
-	want := outSlot(h, pos)
-	for j := home(h, s.n); ; j = s.next(j) {
+	want := connOutSlot(h, pos)
+	for j := connHome(h, s.n); ; j = s.next(j) {
 		switch s.out[j] {
 		case want:
 			return int(j)
@@ -280,8 +280,8 @@ func (s *connShard) outPos(hs *connHasher, pos uint32) int {
 	}
 }
 
-// between reports whether home h lies cyclically in (i, j].
-func between(i, h, j uint32) bool {
+// connBetween reports whether home h lies cyclically in (i, j].
+func connBetween(i, h, j uint32) bool {
 	if i <= j {
 		return i < h && h <= j
 	}
@@ -304,7 +304,7 @@ func (s *connShard) remove(hs *connHasher, pos uint32) {
 			break
 		}
 		k := e.inKey()
-		if between(i, home(hs.in(&k), s.n), j) {
+		if connBetween(i, connHome(hs.in(&k), s.n), j) {
 			continue
 		}
 		if e.hasOut() {
@@ -325,7 +325,7 @@ func (s *connShard) removeOut(i uint32) {
 		if v == 0 {
 			break
 		}
-		if between(i, home(v, s.n), j) {
+		if connBetween(i, connHome(v, s.n), j) {
 			continue
 		}
 		s.out[i] = v
@@ -379,7 +379,7 @@ func (t *connTable) shardAt(client uint32, cport uint16, proto Protocol) *connSh
 }
 
 func (t *connTable) shardOf(client [4]byte, cport uint16, proto Protocol) *connShard {
-	return t.shardAt(be32(client), cport, proto)
+	return t.shardAt(connBE32(client), cport, proto)
 }
 
 // reserve takes one unit of the global capacity.
@@ -393,5 +393,5 @@ func (t *connTable) reserve() bool {
 
 func (t *connTable) release(n int) { t.count.Add(-int64(n)) }
 
-// slotBytes is the memory the table holds per slot (entry + out index).
-const slotBytes = 32 + 8
+// connSlotBytes is the memory the table holds per slot (entry + out index).
+const connSlotBytes = 32 + 8

@@ -265,7 +265,7 @@ func (d *Director) Len() int { return int(d.tab.count.Load()) }
 
 // MemoryBytes returns the bytes the table holds, allocated up front.
 func (d *Director) MemoryBytes() int {
-	return len(d.tab.shards) * int(d.tab.shards[0].n) * slotBytes
+	return len(d.tab.shards) * int(d.tab.shards[0].n) * connSlotBytes
 }
 
 // Timeouts returns the TCP ESTABLISHED, TCP FIN_WAIT and UDP timeouts, the
@@ -407,7 +407,7 @@ func (d *Director) dropEntry(src ServiceSource, sh *connShard, pos uint32, rel *
 			r.Unbind(e.connKind())
 		}
 		if e.flags&flagControlled != 0 {
-			rel.add(templateKeyOf(e))
+			rel.add(connTemplateKeyOf(e))
 		}
 	}
 	sh.remove(&d.tab.hash, pos)
@@ -539,7 +539,7 @@ func (w *Worker) schedule(src ServiceSource, sh *connShard, k *inKey, h uint64, 
 	if t.Proto == TCP && (flags&TCPSyn == 0 || flags&TCPRst != 0) {
 		return w.drop(DropNotSYN)
 	}
-	w.flow = Flow{Proto: t.Proto, Src: addrFrom4(t.Src), Dst: addrFrom4(t.Dst), SrcPort: t.SrcPort, DstPort: t.DstPort}
+	w.flow = Flow{Proto: t.Proto, Src: connAddrFrom4(t.Src), Dst: connAddrFrom4(t.Dst), SrcPort: t.SrcPort, DstPort: t.DstPort}
 	onePacket := t.Proto == UDP && svc.Flags&FlagOnePacket != 0
 
 	var (
@@ -592,7 +592,7 @@ func (w *Worker) schedule(src ServiceSource, sh *connShard, k *inKey, h uint64, 
 	e := connEntry{
 		addrs: k.addrs, ports: k.ports, proto: t.Proto, kind: kindConn,
 		flags: flagInactive | uint8(r.Method)<<flagMethodShift,
-		dst:   be32(r.Addr.Unmap().As4()),
+		dst:   connBE32(r.Addr.Unmap().As4()),
 		aux:   uint32(dport) << 16,
 		real:  r.ID,
 	}
@@ -679,7 +679,7 @@ func (d *Director) admit(src ServiceSource, sh *connShard, now Tick, rel *connRe
 func (w *Worker) Outbound(src ServiceSource, t Tuple4, flags TCPFlags, now Tick) OutboundResult {
 	d := w.d
 	sh := d.tab.shardOf(t.Dst, t.DstPort, t.Proto)
-	k := outKey{addrs: uint64(be32(t.Src))<<32 | uint64(be32(t.Dst)), ports: uint32(t.SrcPort)<<16 | uint32(t.DstPort), proto: t.Proto}
+	k := outKey{addrs: uint64(connBE32(t.Src))<<32 | uint64(connBE32(t.Dst)), ports: uint32(t.SrcPort)<<16 | uint32(t.DstPort), proto: t.Proto}
 	h := d.tab.hash.out(&k)
 	var rel connReleases
 	sh.mu.Lock()
@@ -699,7 +699,7 @@ func (w *Worker) Outbound(src ServiceSource, t Tuple4, flags TCPFlags, now Tick)
 		return OutboundResult{}
 	}
 	d.update(e, d.realByID(src, e.real), viewOutput, flags, now)
-	res := OutboundResult{Action: ActionForward, VIP: addr4(e.virtual()), VPort: e.vport(), Real: e.real}
+	res := OutboundResult{Action: ActionForward, VIP: connAddr4(e.virtual()), VPort: e.vport(), Real: e.real}
 	sh.mu.Unlock()
 	w.ctr.forwarded.Add(1)
 	return res
@@ -734,7 +734,7 @@ func (c *ConnInfo) Remaining(now Tick) time.Duration {
 func (d *Director) info(src ServiceSource, e *connEntry) ConnInfo {
 	c := ConnInfo{
 		Proto: e.proto, Template: e.kind == kindTemplate, State: e.state, Expires: e.expires,
-		Client: addr4(e.client()), CPort: e.cport(), Virtual: addr4(e.virtual()), VPort: e.vport(),
+		Client: connAddr4(e.client()), CPort: e.cport(), Virtual: connAddr4(e.virtual()), VPort: e.vport(),
 		RealID: e.real, Method: e.method(),
 	}
 	if e.kind == kindTemplate {
@@ -746,7 +746,7 @@ func (d *Director) info(src ServiceSource, e *connEntry) ConnInfo {
 		}
 		return c
 	}
-	c.Real, c.RPort = addr4(e.dst), e.dport()
+	c.Real, c.RPort = connAddr4(e.dst), e.dport()
 	return c
 }
 
@@ -769,7 +769,7 @@ func (d *Director) LookupInbound(t Tuple4, now Tick) (ConnInfo, bool) {
 // belongs to (real -> client), without changing it. It does not allocate.
 func (d *Director) LookupOutbound(t Tuple4, now Tick) (ConnInfo, bool) {
 	sh := d.tab.shardOf(t.Dst, t.DstPort, t.Proto)
-	k := outKey{addrs: uint64(be32(t.Src))<<32 | uint64(be32(t.Dst)), ports: uint32(t.SrcPort)<<16 | uint32(t.DstPort), proto: t.Proto}
+	k := outKey{addrs: uint64(connBE32(t.Src))<<32 | uint64(connBE32(t.Dst)), ports: uint32(t.SrcPort)<<16 | uint32(t.DstPort), proto: t.Proto}
 	h := d.tab.hash.out(&k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -7,35 +7,35 @@ import "net/netip"
 // rebuilt from the connection alone.
 const flagTmplPortZero uint8 = 1 << 6
 
-// ftpPort is the control port IPVS treats specially: its templates carry
+// connFTPPort is the control port IPVS treats specially: its templates carry
 // virtual port 0 so FTP data connections follow the control connection.
-const ftpPort = 21
+const connFTPPort = 21
 
-func addrFrom4(a [4]byte) netip.Addr { return netip.AddrFrom4(a) }
+func connAddrFrom4(a [4]byte) netip.Addr { return netip.AddrFrom4(a) }
 
-func prefixMask(bits int) uint32 {
+func connPrefixMask(bits int) uint32 {
 	if bits <= 0 || bits >= 32 {
 		return ^uint32(0)
 	}
 	return ^uint32(0) << (32 - bits)
 }
 
-// persistMaskBits is the service's persistence granularity; zero (and
+// connPersistMaskBits is the service's persistence granularity; zero (and
 // anything outside 1..32) means one client address, IPVS's default.
-func persistMaskBits(svc *Service) int {
+func connPersistMaskBits(svc *Service) int {
 	if b := svc.PersistenceMaskBits; b > 0 && b <= 32 {
 		return b
 	}
 	return 32
 }
 
-// templateKeyOf rebuilds the key of the template controlling connection e.
-func templateKeyOf(e *connEntry) inKey {
+// connTemplateKeyOf rebuilds the key of the template controlling connection e.
+func connTemplateKeyOf(e *connEntry) inKey {
 	vport := uint32(e.vport())
 	if e.flags&flagTmplPortZero != 0 {
 		vport = 0
 	}
-	net := e.client() & prefixMask(int(e.maskBits()))
+	net := e.client() & connPrefixMask(int(e.maskBits()))
 	return inKey{addrs: uint64(net)<<32 | uint64(e.virtual()), ports: vport, proto: e.proto, kind: kindTemplate}
 }
 
@@ -60,13 +60,13 @@ func templateKeyOf(e *connEntry) inKey {
 // count exact.
 func (w *Worker) persist(src ServiceSource, svc *Service, t Tuple4, control bool, now Tick) (*RealServer, inKey, uint8, DropReason) {
 	d := w.d
-	bits := persistMaskBits(svc)
-	net := be32(t.Src) & prefixMask(bits)
+	bits := connPersistMaskBits(svc)
+	net := connBE32(t.Src) & connPrefixMask(bits)
 	vport := t.DstPort
-	if svc.Key.FWMark != 0 || svc.Key.Port == 0 || svc.Key.Port == ftpPort || t.DstPort != svc.Key.Port {
+	if svc.Key.FWMark != 0 || svc.Key.Port == 0 || svc.Key.Port == connFTPPort || t.DstPort != svc.Key.Port {
 		vport = 0
 	}
-	tk := inKey{addrs: uint64(net)<<32 | uint64(be32(t.Dst)), ports: uint32(vport), proto: t.Proto, kind: kindTemplate}
+	tk := inKey{addrs: uint64(net)<<32 | uint64(connBE32(t.Dst)), ports: uint32(vport), proto: t.Proto, kind: kindTemplate}
 	sh := d.tab.shardAt(net, 0, t.Proto)
 	h := d.tab.hash.in(&tk)
 	timeout := Ticks(svc.Persistence)
