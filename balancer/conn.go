@@ -1,0 +1,397 @@
+package balancer
+
+import (
+	"math/bits"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+)
+
+// Tuple4 is an IPv4 transport 5-tuple as read from a packet: addresses as
+// [4]byte in network order, ports in host order. It is a plain value with no
+// pointers; the zero value is the all-zero tuple.
+type Tuple4 struct {
+	Src, Dst         [4]byte
+	SrcPort, DstPort uint16
+	Proto            Protocol
+}
+
+// MakeTuple4 builds a Tuple4 from netip values; it is meant for tests and
+// the control plane (the packet path fills the fields directly). Non-IPv4
+// addresses become 0.0.0.0.
+func MakeTuple4(proto Protocol, src, dst netip.AddrPort) Tuple4 {
+	t := Tuple4{Proto: proto, SrcPort: src.Port(), DstPort: dst.Port()}
+	if a := src.Addr().Unmap(); a.Is4() {
+		t.Src = a.As4()
+	}
+	if a := dst.Addr().Unmap(); a.Is4() {
+		t.Dst = a.As4()
+	}
+	return t
+}
+
+func connBE32(a [4]byte) uint32 {
+	return uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+}
+
+func connAddr4(v uint32) [4]byte { return [4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
+
+// Entry kinds. The kind is part of the inbound key, so a template never
+// matches a connection lookup even when a client uses source port 0.
+const (
+	kindEmpty    uint8 = iota // free slot (the zero value)
+	kindConn                  // a connection
+	kindTemplate              // a persistence template (client network -> real server)
+)
+
+// Entry flags.
+const (
+	flagInactive    uint8 = 1 << iota // counted as inactive on its real server (else active)
+	flagNoOutput                      // DR/TUN: no reply seen, use the input-only view
+	flagControlled                    // created through a persistence template
+	flagNoReal                        // template whose real server was purged
+	flagMethodShift       = 4
+	flagMethodMask  uint8 = 3 << flagMethodShift
+)
+
+// connEntry is one slot of a shard's open-addressing table: 32 bytes,
+// pointer-free, two per cache line, so the GC never scans the table and an
+// inbound lookup touches one line. The inbound key (addrs, ports, proto,
+// kind) is stored inline; NAT entries are also reachable through the
+// shard's outbound index.
+//
+// For kindTemplate, dst holds the persistence timeout in ticks and aux the
+// number of connections the template controls; client is the masked client
+// network and the client port is 0. For kindConn, dst is the real server
+// address and aux holds the real port (high 16 bits) and, for controlled
+// connections, the template's mask bits (low 8 bits).
+type connEntry struct {
+	addrs   uint64 // client address << 32 | virtual address
+	ports   uint32 // client port << 16 | virtual port
+	proto   Protocol
+	kind    uint8
+	state   ConnState
+	flags   uint8
+	dst     uint32
+	aux     uint32
+	expires Tick
+	real    RealID
+}
+
+func (e *connEntry) client() uint32        { return uint32(e.addrs >> 32) }
+func (e *connEntry) virtual() uint32       { return uint32(e.addrs) }
+func (e *connEntry) cport() uint16         { return uint16(e.ports >> 16) }
+func (e *connEntry) vport() uint16         { return uint16(e.ports) }
+func (e *connEntry) dport() uint16         { return uint16(e.aux >> 16) }
+func (e *connEntry) maskBits() uint8       { return uint8(e.aux) }
+func (e *connEntry) method() Method        { return Method((e.flags & flagMethodMask) >> flagMethodShift) }
+func (e *connEntry) hasOut() bool          { return e.kind == kindConn && e.method() == NAT }
+func (e *connEntry) expired(now Tick) bool { return !now.before(e.expires) }
+
+func (e *connEntry) connKind() ConnKind {
+	switch {
+	case e.kind == kindTemplate:
+		return ConnTemplate
+	case e.flags&flagInactive != 0:
+		return ConnInactive
+	}
+	return ConnActive
+}
+
+// inKey is the inbound lookup key: what a client's packet to a virtual
+// service carries, plus the entry kind.
+type inKey struct {
+	addrs uint64
+	ports uint32
+	proto Protocol
+	kind  uint8
+}
+
+func makeInKey(client, vip [4]byte, cport, vport uint16, proto Protocol, kind uint8) inKey {
+	return inKey{
+		addrs: uint64(connBE32(client))<<32 | uint64(connBE32(vip)),
+		ports: uint32(cport)<<16 | uint32(vport),
+		proto: proto,
+		kind:  kind,
+	}
+}
+
+func (e *connEntry) inKey() inKey {
+	return inKey{addrs: e.addrs, ports: e.ports, proto: e.proto, kind: e.kind}
+}
+
+func (e *connEntry) matchIn(k *inKey) bool {
+	return e.addrs == k.addrs && e.ports == k.ports && e.proto == k.proto && e.kind == k.kind
+}
+
+// outKey is the outbound lookup key: what a real server's NAT reply carries.
+type outKey struct {
+	addrs uint64 // real << 32 | client
+	ports uint32 // real port << 16 | client port
+	proto Protocol
+}
+
+func (e *connEntry) outKey() outKey {
+	return outKey{
+		addrs: uint64(e.dst)<<32 | uint64(e.client()),
+		ports: uint32(e.dport())<<16 | uint32(e.cport()),
+		proto: e.proto,
+	}
+}
+
+func (e *connEntry) matchOut(k *outKey) bool {
+	return e.kind == kindConn && e.proto == k.proto && uint64(e.dst)<<32|uint64(e.client()) == k.addrs &&
+		uint32(e.dport())<<16|uint32(e.cport()) == k.ports
+}
+
+// connHasher is a keyed hash over packed tuples: a folded 64x64->128
+// multiply (the wyhash mixing step) with per-table random keys, so tuples
+// cannot be chosen offline to collide. Not a cryptographic MAC; it keeps an
+// attacker without the keys from building long probe chains cheaply.
+type connHasher struct{ k0, k1, k2, k3 uint64 }
+
+func newConnHasher() connHasher {
+	return connHasher{rand.Uint64() | 1, rand.Uint64() | 1, rand.Uint64() | 1, rand.Uint64() | 1}
+}
+
+func connFold(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+func (h *connHasher) in(k *inKey) uint64 {
+	return connFold(k.addrs^h.k0, uint64(k.ports)<<16^uint64(k.proto)<<8^uint64(k.kind)^h.k1)
+}
+
+func (h *connHasher) out(k *outKey) uint64 {
+	return connFold(k.addrs^h.k2, uint64(k.ports)<<16^uint64(k.proto)<<8^h.k1)
+}
+
+// shard picks the shard from what both directions share: client address,
+// client port and protocol. An inbound and an outbound lookup of the same
+// connection therefore lock the same shard.
+func (h *connHasher) shard(client uint32, cport uint16, proto Protocol) uint64 {
+	return connFold(uint64(client)<<24^uint64(cport)<<8^uint64(proto)^h.k3, h.k2)
+}
+
+// connHome maps a hash to a slot with Lemire's multiply-shift, so a shard's
+// size need not be a power of two (memory stays close to the load target).
+func connHome(h uint64, n uint32) uint32 { return uint32((h >> 32) * uint64(n) >> 32) }
+
+// Out-index slots pack the high 32 bits of the outbound hash with the entry
+// position + 1; zero is an empty slot. The stored hash bits give each
+// slot's home without rehashing when deletion shifts slots back.
+func connOutSlot(h uint64, pos uint32) uint64 { return h&^0xffffffff | uint64(pos+1) }
+func connOutSlotPos(s uint64) uint32          { return uint32(s) - 1 }
+
+// connShard is one lock-protected part of the connection table: entries in
+// a linear-probing array (deletion by backward shift, so no tombstones ever
+// accumulate) and an outbound index of NAT entries, also linear-probing.
+type connShard struct {
+	mu      sync.Mutex
+	slots   []connEntry
+	out     []uint64
+	n       uint32 // len(slots) == len(out)
+	used    uint32 // live entries in slots
+	limit   uint32 // most entries this shard may hold
+	nOut    uint32
+	sweep   uint32 // next slot the incremental sweep looks at
+	reclaim uint32 // next slot a full shard looks at for expired entries
+	_       [64]byte
+}
+
+func (s *connShard) next(i uint32) uint32 {
+	if i++; i == s.n {
+		return 0
+	}
+	return i
+}
+
+// findIn returns the position of the entry with key k, or -1.
+func (s *connShard) findIn(k *inKey, h uint64) int {
+	for i := connHome(h, s.n); ; i = s.next(i) {
+		e := &s.slots[i]
+		if e.kind == kindEmpty {
+			return -1
+		}
+		if e.matchIn(k) {
+			return int(i)
+		}
+	}
+}
+
+// findOut returns the position of the NAT entry with outbound key k, or -1.
+func (s *connShard) findOut(k *outKey, h uint64) int {
+	tag := h &^ 0xffffffff
+	for i := connHome(h, s.n); ; i = s.next(i) {
+		v := s.out[i]
+		if v == 0 {
+			return -1
+		}
+		if v&^0xffffffff == tag {
+			p := connOutSlotPos(v)
+			if s.slots[p].matchOut(k) {
+				return int(p)
+			}
+		}
+	}
+}
+
+// insert stores e (whose key is absent) and returns its position. The
+// caller has checked the shard's limit, so a free slot exists.
+func (s *connShard) insert(hs *connHasher, e *connEntry) uint32 {
+	k := e.inKey()
+	i := connHome(hs.in(&k), s.n)
+	for s.slots[i].kind != kindEmpty {
+		i = s.next(i)
+	}
+	s.slots[i] = *e
+	s.used++
+	if e.hasOut() {
+		s.addOut(hs, i)
+	}
+	return i
+}
+
+func (s *connShard) addOut(hs *connHasher, pos uint32) {
+	k := s.slots[pos].outKey()
+	h := hs.out(&k)
+	j := connHome(h, s.n)
+	for s.out[j] != 0 {
+		j = s.next(j)
+	}
+	s.out[j] = connOutSlot(h, pos)
+	s.nOut++
+}
+
+// outPos finds the out-index slot that points at entry position pos.
+func (s *connShard) outPos(hs *connHasher, pos uint32) int {
+	k := s.slots[pos].outKey()
+	h := hs.out(&k)
+	want := connOutSlot(h, pos)
+	for j := connHome(h, s.n); ; j = s.next(j) {
+		switch s.out[j] {
+		case want:
+			return int(j)
+		case 0:
+			return -1
+		}
+	}
+}
+
+// connBetween reports whether home h lies cyclically in (i, j].
+func connBetween(i, h, j uint32) bool {
+	if i <= j {
+		return i < h && h <= j
+	}
+	return i < h || h <= j
+}
+
+// remove deletes the entry at pos, shifting later entries of its probe run
+// back so lookups never need tombstones. Entries that move keep their
+// outbound index slot pointing at them.
+func (s *connShard) remove(hs *connHasher, pos uint32) {
+	if s.slots[pos].hasOut() {
+		if j := s.outPos(hs, pos); j >= 0 {
+			s.removeOut(uint32(j))
+		}
+	}
+	i := pos
+	for j := s.next(i); ; j = s.next(j) {
+		e := &s.slots[j]
+		if e.kind == kindEmpty {
+			break
+		}
+		k := e.inKey()
+		if connBetween(i, connHome(hs.in(&k), s.n), j) {
+			continue
+		}
+		if e.hasOut() {
+			if o := s.outPos(hs, j); o >= 0 {
+				s.out[o] = s.out[o]&^0xffffffff | uint64(i+1)
+			}
+		}
+		s.slots[i] = *e
+		i = j
+	}
+	s.slots[i] = connEntry{}
+	s.used--
+}
+
+func (s *connShard) removeOut(i uint32) {
+	for j := s.next(i); ; j = s.next(j) {
+		v := s.out[j]
+		if v == 0 {
+			break
+		}
+		if connBetween(i, connHome(v, s.n), j) {
+			continue
+		}
+		s.out[i] = v
+		i = j
+	}
+	s.out[i] = 0
+	s.nOut--
+}
+
+// connTable is the sharded IPv4 connection table. All access to a shard's
+// entries happens under that shard's mutex; a caller never holds two shard
+// locks at once. An IPv6 table would be a parallel type with 16-byte
+// addresses and the same shard logic.
+type connTable struct {
+	hash   connHasher
+	shards []connShard
+	count  atomic.Int64 // live entries, all shards
+	limit  int64        // MaxConns
+}
+
+// connLoadFactor is the most a shard's slot array is filled, as a fraction
+// num/den. Linear probing stays short (expected probe ~2.5 on a miss) at 0.8.
+const (
+	connLoadNum = 4
+	connLoadDen = 5
+	// connShardSlack lets a shard hold a few percent more than its even share,
+	// so random imbalance between shards does not refuse entries before the
+	// table as a whole reaches MaxConns.
+	connShardSlackPct = 6
+)
+
+func newConnTable(maxConns, shards int) *connTable {
+	t := &connTable{hash: newConnHasher(), shards: make([]connShard, shards), limit: int64(maxConns)}
+	per := (maxConns + shards - 1) / shards
+	lim := per + per*connShardSlackPct/100 + 8
+	n := lim*connLoadDen/connLoadNum + 1
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.slots = make([]connEntry, n)
+		s.out = make([]uint64, n)
+		s.n = uint32(n)
+		s.limit = uint32(lim)
+	}
+	return t
+}
+
+// shardAt picks a shard from the high bits of a shard hash; the low bits
+// of a folded multiply are weaker.
+func (t *connTable) shardAt(client uint32, cport uint16, proto Protocol) *connShard {
+	return &t.shards[(t.hash.shard(client, cport, proto)>>32)*uint64(len(t.shards))>>32]
+}
+
+func (t *connTable) shardOf(client [4]byte, cport uint16, proto Protocol) *connShard {
+	return t.shardAt(connBE32(client), cport, proto)
+}
+
+// reserve takes one unit of the global capacity.
+func (t *connTable) reserve() bool {
+	if t.count.Add(1) > t.limit {
+		t.count.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (t *connTable) release(n int) { t.count.Add(-int64(n)) }
+
+// connSlotBytes is the memory the table holds per slot (entry + out index).
+const connSlotBytes = 32 + 8
