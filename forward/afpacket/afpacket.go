@@ -127,7 +127,7 @@ type Stats struct {
 	TxRingFull    uint64 // frames dropped: no free TX slot
 	TxBadLength   uint64 // frames dropped: shorter than 14 bytes or over MTU
 	TxErrors      uint64 // frames the plain port's write refused, or failed flushes
-	RingDrops     uint64 // frames the kernel dropped: RX ring full (PACKET_STATISTICS tp_drops)
+	RingDrops     uint64 // frames the kernel dropped: RX ring or socket queue full (PACKET_STATISTICS tp_drops)
 	RingFreezes   uint64 // times the V3 RX ring froze for lack of a free block (tp_freeze_q_cnt)
 	KernelRxTotal uint64 // frames the socket saw, including RingDrops (tp_packets)
 }

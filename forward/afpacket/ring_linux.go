@@ -356,7 +356,7 @@ func (p *RingPort) fill(frames []Frame) int {
 		snap := uintptr(*u32(hdr, t3SnaplenOff))
 		// The kernel keeps a frame inside its block; the clamp keeps a
 		// corrupt or zeroed header (after Close) inside the mapping too.
-		if max := p.rxSize - (uintptr(hdr) - uintptr(p.rxBase)); mac+snap > max {
+		if room := p.rxSize - (uintptr(hdr) - uintptr(p.rxBase)); mac+snap > room {
 			mac, snap = 0, 0
 		}
 		status := Flags(*u32(hdr, t3StatusOff))
@@ -395,7 +395,7 @@ func (p *RingPort) Release() {
 // TxSlot implements Conn. When the next slot is still owned by the kernel it
 // kicks the pending frames out once and looks again before giving up.
 func (p *RingPort) TxSlot() []byte {
-	if p.txBase == nil {
+	if p.txBase == nil || p.closed.Load() {
 		return nil
 	}
 	slot := unsafe.Add(p.txBase, uintptr(p.txHead*p.frameSize))
@@ -412,7 +412,7 @@ func (p *RingPort) TxSlot() []byte {
 		atomic.StoreUint32(u32(slot, p.txStatusOff), unix.TP_STATUS_AVAILABLE)
 		st = unix.TP_STATUS_AVAILABLE
 	}
-	if st != unix.TP_STATUS_AVAILABLE || p.closed.Load() {
+	if st != unix.TP_STATUS_AVAILABLE {
 		p.stats.txRingFull.Add(1)
 		return nil
 	}
