@@ -219,7 +219,9 @@ type Config struct {
 	// TxVersion is the TX ring's TPACKET version, 2 or 3.
 	TxVersion int
 	// NoQdiscBypass keeps frames going through the interface's qdisc
-	// (PACKET_QDISC_BYPASS is set by default).
+	// (PACKET_QDISC_BYPASS is set by default). Bypassed frames also skip
+	// the interface's packet taps: tcpdump on the egress interface does not
+	// see them. Set this while debugging with tcpdump.
 	NoQdiscBypass bool
 	// NoRX and NoTX skip the RX or TX side (a generator or a sink).
 	NoRX, NoTX bool

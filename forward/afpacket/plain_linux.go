@@ -111,27 +111,27 @@ func (p *PlainPort) setup(ifname string, c *Config) error {
 	var firstErr error
 	err := p.rc.Control(func(fd uintptr) {
 		s := int(fd)
-		if err := unix.SetsockoptInt(s, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+		if err := setsockoptInt(s, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
 			firstErr = setupError(ifname, "PACKET_AUXDATA", err)
 			return
 		}
-		if err := unix.SetsockoptInt(s, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err == nil {
+		if err := setsockoptInt(s, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err == nil {
 			p.features.IgnoreOutgoing = true
 		} else {
 			p.filterOut = true
 		}
-		if !c.NoQdiscBypass && unix.SetsockoptInt(s, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1) == nil {
+		if !c.NoQdiscBypass && setsockoptInt(s, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1) == nil {
 			p.features.QdiscBypass = true
 		}
-		if unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, plainRcvBuf) != nil {
-			_ = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUF, plainRcvBuf)
+		if setsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, plainRcvBuf) != nil {
+			_ = setsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUF, plainRcvBuf)
 		}
 		if c.FanoutGroup != 0 {
 			arg := int(c.FanoutGroup) | unix.PACKET_FANOUT_HASH<<16
 			if c.FanoutDefrag {
 				arg |= unix.PACKET_FANOUT_FLAG_DEFRAG << 16
 			}
-			if err := unix.SetsockoptInt(s, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
+			if err := setsockoptInt(s, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
 				firstErr = fmt.Errorf("afpacket: join fanout group %d on %q: %w", c.FanoutGroup, ifname, err)
 			}
 		}

@@ -119,6 +119,10 @@ func setupError(ifname, step string, err error) error {
 	return fmt.Errorf("afpacket: %s on %q: %w", step, ifname, err)
 }
 
+// setsockoptInt is unix.SetsockoptInt; tests replace it to play a kernel
+// without some feature.
+var setsockoptInt = unix.SetsockoptInt
+
 // htons converts the EtherType for sockaddr_ll, which x/sys copies verbatim.
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
@@ -169,7 +173,7 @@ func (p *RingPort) openRX(ifname string, ifindex int, c *Config) error {
 		return fmt.Errorf("afpacket: socket(AF_PACKET) for %q: %w (needs CAP_NET_RAW)", ifname, err)
 	}
 	p.rxFD = fd
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+	if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
 		return setupError(ifname, "TPACKET_V3 (PACKET_VERSION)", err)
 	}
 	tovMS := int(c.BlockTimeout.Milliseconds())
@@ -195,7 +199,7 @@ func (p *RingPort) openRX(ifname string, ifindex int, c *Config) error {
 	p.blockSize, p.numBlocks = c.BlockSize, c.NumBlocks
 	// Without this an ETH_P_ALL socket also sees what siblings (our TX
 	// socket, other workers) send on the interface.
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err == nil {
+	if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err == nil {
 		p.features.IgnoreOutgoing = true
 	} else {
 		p.filterOut = true
@@ -210,7 +214,7 @@ func (p *RingPort) openRX(ifname string, ifindex int, c *Config) error {
 		if c.FanoutDefrag {
 			arg |= unix.PACKET_FANOUT_FLAG_DEFRAG << 16
 		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
+		if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
 			if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EALREADY) {
 				return fmt.Errorf("afpacket: join fanout group %d on %q: %w (the group exists with another mode or device, or fanout is unsupported)", c.FanoutGroup, ifname, err)
 			}
@@ -242,14 +246,14 @@ func (p *RingPort) openTX(ifname string, ifindex, mtu int, c *Config) error {
 	}
 	p.txDataOff = hdrLen
 	p.features.TxVersion = c.TxVersion
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, version); err != nil {
+	if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, version); err != nil {
 		return setupError(ifname, fmt.Sprintf("TPACKET_V%d TX (PACKET_VERSION)", c.TxVersion), err)
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_LOSS, 1); err != nil {
+	if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_LOSS, 1); err != nil {
 		return setupError(ifname, "PACKET_LOSS", err)
 	}
 	if !c.NoQdiscBypass {
-		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err == nil {
+		if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err == nil {
 			p.features.QdiscBypass = true
 		} else {
 			c.Logger.Info("afpacket: PACKET_QDISC_BYPASS unavailable", "interface", ifname, "err", err)
@@ -258,8 +262,8 @@ func (p *RingPort) openTX(ifname string, ifindex, mtu int, c *Config) error {
 	// TX-ring skbs are charged to the send buffer until freed; let the
 	// whole ring be in flight.
 	sndbuf := c.TxFrames * c.FrameSize
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sndbuf); err != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndbuf) // capped by wmem_max
+	if err := setsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sndbuf); err != nil {
+		_ = setsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndbuf) // capped by wmem_max
 	}
 	perBlock := c.BlockSize / c.FrameSize
 	blocks := (c.TxFrames + perBlock - 1) / perBlock
