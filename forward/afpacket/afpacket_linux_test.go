@@ -20,7 +20,7 @@ type pair struct {
 	macB     [6]byte
 }
 
-func newPair(t *testing.T) pair {
+func newPair(t testing.TB) pair {
 	t.Helper()
 	requireRoot(t)
 	p := pair{ns1: newNetns(t), ns2: newNetns(t)}
