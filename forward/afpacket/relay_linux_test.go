@@ -23,7 +23,8 @@ import (
 // The generator sends 60-byte (64 on the wire) UDP frames over 10k flows
 // as fast as its TX ring goes for ULVS_BENCH_IO_SECONDS (default 3); the
 // sink counts delivered frames. Each variant runs ULVS_BENCH_IO_RUNS times
-// (default 3); the table reports medians.
+// (default 3); the table reports medians. Threads are pinned as drawn
+// unless ULVS_BENCH_IO_PIN=0.
 func TestRelayThroughput(t *testing.T) {
 	if os.Getenv("ULVS_BENCH_IO") != "1" {
 		t.Skip("set ULVS_BENCH_IO=1 to measure Relay throughput (takes ~1 minute, as root)")
@@ -69,8 +70,8 @@ func TestRelayThroughput(t *testing.T) {
 	for r := range runs {
 		for vi, v := range variants {
 			res := relayRun(t, gen, relay, sink, templates, v.plain, v.cfg, time.Duration(secs)*time.Second)
-			t.Logf("run %d %-36s offered %.3f Mpps delivered %.3f Mpps relay-ingress drops %.1f%% relay thread CPU %.0f%%",
-				r, v.name, res.offered/1e6, res.delivered/1e6, 100*res.ringDrops, 100*res.relayCPU)
+			t.Logf("run %d %-36s offered %.3f Mpps delivered %.3f Mpps relay-ingress drops %.1f%% relay thread CPU %.0f%% waiting for a CPU %.0f%%",
+				r, v.name, res.offered/1e6, res.delivered/1e6, 100*res.ringDrops, 100*res.relayCPU, 100*res.relayWait)
 			results[vi] = append(results[vi], res)
 		}
 	}
@@ -83,7 +84,7 @@ func TestRelayThroughput(t *testing.T) {
 		return v[len(v)/2], v[0], v[len(v)-1]
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "| relay I/O | offered Mpps | delivered Mpps (median, min–max) | vs first row | relay-ingress drops | relay thread CPU | relay ns/frame | Mpps per relay core |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&sb, "| relay I/O | offered Mpps | delivered Mpps (median, min–max) | vs first row | relay-ingress drops | relay thread CPU (waiting for a CPU) | relay ns/frame | Mpps per relay core |\n|---|---|---|---|---|---|---|---|\n")
 	var base float64
 	for vi, v := range variants {
 		rs := results[vi]
@@ -91,12 +92,13 @@ func TestRelayThroughput(t *testing.T) {
 		del, lo, hi := med(rs, func(r relayResult) float64 { return r.delivered })
 		drop, _, _ := med(rs, func(r relayResult) float64 { return r.ringDrops })
 		cpu, _, _ := med(rs, func(r relayResult) float64 { return r.relayCPU })
+		wait, _, _ := med(rs, func(r relayResult) float64 { return r.relayWait })
 		nsPer, _, _ := med(rs, func(r relayResult) float64 { return 1e9 * r.relayCPU / max(r.delivered, 1) })
 		if vi == 0 {
 			base = del
 		}
-		fmt.Fprintf(&sb, "| %s | %.3f | **%.3f** (%.3f–%.3f) | %.2f× | %.1f%% | %.0f%% | %.0f | %.2f |\n", v.name, off/1e6, del/1e6,
-			lo/1e6, hi/1e6, del/base, 100*drop, 100*cpu, nsPer, 1e3/nsPer)
+		fmt.Fprintf(&sb, "| %s | %.3f | **%.3f** (%.3f–%.3f) | %.2f× | %.1f%% | %.0f%% (%.0f%%) | %.0f | %.2f |\n", v.name, off/1e6, del/1e6,
+			lo/1e6, hi/1e6, del/base, 100*drop, 100*cpu, 100*wait, nsPer, 1e3/nsPer)
 	}
 	t.Logf("\n%s", sb.String())
 	if out := os.Getenv("ULVS_BENCH_IO_OUT"); out != "" {
@@ -106,7 +108,22 @@ func TestRelayThroughput(t *testing.T) {
 	}
 }
 
-type relayResult struct{ offered, delivered, ringDrops, relayCPU float64 }
+type relayResult struct{ offered, delivered, ringDrops, relayCPU, relayWait float64 }
+
+// threadWait returns the seconds a thread has spent runnable but waiting
+// for a CPU (/proc schedstat): how much other load took from it.
+func threadWait(tid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/schedstat", tid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	w, _ := strconv.ParseFloat(f[1], 64)
+	return w / 1e9
+}
 
 // threadCPU returns a thread's user+system time in seconds (clock ticks of
 // 10 ms), including softirq work the kernel ran in its context.
@@ -187,10 +204,10 @@ func relayRun(t *testing.T, genNS, relayNS, sinkNS string, templates [][]byte, p
 	}()
 	tid := <-tidc
 	time.Sleep(500 * time.Millisecond)
-	g0, s0, r0, c0 := genPort.Stats(), sinkPort.Stats(), in.Stats(), threadCPU(tid)
+	g0, s0, r0, c0, w0 := genPort.Stats(), sinkPort.Stats(), in.Stats(), threadCPU(tid), threadWait(tid)
 	t0 := time.Now()
 	time.Sleep(d)
-	g1, s1, r1, c1 := genPort.Stats(), sinkPort.Stats(), in.Stats(), threadCPU(tid)
+	g1, s1, r1, c1, w1 := genPort.Stats(), sinkPort.Stats(), in.Stats(), threadCPU(tid), threadWait(tid)
 	el := time.Since(t0).Seconds()
 	close(stop)
 	time.Sleep(50 * time.Millisecond)
@@ -204,6 +221,7 @@ func relayRun(t *testing.T, genNS, relayNS, sinkNS string, templates [][]byte, p
 		offered:   float64(g1.TxFrames-g0.TxFrames) / el,
 		delivered: float64(s1.RxFrames-s0.RxFrames) / el,
 		relayCPU:  (c1 - c0) / el,
+		relayWait: (w1 - w0) / el,
 	}
 	if seen > 0 {
 		res.ringDrops = float64(r1.RingDrops-r0.RingDrops) / seen
@@ -215,6 +233,9 @@ func relayRun(t *testing.T, genNS, relayNS, sinkNS string, templates [][]byte, p
 // goroutine must exit without unlocking, which discards the thread.
 func pin(cpu int) {
 	runtime.LockOSThread()
+	if os.Getenv("ULVS_BENCH_IO_PIN") == "0" {
+		return
+	}
 	var set unix.CPUSet
 	set.Set(cpu % runtime.NumCPU())
 	_ = unix.SchedSetaffinity(0, &set)
