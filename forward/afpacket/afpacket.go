@@ -279,8 +279,8 @@ func (c *Config) validate(pageSize int) error {
 		return fmt.Errorf("afpacket: BlockSize %d is not a multiple of the page size %d", c.BlockSize, pageSize)
 	case c.FrameSize < 256 || c.FrameSize&(c.FrameSize-1) != 0:
 		return fmt.Errorf("afpacket: FrameSize %d must be a power of two of at least 256", c.FrameSize)
-	case c.FrameSize > c.BlockSize:
-		return fmt.Errorf("afpacket: FrameSize %d exceeds BlockSize %d", c.FrameSize, c.BlockSize)
+	case c.BlockSize%c.FrameSize != 0:
+		return fmt.Errorf("afpacket: BlockSize %d is not a multiple of FrameSize %d", c.BlockSize, c.FrameSize)
 	case c.TxVersion != 2 && c.TxVersion != 3:
 		return fmt.Errorf("afpacket: TxVersion %d: use 2 or 3", c.TxVersion)
 	case c.NoRX && c.NoTX:

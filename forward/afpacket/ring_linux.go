@@ -119,6 +119,8 @@ func setupError(ifname, step string, err error) error {
 	return fmt.Errorf("afpacket: %s on %q: %w", step, ifname, err)
 }
 
+var errNoRX = errors.New("afpacket: Receive on a port opened with NoRX")
+
 // setsockoptInt is unix.SetsockoptInt; tests replace it to play a kernel
 // without some feature.
 var setsockoptInt = unix.SetsockoptInt
@@ -311,7 +313,7 @@ func (p *RingPort) Receive(frames []Frame) (int, error) {
 		return 0, ErrClosed
 	}
 	if p.rxBase == nil {
-		return 0, errors.New("afpacket: Receive on a port opened with NoRX")
+		return 0, errNoRX
 	}
 	n := p.fill(frames)
 	if n == 0 {
