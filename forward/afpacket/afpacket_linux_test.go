@@ -30,7 +30,7 @@ func newPair(t testing.TB) pair {
 }
 
 // send transmits frames through c in batches of 64.
-func send(t *testing.T, c Conn, frames [][]byte) {
+func send(t testing.TB, c Conn, frames [][]byte) {
 	t.Helper()
 	for i, f := range frames {
 		buf := c.TxSlot()
@@ -46,6 +46,10 @@ func send(t *testing.T, c Conn, frames [][]byte) {
 			if err := c.Flush(); err != nil {
 				t.Fatal(err)
 			}
+			// veth queues to the receiving CPU's backlog (netdev_max_backlog,
+			// 1000 frames); on a loaded machine ksoftirqd may lag, so give it
+			// a moment between batches rather than overflow it.
+			time.Sleep(100 * time.Microsecond)
 		}
 	}
 	if err := c.Flush(); err != nil {
