@@ -78,7 +78,8 @@ const (
 // Frame is one received frame.
 type Frame struct {
 	// Data is the frame from the destination MAC on, pointing into the
-	// ring. Valid until Release.
+	// ring (or the plain port's buffer). Valid until Release; the loop may
+	// rewrite it in place before copying it to a TX slot.
 	Data []byte
 	// Len is the frame's length on the wire; larger than len(Data) only if
 	// the frame was truncated to the ring's capacity.
