@@ -259,11 +259,23 @@ func TestChecksumStatus(t *testing.T) {
 // TestFanoutSpreadsFlows joins two RX rings in one fanout group and checks
 // that flows spread over both while every flow stays on one socket.
 func TestFanoutSpreadsFlows(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		name := map[bool]string{false: "ring", true: "plain"}[plain]
+		t.Run(name, func(t *testing.T) { testFanoutSpreadsFlows(t, plain) })
+	}
+}
+
+func testFanoutSpreadsFlows(t *testing.T, plain bool) {
 	p := newPair(t)
 	const group = 4242
-	rx := []*RingPort{
-		openRing(t, p.ns2, "b0", &Config{NoTX: true, FanoutGroup: group, PollTimeout: 10 * time.Millisecond}),
-		openRing(t, p.ns2, "b0", &Config{NoTX: true, FanoutGroup: group, PollTimeout: 10 * time.Millisecond}),
+	cfg := &Config{NoTX: true, FanoutGroup: group, PollTimeout: 10 * time.Millisecond}
+	var rx []Conn
+	for range 2 {
+		if plain {
+			rx = append(rx, openPlain(t, p.ns2, "b0", cfg))
+		} else {
+			rx = append(rx, openRing(t, p.ns2, "b0", cfg))
+		}
 	}
 	tx := openRing(t, p.ns1, "a0", &Config{NoRX: true})
 	const flows, perFlow = 64, 8
