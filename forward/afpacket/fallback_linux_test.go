@@ -1,0 +1,147 @@
+package afpacket
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// withoutOption makes setsockoptInt fail with ENOPROTOOPT for one
+// SOL_PACKET option (or for PACKET_VERSION with one value), as an older
+// kernel would.
+func withoutOption(t *testing.T, opt, value int) {
+	t.Helper()
+	orig := setsockoptInt
+	setsockoptInt = func(fd, level, o, v int) error {
+		if level == unix.SOL_PACKET && o == opt && (value < 0 || v == value) {
+			return unix.ENOPROTOOPT
+		}
+		return orig(fd, level, o, v)
+	}
+	t.Cleanup(func() { setsockoptInt = orig })
+}
+
+func TestOpenWithoutTPacketV3(t *testing.T) {
+	p := newPair(t)
+	withoutOption(t, unix.PACKET_VERSION, unix.TPACKET_V3)
+	var err error
+	inNetns(t, p.ns2, func() { _, err = Open("b0", nil) })
+	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "TPACKET_V3") || !strings.Contains(err.Error(), "io=plain") {
+		t.Fatalf("Open without TPACKET_V3: %v; want ErrNotSupported naming TPACKET_V3 and io=plain", err)
+	}
+	var c Conn
+	inNetns(t, p.ns2, func() { c, err = OpenConn("b0", ModeAuto, nil) })
+	if err != nil {
+		t.Fatalf("OpenConn(ModeAuto) did not fall back: %v", err)
+	}
+	defer c.Close()
+	if _, ok := c.(*PlainPort); !ok {
+		t.Fatalf("OpenConn(ModeAuto) = %T, want *PlainPort", c)
+	}
+	inNetns(t, p.ns2, func() { _, err = OpenConn("b0", ModeRing, nil) })
+	if !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("OpenConn(ModeRing) = %v, want ErrNotSupported", err)
+	}
+}
+
+func TestOpenConnAutoPrefersRing(t *testing.T) {
+	p := newPair(t)
+	var c Conn
+	var err error
+	inNetns(t, p.ns2, func() { c, err = OpenConn("b0", ModeAuto, nil) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, ok := c.(*RingPort)
+	if !ok {
+		t.Fatalf("OpenConn(ModeAuto) = %T, want *RingPort on this kernel", c)
+	}
+	if f := r.Features(); !f.IgnoreOutgoing || !f.QdiscBypass || f.TxVersion != DefaultTxVersion {
+		t.Errorf("features %+v: want ignore-outgoing, qdisc bypass and TX V%d on kernel 6.x", f, DefaultTxVersion)
+	}
+}
+
+// TestOwnTransmissionsNotReceived checks that a port's RX never returns
+// what its own TX socket sent on the same interface, with the kernel's
+// PACKET_IGNORE_OUTGOING and with the userspace filter that replaces it.
+// Qdisc bypass is off: frames sent with it skip the taps altogether
+// (__dev_direct_xmit does not call dev_queue_xmit_nit), which would hide
+// the problem.
+func TestOwnTransmissionsNotReceived(t *testing.T) {
+	for _, kernel := range []bool{true, false} {
+		name := map[bool]string{true: "kernel", false: "userspace-filter"}[kernel]
+		t.Run(name, func(t *testing.T) {
+			p := newPair(t)
+			if !kernel {
+				withoutOption(t, unix.PACKET_IGNORE_OUTGOING, -1)
+			}
+			self := openRing(t, p.ns1, "a0", &Config{PollTimeout: 20 * time.Millisecond, NoQdiscBypass: true})
+			if got := self.Features().IgnoreOutgoing; got != kernel {
+				t.Fatalf("IgnoreOutgoing = %v, want %v", got, kernel)
+			}
+			peer := openRing(t, p.ns2, "b0", &Config{NoTX: true})
+			const count = 50
+			frames := make([][]byte, count)
+			for i := range frames {
+				frames[i] = expFrame(p.macB, p.macA, uint32(i), 60)
+			}
+			send(t, self, frames)
+			if got := collect(t, peer, count, isTestFrame); len(got) != count {
+				t.Fatalf("peer received %d of %d frames", len(got), count)
+			}
+			// The peer has them all, so they have passed a0's taps.
+			buf := make([]Frame, 64)
+			for range 5 {
+				n, err := self.Receive(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range buf[:n] {
+					if isTestFrame(&f) {
+						t.Fatalf("port received its own transmitted frame %x", f.Data)
+					}
+				}
+				self.Release()
+			}
+		})
+	}
+}
+
+// TestTxRingFullKeepsFrames takes the interface down so the kernel cannot
+// send: the ring fills, TxSlot reports full and counts it, and the queued
+// frames leave once the interface is back up.
+func TestTxRingFullKeepsFrames(t *testing.T) {
+	p := newPair(t)
+	tx := openRing(t, p.ns1, "a0", &Config{NoRX: true, TxFrames: 64})
+	rx := openRing(t, p.ns2, "b0", &Config{NoTX: true})
+	run(t, "ip", "-n", p.ns1, "link", "set", "dev", "a0", "down")
+	slots := 0
+	for ; slots < 1000; slots++ {
+		buf := tx.TxSlot()
+		if buf == nil {
+			break
+		}
+		tx.Commit(copy(buf, expFrame(p.macB, p.macA, uint32(slots), 60)))
+	}
+	if slots != 64 {
+		t.Fatalf("got %d slots from a 64-slot ring with the interface down", slots)
+	}
+	if err := tx.Flush(); err == nil || !errors.Is(err, unix.ENETDOWN) {
+		t.Fatalf("Flush with the interface down = %v, want ENETDOWN", err)
+	}
+	if st := tx.Stats(); st.TxRingFull != 1 || st.TxErrors == 0 {
+		t.Fatalf("stats %+v: want one ring-full drop and the failed flushes counted", st)
+	}
+	run(t, "ip", "-n", p.ns1, "link", "set", "dev", "a0", "up")
+	time.Sleep(50 * time.Millisecond) // let the link come up
+	if err := tx.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, rx, 64, isTestFrame); len(got) != 64 {
+		t.Fatalf("received %d of the 64 queued frames after the link came up", len(got))
+	}
+}

@@ -1,0 +1,574 @@
+package afpacket
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Offsets into the kernel's ring structures (include/uapi/linux/if_packet.h).
+// x/sys exposes tpacket_block_desc's header as [40]byte, so the block
+// fields are addressed by offset.
+const (
+	// struct tpacket_block_desc: version, offset_to_priv, then tpacket_hdr_v1.
+	blkStatusOff   = 8  // block_status
+	blkNumPktsOff  = 12 // num_pkts
+	blkFirstPktOff = 16 // offset_to_first_pkt
+
+	// struct tpacket3_hdr.
+	t3NextOff    = 0
+	t3SnaplenOff = 12
+	t3LenOff     = 16
+	t3StatusOff  = 20
+	t3MacOff     = 24
+	t3VlanTCIOff = 32
+	t3VlanTPID   = 36
+	t3SllOff     = 48 // TPACKET_ALIGN(sizeof(tpacket3_hdr)): struct sockaddr_ll follows
+	sllPkttype   = 10 // sockaddr_ll.sll_pkttype
+
+	// struct tpacket2_hdr.
+	t2LenOff = 4
+
+	sizeofSockaddrLL = 20
+	ethHeaderLen     = 14
+	vlanHeaderLen    = 4
+)
+
+// Features says which optional kernel features a RingPort got.
+type Features struct {
+	// IgnoreOutgoing: PACKET_IGNORE_OUTGOING (4.20). Without it Receive
+	// filters PACKET_OUTGOING frames itself.
+	IgnoreOutgoing bool
+	// QdiscBypass: PACKET_QDISC_BYPASS on the TX socket (3.14).
+	QdiscBypass bool
+	// TxVersion is the TX ring's TPACKET version.
+	TxVersion int
+}
+
+// RingPort is a Conn over a TPACKET_V3 RX ring and a TPACKET_V2 or V3 TX
+// ring on one interface. Its Receive, Release, TxSlot, Commit and Flush make
+// no allocations; Flush is the only syscall on a busy path, once per batch.
+// See Conn for the concurrency rules.
+type RingPort struct {
+	// RX: a V3 ring of blocks, owned per block. Blocks relFrom..relFrom+held-1
+	// (mod numBlocks) are ours; the last of them has left frames unread at
+	// byte offset pktOff.
+	rxFD      int
+	rxBase    unsafe.Pointer
+	rxSize    uintptr
+	blockSize int
+	numBlocks int
+	relFrom   int
+	held      int
+	left      uint32
+	pktOff    uintptr
+	filterOut bool // no PACKET_IGNORE_OUTGOING: drop PACKET_OUTGOING here
+	pollFDs   [2]unix.PollFd
+	pollMS    int
+
+	// TX: fixed-size slots in order; head is the next slot to fill.
+	txFD        int
+	txBase      unsafe.Pointer
+	txSize      uintptr
+	frameSize   int
+	txFrames    int
+	txHead      int
+	txStatusOff uintptr
+	txLenOff    uintptr
+	txDataOff   uintptr
+	txMax       int // largest frame: the slot or MTU + header + tag
+	pending     uint64
+
+	eventFD  int
+	features Features
+	closed   atomic.Bool
+	stats    counters
+	statMu   sync.Mutex // serialises PACKET_STATISTICS reads, which reset
+}
+
+// counters are written by the owner (once per batch) and read by Stats.
+type counters struct {
+	rxFrames, rxBatches, txFrames, txFlushes atomic.Uint64
+	txRingFull, txBadLength, txErrors        atomic.Uint64
+	ringDrops, ringFreezes, kernelRx         atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		RxFrames: c.rxFrames.Load(), RxBatches: c.rxBatches.Load(),
+		TxFrames: c.txFrames.Load(), TxFlushes: c.txFlushes.Load(),
+		TxRingFull: c.txRingFull.Load(), TxBadLength: c.txBadLength.Load(), TxErrors: c.txErrors.Load(),
+		RingDrops: c.ringDrops.Load(), RingFreezes: c.ringFreezes.Load(), KernelRxTotal: c.kernelRx.Load(),
+	}
+}
+
+// setupError wraps a failed setup step; notSupported marks errnos meaning
+// the kernel lacks the feature.
+func setupError(ifname, step string, err error) error {
+	var errno unix.Errno
+	if errors.As(err, &errno) && (errno == unix.EINVAL || errno == unix.ENOPROTOOPT || errno == unix.EOPNOTSUPP) {
+		return fmt.Errorf("afpacket: %s on %q: %w (%w): use io=plain", step, ifname, ErrNotSupported, err)
+	}
+	return fmt.Errorf("afpacket: %s on %q: %w", step, ifname, err)
+}
+
+var errNoRX = errors.New("afpacket: Receive on a port opened with NoRX")
+
+// setsockoptInt is unix.SetsockoptInt; tests replace it to play a kernel
+// without some feature.
+var setsockoptInt = unix.SetsockoptInt
+
+// htons converts the EtherType for sockaddr_ll, which x/sys copies verbatim.
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// Open opens a RingPort on interface ifname (in the calling thread's network
+// namespace). It needs CAP_NET_RAW, plus CAP_NET_ADMIN for the TX socket's
+// send buffer. Errors wrap ErrNotSupported when the kernel lacks TPACKET_V3,
+// the TX ring version or fanout.
+func Open(ifname string, cfg *Config) (*RingPort, error) {
+	c := cfg.withDefaults()
+	if err := c.validate(os.Getpagesize()); err != nil {
+		return nil, err
+	}
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("afpacket: interface %q: %w", ifname, err)
+	}
+	p := &RingPort{rxFD: -1, txFD: -1, eventFD: -1, frameSize: c.FrameSize, txFrames: c.TxFrames}
+	ok := false
+	defer func() {
+		if !ok {
+			p.teardown()
+		}
+	}()
+	p.eventFD, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("afpacket: eventfd: %w", err)
+	}
+	if !c.NoRX {
+		if err := p.openRX(ifname, ifi.Index, &c); err != nil {
+			return nil, err
+		}
+	}
+	if !c.NoTX {
+		if err := p.openTX(ifname, ifi.Index, ifi.MTU, &c); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return p, nil
+}
+
+// openRX sets up the V3 RX socket in the order the kernel requires:
+// version, ring, mmap, then bind (so the socket is hooked only once the ring
+// exists), then fanout (which needs a bound socket).
+func (p *RingPort) openRX(ifname string, ifindex int, c *Config) error {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("afpacket: socket(AF_PACKET) for %q: %w (needs CAP_NET_RAW)", ifname, err)
+	}
+	p.rxFD = fd
+	if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return setupError(ifname, "TPACKET_V3 (PACKET_VERSION)", err)
+	}
+	tovMS := int(c.BlockTimeout.Milliseconds())
+	if tovMS < 1 {
+		tovMS = 1
+	}
+	req := unix.TpacketReq3{
+		Block_size:     uint32(c.BlockSize),
+		Block_nr:       uint32(c.NumBlocks),
+		Frame_size:     uint32(c.FrameSize),
+		Frame_nr:       uint32(c.BlockSize / c.FrameSize * c.NumBlocks), // unused by V3, but checked
+		Retire_blk_tov: uint32(tovMS),
+	}
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return setupError(ifname, "TPACKET_V3 RX ring (PACKET_RX_RING)", err)
+	}
+	p.rxSize = uintptr(c.BlockSize) * uintptr(c.NumBlocks)
+	p.rxBase, err = unix.MmapPtr(fd, 0, nil, p.rxSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		p.rxBase = nil
+		return fmt.Errorf("afpacket: mmap RX ring of %d bytes on %q: %w", p.rxSize, ifname, err)
+	}
+	p.blockSize, p.numBlocks = c.BlockSize, c.NumBlocks
+	// Without this an ETH_P_ALL socket also sees what siblings (our TX
+	// socket, other workers) send on the interface.
+	if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err == nil {
+		p.features.IgnoreOutgoing = true
+	} else {
+		p.filterOut = true
+		c.Logger.Info("afpacket: PACKET_IGNORE_OUTGOING unavailable, filtering outgoing frames in userspace", "interface", ifname, "err", err)
+	}
+	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
+	if err := unix.Bind(fd, &sa); err != nil {
+		return fmt.Errorf("afpacket: bind RX socket to %q: %w", ifname, err)
+	}
+	if c.FanoutGroup != 0 {
+		arg := int(c.FanoutGroup) | unix.PACKET_FANOUT_HASH<<16
+		if c.FanoutDefrag {
+			arg |= unix.PACKET_FANOUT_FLAG_DEFRAG << 16
+		}
+		if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
+			if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EALREADY) {
+				return fmt.Errorf("afpacket: join fanout group %d on %q: %w (the group exists with another mode or device, or fanout is unsupported)", c.FanoutGroup, ifname, err)
+			}
+			return setupError(ifname, "PACKET_FANOUT", err)
+		}
+	}
+	p.pollFDs = [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(p.eventFD), Events: unix.POLLIN}}
+	p.pollMS = int(c.PollTimeout.Milliseconds())
+	if p.pollMS < 1 {
+		p.pollMS = 1
+	}
+	return nil
+}
+
+// openTX sets up the TX socket: bound with protocol 0, so it is never on
+// the receive path, and with PACKET_LOSS so a malformed frame is skipped
+// instead of stalling the ring.
+func (p *RingPort) openTX(ifname string, ifindex, mtu int, c *Config) error {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("afpacket: socket(AF_PACKET) for %q: %w (needs CAP_NET_RAW)", ifname, err)
+	}
+	p.txFD = fd
+	version, hdrLen := unix.TPACKET_V2, uintptr(32) // TPACKET2_HDRLEN - sizeof(sockaddr_ll)
+	p.txStatusOff, p.txLenOff = 0, t2LenOff
+	if c.TxVersion == 3 {
+		version, hdrLen = unix.TPACKET_V3, t3SllOff
+		p.txStatusOff, p.txLenOff = t3StatusOff, t3LenOff
+	}
+	p.txDataOff = hdrLen
+	p.features.TxVersion = c.TxVersion
+	if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, version); err != nil {
+		return setupError(ifname, fmt.Sprintf("TPACKET_V%d TX (PACKET_VERSION)", c.TxVersion), err)
+	}
+	if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_LOSS, 1); err != nil {
+		return setupError(ifname, "PACKET_LOSS", err)
+	}
+	if !c.NoQdiscBypass {
+		if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err == nil {
+			p.features.QdiscBypass = true
+		} else {
+			c.Logger.Info("afpacket: PACKET_QDISC_BYPASS unavailable", "interface", ifname, "err", err)
+		}
+	}
+	// TX-ring skbs are charged to the send buffer until freed; let the
+	// whole ring be in flight.
+	sndbuf := c.TxFrames * c.FrameSize
+	if err := setsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sndbuf); err != nil {
+		_ = setsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndbuf) // capped by wmem_max
+	}
+	perBlock := c.BlockSize / c.FrameSize
+	blocks := (c.TxFrames + perBlock - 1) / perBlock
+	p.txFrames = blocks * perBlock
+	if c.TxVersion == 3 {
+		req := unix.TpacketReq3{Block_size: uint32(c.BlockSize), Block_nr: uint32(blocks), Frame_size: uint32(c.FrameSize), Frame_nr: uint32(p.txFrames)}
+		err = unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &req)
+	} else {
+		req := unix.TpacketReq{Block_size: uint32(c.BlockSize), Block_nr: uint32(blocks), Frame_size: uint32(c.FrameSize), Frame_nr: uint32(p.txFrames)}
+		err = unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &req)
+	}
+	if err != nil {
+		return setupError(ifname, fmt.Sprintf("TPACKET_V%d TX ring (PACKET_TX_RING)", c.TxVersion), err)
+	}
+	p.txSize = uintptr(c.BlockSize) * uintptr(blocks)
+	p.txBase, err = unix.MmapPtr(fd, 0, nil, p.txSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		p.txBase = nil
+		return fmt.Errorf("afpacket: mmap TX ring of %d bytes on %q: %w", p.txSize, ifname, err)
+	}
+	sa := unix.SockaddrLinklayer{Protocol: 0, Ifindex: ifindex}
+	if err := unix.Bind(fd, &sa); err != nil {
+		return fmt.Errorf("afpacket: bind TX socket to %q: %w", ifname, err)
+	}
+	p.txMax = c.FrameSize - int(p.txDataOff)
+	if m := mtu + ethHeaderLen + vlanHeaderLen; m < p.txMax {
+		p.txMax = m
+	}
+	return nil
+}
+
+// Features reports which optional kernel features the port uses.
+func (p *RingPort) Features() Features { return p.features }
+
+// u32 and u16 address ring memory; status words go through atomics so the
+// compiler cannot hoist them out of a wait loop.
+func u32(base unsafe.Pointer, off uintptr) *uint32 { return (*uint32)(unsafe.Add(base, off)) }
+func u16(base unsafe.Pointer, off uintptr) uint16  { return *(*uint16)(unsafe.Add(base, off)) }
+
+// Receive implements Conn. It fills frames from the RX ring, continuing in
+// a block it already holds and taking further ready blocks in order; if none
+// is ready it polls once for up to Config.PollTimeout.
+func (p *RingPort) Receive(frames []Frame) (int, error) {
+	if p.closed.Load() {
+		return 0, ErrClosed
+	}
+	if p.rxBase == nil {
+		return 0, errNoRX
+	}
+	n := p.fill(frames)
+	if n == 0 {
+		if _, err := unix.Poll(p.pollFDs[:], p.pollMS); err != nil && err != unix.EINTR {
+			return 0, fmt.Errorf("afpacket: poll: %w", err)
+		}
+		if p.closed.Load() {
+			return 0, ErrClosed
+		}
+		n = p.fill(frames)
+	}
+	if n > 0 {
+		p.stats.rxFrames.Add(uint64(n))
+		p.stats.rxBatches.Add(1)
+	}
+	return n, nil
+}
+
+// fill copies frame descriptors out of the held and newly ready blocks.
+func (p *RingPort) fill(frames []Frame) int {
+	n := 0
+	for n < len(frames) {
+		if p.left == 0 {
+			if p.held == p.numBlocks {
+				break
+			}
+			b := (p.relFrom + p.held) % p.numBlocks
+			blk := unsafe.Add(p.rxBase, uintptr(b*p.blockSize))
+			if atomic.LoadUint32(u32(blk, blkStatusOff))&unix.TP_STATUS_USER == 0 {
+				break
+			}
+			p.held++
+			p.left = *u32(blk, blkNumPktsOff)
+			p.pktOff = uintptr(b*p.blockSize) + uintptr(*u32(blk, blkFirstPktOff))
+			continue
+		}
+		hdr := unsafe.Add(p.rxBase, p.pktOff)
+		p.left--
+		if p.left > 0 {
+			p.pktOff += uintptr(*u32(hdr, t3NextOff))
+		}
+		if p.filterOut && *(*uint8)(unsafe.Add(hdr, t3SllOff+sllPkttype)) == unix.PACKET_OUTGOING {
+			continue
+		}
+		mac := uintptr(u16(hdr, t3MacOff))
+		snap := uintptr(*u32(hdr, t3SnaplenOff))
+		// The kernel keeps a frame inside its block; the clamp keeps a
+		// corrupt or zeroed header (after Close) inside the mapping too.
+		if room := p.rxSize - (uintptr(hdr) - uintptr(p.rxBase)); mac+snap > room {
+			mac, snap = 0, 0
+		}
+		status := Flags(*u32(hdr, t3StatusOff))
+		f := &frames[n]
+		f.Data = unsafe.Slice((*byte)(unsafe.Add(hdr, mac)), snap)
+		f.Len = *u32(hdr, t3LenOff)
+		f.Flags = status & frameFlagsMask
+		f.VLANTCI, f.VLANTPID = 0, 0
+		if status&FlagVLAN != 0 {
+			f.VLANTCI = uint16(*u32(hdr, t3VlanTCIOff))
+			f.VLANTPID = 0x8100
+			if status&flagVLANTPIDValid != 0 {
+				f.VLANTPID = u16(hdr, t3VlanTPID)
+			}
+		}
+		n++
+	}
+	return n
+}
+
+// Release implements Conn: it returns every fully read block to the kernel.
+// A block with frames still unread stays held for the next Receive.
+func (p *RingPort) Release() {
+	done := p.held
+	if p.left > 0 {
+		done--
+	}
+	for ; done > 0; done-- {
+		blk := unsafe.Add(p.rxBase, uintptr(p.relFrom*p.blockSize))
+		atomic.StoreUint32(u32(blk, blkStatusOff), unix.TP_STATUS_KERNEL)
+		p.relFrom = (p.relFrom + 1) % p.numBlocks
+		p.held--
+	}
+}
+
+// TxSlot implements Conn. When the next slot is still owned by the kernel it
+// kicks the pending frames out once and looks again before giving up.
+func (p *RingPort) TxSlot() []byte {
+	if p.txBase == nil || p.closed.Load() {
+		return nil
+	}
+	slot := unsafe.Add(p.txBase, uintptr(p.txHead*p.frameSize))
+	st := atomic.LoadUint32(u32(slot, p.txStatusOff))
+	if st != unix.TP_STATUS_AVAILABLE && st&unix.TP_STATUS_WRONG_FORMAT == 0 {
+		if p.pending > 0 {
+			p.kick()
+		}
+		st = atomic.LoadUint32(u32(slot, p.txStatusOff))
+	}
+	if st&unix.TP_STATUS_WRONG_FORMAT != 0 {
+		// Only without PACKET_LOSS; reset so the ring moves on.
+		p.stats.txErrors.Add(1)
+		atomic.StoreUint32(u32(slot, p.txStatusOff), unix.TP_STATUS_AVAILABLE)
+		st = unix.TP_STATUS_AVAILABLE
+	}
+	if st != unix.TP_STATUS_AVAILABLE {
+		p.stats.txRingFull.Add(1)
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Add(slot, p.txDataOff)), p.txMax)
+}
+
+// Commit implements Conn.
+func (p *RingPort) Commit(n int) {
+	if n < ethHeaderLen || n > p.txMax {
+		p.stats.txBadLength.Add(1)
+		return
+	}
+	slot := unsafe.Add(p.txBase, uintptr(p.txHead*p.frameSize))
+	*u32(slot, p.txLenOff) = uint32(n)
+	atomic.StoreUint32(u32(slot, p.txStatusOff), unix.TP_STATUS_SEND_REQUEST)
+	p.txHead++
+	if p.txHead == p.txFrames {
+		p.txHead = 0
+	}
+	p.pending++
+}
+
+// kick asks the kernel to send every SEND_REQUEST slot without waiting for
+// their completion (a blocking sendto would wait for all of them).
+func (p *RingPort) kick() error {
+	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(p.txFD), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	switch errno {
+	case 0, unix.EAGAIN, unix.ENOBUFS:
+		// Sent, or the send buffer is full: the rest stay queued in the
+		// ring and go with the next kick.
+		p.stats.txFrames.Add(p.pending)
+		p.stats.txFlushes.Add(1)
+		p.pending = 0
+		return nil
+	}
+	p.stats.txErrors.Add(1)
+	return errno
+}
+
+// Flush implements Conn with one sendto(2).
+func (p *RingPort) Flush() error {
+	if p.pending == 0 {
+		return nil
+	}
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if err := p.kick(); err != nil {
+		return fmt.Errorf("afpacket: flush TX ring: %w", err)
+	}
+	return nil
+}
+
+// Stats implements Conn, folding in the kernel's PACKET_STATISTICS (which
+// reset on every read).
+func (p *RingPort) Stats() Stats {
+	if !p.closed.Load() {
+		p.readKernelStats()
+	}
+	return p.stats.snapshot()
+}
+
+func (p *RingPort) readKernelStats() {
+	if p.rxFD < 0 {
+		return
+	}
+	p.statMu.Lock()
+	defer p.statMu.Unlock()
+	st, err := unix.GetsockoptTpacketStatsV3(p.rxFD, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		return // closed concurrently: the last read happened in Close
+	}
+	p.stats.kernelRx.Add(uint64(st.Packets))
+	p.stats.ringDrops.Add(uint64(st.Drops))
+	p.stats.ringFreezes.Add(uint64(st.Freeze_q_cnt))
+}
+
+// Close implements Conn. The owning worker may still be between Receive and
+// Release, or writing a TX slot, in another goroutine; so instead of
+// unmapping, Close replaces both rings with anonymous zero pages at the same
+// addresses (a zero status word reads as "kernel owns it"), and turns the
+// socket descriptors into duplicates of the event descriptor, which closes
+// the sockets while keeping their numbers from being reused under a running
+// syscall. The placeholders are freed once the port is garbage.
+func (p *RingPort) Close() error {
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	p.readKernelStats()
+	var one = [8]byte{1}
+	_, _ = unix.Write(p.eventFD, one[:])
+	var firstErr error
+	for _, r := range []struct {
+		base unsafe.Pointer
+		size uintptr
+	}{{p.rxBase, p.rxSize}, {p.txBase, p.txSize}} {
+		if r.base == nil {
+			continue
+		}
+		if _, err := unix.MmapPtr(-1, 0, r.base, r.size, unix.PROT_READ|unix.PROT_WRITE,
+			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("afpacket: close: replace ring mapping: %w", err)
+		}
+	}
+	for _, fd := range []int{p.rxFD, p.txFD} {
+		if fd >= 0 {
+			if err := unix.Dup3(p.eventFD, fd, unix.O_CLOEXEC); err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("afpacket: close socket: %w", err)
+			}
+		}
+	}
+	res := ringResources{rxBase: p.rxBase, rxSize: p.rxSize, txBase: p.txBase, txSize: p.txSize,
+		fds: [3]int{p.rxFD, p.txFD, p.eventFD}}
+	runtime.AddCleanup(p, func(r ringResources) { r.free() }, res)
+	return firstErr
+}
+
+// ringResources are what a closed port still holds: placeholder mappings
+// and descriptor numbers.
+type ringResources struct {
+	rxBase, txBase unsafe.Pointer // mmap'ed, not Go memory
+	rxSize, txSize uintptr
+	fds            [3]int
+}
+
+func (r ringResources) free() {
+	if r.rxBase != nil {
+		_ = unix.MunmapPtr(r.rxBase, r.rxSize)
+	}
+	if r.txBase != nil {
+		_ = unix.MunmapPtr(r.txBase, r.txSize)
+	}
+	for _, fd := range r.fds {
+		if fd >= 0 {
+			_ = unix.Close(fd)
+		}
+	}
+}
+
+// teardown frees a port that never reached its owner (failed Open).
+func (p *RingPort) teardown() {
+	if p.rxBase != nil {
+		_ = unix.MunmapPtr(p.rxBase, p.rxSize)
+	}
+	if p.txBase != nil {
+		_ = unix.MunmapPtr(p.txBase, p.txSize)
+	}
+	for _, fd := range []int{p.rxFD, p.txFD, p.eventFD} {
+		if fd >= 0 {
+			_ = unix.Close(fd)
+		}
+	}
+}
