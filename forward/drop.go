@@ -45,6 +45,12 @@ const (
 	DropNoRoom         // destination buffer (TX slot) too small
 	DropNATUnsupported // NAT asked of a protocol it cannot rewrite (not TCP/UDP, or ICMP quoting one)
 
+	// The packet loop's own reasons.
+	DropTruncated     // the frame was larger than the RX ring's frame (GRO/LRO left on?)
+	DropVLANOffloaded // the NIC stripped an 802.1Q tag into the ring header (rx-vlan-offload)
+	DropNoRoute       // no next hop towards the destination on the egress interface
+	DropNeighMiss     // the next hop's MAC is not resolved yet; a resolution was requested
+
 	// NumDropReasons is the number of reasons, for sizing arrays.
 	NumDropReasons
 )
@@ -74,6 +80,10 @@ var dropReasonNames = [NumDropReasons]string{
 	DropMTUTooSmall:     "mtu_too_small",
 	DropNoRoom:          "no_room",
 	DropNATUnsupported:  "nat_unsupported",
+	DropTruncated:       "truncated",
+	DropVLANOffloaded:   "vlan_offloaded",
+	DropNoRoute:         "no_route",
+	DropNeighMiss:       "neigh_miss",
 }
 
 // String returns the reason as a metric label value (snake_case).

@@ -4,15 +4,33 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ulvs/ulvs/internal/daemon"
+	"github.com/ulvs/ulvs/internal/demo"
+	"github.com/ulvs/ulvs/internal/preflight"
+	"github.com/ulvs/ulvs/internal/tunnel"
 )
 
 const usage = `usage: ulvs <command> [flags]
 
 commands:
-  demo      build a namespace topology and show NAT, DR and TUN at work
-  version   print the version
+  run        forward for the virtual servers of a keepalived.conf (-f FILE)
+  preflight  check this host for a keepalived.conf and print what each real server needs
+  tunnel     real-server side of TUN without the ipip module: decapsulate IPIP into the local stack
+  demo       build a namespace topology and show NAT, DR and TUN at work
+  version    print the version
+
+Run 'ulvs <command> -h' for a command's flags.
 `
 
 var version = "dev"
@@ -22,14 +40,149 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	switch os.Args[1] {
-	case "version":
-		fmt.Println("ulvs", version)
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "run":
+		err = runCmd(args)
+	case "preflight":
+		err = preflightCmd(args, os.Stdout)
+	case "tunnel":
+		err = tunnelCmd(args)
 	case "demo":
-		fmt.Fprintln(os.Stderr, "ulvs demo: the packet path has not landed yet; it arrives with the packet loop (issue 4)")
-		os.Exit(1)
+		err = demoCmd(args)
+	case "version", "-v", "--version":
+		fmt.Println("ulvs", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
 	default:
-		fmt.Fprintf(os.Stderr, "ulvs: unknown command %q\n%s", os.Args[1], usage)
+		fmt.Fprintf(os.Stderr, "ulvs: unknown command %q\n%s", cmd, usage)
 		os.Exit(2)
 	}
+	if err != nil {
+		var ex exitCode
+		if errors.As(err, &ex) {
+			os.Exit(int(ex))
+		}
+		fmt.Fprintf(os.Stderr, "ulvs %s: %v\n", cmd, err)
+		os.Exit(1)
+	}
+}
+
+// exitCode ends the program with a status and no further message.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// directorFlags are the flags run and preflight share.
+type directorFlags struct {
+	opts     daemon.Options
+	logLevel string
+}
+
+func (f *directorFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.opts.ConfigPath, "f", "/etc/keepalived/keepalived.conf", "keepalived.conf to read")
+	fs.BoolVar(&f.opts.Strict, "strict", false, "treat config warnings as errors")
+	fs.StringVar(&f.opts.ClientIface, "client-iface", "", "interface clients reach the VIPs on (default: from the routing table)")
+	fs.StringVar(&f.opts.RealIface, "real-iface", "", "interface towards the real servers (default: from the routing table)")
+	fs.IntVar(&f.opts.Workers, "workers", 0, "packet workers per interface (default: one per CPU)")
+	fs.StringVar(&f.opts.IO, "io", "", "packet I/O: ring (TPACKET_V3, default) or plain (one syscall per packet, for debugging)")
+	fs.BoolVar(&f.opts.NoKernelDrop, "no-kernel-drop", false, "do not install nftables ingress rules that keep the kernel off forwarded traffic")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func runCmd(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	var f directorFlags
+	f.register(fs)
+	fs.BoolVar(&f.opts.Force, "force", false, "start even when preflight finds problems")
+	stats := fs.Bool("stats", true, "print the counters as JSON on stdout when stopping")
+	fs.Parse(args)
+	log := newLogger(f.logLevel)
+	f.opts.Logger = log
+	d, err := daemon.Load(f.opts)
+	if err != nil {
+		return err
+	}
+	for _, fd := range d.Findings() {
+		switch fd.Severity {
+		case preflight.Warn, preflight.Error:
+			log.Warn("preflight", "check", fd.Check, "problem", fd.Message, "fix", fd.Fix)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = d.Run(ctx)
+	if *stats {
+		json.NewEncoder(os.Stdout).Encode(d.Report())
+	}
+	if err == nil {
+		log.Info("ulvs stopped")
+	}
+	return err
+}
+
+func preflightCmd(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("preflight", flag.ExitOnError)
+	var f directorFlags
+	f.register(fs)
+	fs.Parse(args)
+	f.opts.Logger = newLogger(f.logLevel)
+	d, err := daemon.Load(f.opts)
+	if err != nil {
+		return err
+	}
+	client, reals := d.Interfaces()
+	fmt.Fprintf(out, "interfaces: clients on %s, real servers on %s\n\n", client, reals)
+	for _, fd := range d.Findings() {
+		fmt.Fprintln(out, fd)
+	}
+	fmt.Fprintln(out, "\nWhat each real server needs:")
+	for _, c := range preflight.RealServerCommands(d.Setup(), d.RealsAddr()) {
+		fmt.Fprintln(out, c)
+	}
+	if preflight.Worst(d.Findings()) == preflight.Error {
+		return exitCode(1)
+	}
+	return nil
+}
+
+func tunnelCmd(args []string) error {
+	fs := flag.NewFlagSet("tunnel", flag.ExitOnError)
+	var cfg tunnel.Config
+	fs.StringVar(&cfg.Interface, "i", "", "interface the IPIP packets arrive on (required)")
+	fs.StringVar(&cfg.TunName, "tun", "", "name of the TUN device inner packets go through (default ulvstun0)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.Parse(args)
+	if cfg.Interface == "" {
+		return errors.New("name the interface IPIP packets arrive on with -i")
+	}
+	cfg.Logger = newLogger(*level)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return tunnel.Run(ctx, cfg)
+}
+
+func demoCmd(args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ExitOnError)
+	var o demo.Options
+	fs.IntVar(&o.Requests, "requests", 60, "HTTP requests per method")
+	fs.BoolVar(&o.Verbose, "v", false, "show the director's log")
+	fs.Parse(args)
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o.Binary = exe
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return demo.Run(ctx, os.Stdout, o)
 }

@@ -200,3 +200,27 @@ func ReadOffloads(ifname string) (Offloads, error) {
 	}
 	return o, nil
 }
+
+// DefaultGateway returns the gateway of the IPv4 default route through the
+// named interface, or the zero Addr when there is none.
+func DefaultGateway(ifname string) (netip.Addr, error) {
+	link, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("interface %q: %w", ifname, err)
+	}
+	routes, err := netlink.RouteList(link, netlink.FAMILY_V4)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("routes of %s: %w", ifname, err)
+	}
+	for _, r := range routes {
+		if r.Dst != nil {
+			if ones, _ := r.Dst.Mask.Size(); ones != 0 {
+				continue
+			}
+		}
+		if gw, ok := netip.AddrFromSlice(r.Gw.To4()); ok {
+			return gw, nil
+		}
+	}
+	return netip.Addr{}, nil
+}

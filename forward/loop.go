@@ -1,0 +1,676 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/forward/afpacket"
+	"github.com/ulvs/ulvs/forward/neigh"
+)
+
+// BatchSize is how many frames a worker takes from its RX ring per Receive.
+const BatchSize = 256
+
+// Port is one interface the loop forwards on, with what the rewriters need
+// to know about it.
+type Port struct {
+	Name  string
+	Index int
+	MAC   [6]byte
+	MTU   int
+	// Addr is the director's own IPv4 address on the interface: the outer
+	// source of TUN packets and the source of ICMP errors the director sends.
+	Addr [4]byte
+	// Prefixes are the interface's connected networks; a destination inside
+	// one is its own next hop.
+	Prefixes []netip.Prefix
+	// Gateway is the next hop for destinations outside Prefixes; the zero
+	// value means there is none.
+	Gateway [4]byte
+	// Neigh resolves next hops on this interface. The loop only reads it.
+	Neigh *neigh.Cache
+}
+
+// NextHop returns the address whose MAC a frame to dst carries.
+func (p *Port) NextHop(dst [4]byte) ([4]byte, bool) {
+	a := netip.AddrFrom4(dst)
+	for _, pf := range p.Prefixes {
+		if pf.Contains(a) {
+			return dst, true
+		}
+	}
+	return p.Gateway, p.Gateway != [4]byte{}
+}
+
+// LoopConfig wires a Loop. Client and Reals may be the same Port (a
+// one-armed director).
+type LoopConfig struct {
+	Client, Reals *Port
+	// Table is the current service snapshot, swapped by the control plane.
+	Table *atomic.Pointer[balancer.Table]
+	// Director is the connection table every worker shares.
+	Director *balancer.Director
+	// VIPs are the addresses the loop answers ARP for on the client port.
+	VIPs *neigh.VIPSet
+	// Workers is the number of workers per receiving interface; zero means
+	// one per CPU.
+	Workers int
+	// IO picks rings (the default) or plain sockets.
+	IO afpacket.Mode
+	// IOConfig tunes the sockets; nil means defaults.
+	IOConfig *afpacket.Config
+	// ICMPRate bounds the ICMP errors each worker sends per second
+	// (fragmentation needed, time exceeded); zero means 100, like a
+	// kernel's icmp_ratelimit of 10 ms with a burst.
+	ICMPRate int
+	// Clock returns the director's coarse time; nil means balancer.Now.
+	Clock func() balancer.Tick
+	// Logger gets setup and shutdown events, never per-packet ones.
+	Logger *slog.Logger
+}
+
+// Loop is the data plane: workers that each own an AF_PACKET socket
+// (joined in a fanout group per interface), parse every frame once, ask the
+// balancer, rewrite in place and transmit through TX rings, one flush per
+// batch.
+type Loop struct {
+	cfg     LoopConfig
+	log     *slog.Logger
+	workers []*worker
+	conns   []afpacket.Conn
+}
+
+// NewLoop opens every worker's sockets. Close them with Run's return or
+// Close.
+func NewLoop(cfg LoopConfig) (*Loop, error) {
+	if cfg.Client == nil || cfg.Reals == nil || cfg.Table == nil || cfg.Director == nil {
+		return nil, errors.New("forward: LoopConfig needs Client, Reals, Table and Director")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.NumCPU()
+	}
+	if cfg.ICMPRate <= 0 {
+		cfg.ICMPRate = 100
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = balancer.Now
+	}
+	if cfg.VIPs == nil {
+		cfg.VIPs = new(neigh.VIPSet)
+	}
+	l := &Loop{cfg: cfg, log: cfg.Logger}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	ports := []*Port{cfg.Client}
+	if cfg.Reals != cfg.Client {
+		ports = append(ports, cfg.Reals)
+	}
+	for pi, in := range ports {
+		for i := 0; i < cfg.Workers; i++ {
+			w, err := l.newWorker(in, pi, ports)
+			if err != nil {
+				l.Close()
+				return nil, err
+			}
+			l.workers = append(l.workers, w)
+		}
+	}
+	return l, nil
+}
+
+func (l *Loop) open(ifname string, c afpacket.Config) (afpacket.Conn, error) {
+	conn, err := afpacket.OpenConn(ifname, l.cfg.IO, &c)
+	if err != nil {
+		return nil, fmt.Errorf("forward: opening %s on %s: %w", l.cfg.IO, ifname, err)
+	}
+	l.conns = append(l.conns, conn)
+	return conn, nil
+}
+
+func (l *Loop) newWorker(in *Port, pi int, ports []*Port) (*worker, error) {
+	base := afpacket.Config{}
+	if l.cfg.IOConfig != nil {
+		base = *l.cfg.IOConfig
+	}
+	base.Logger = l.log
+	rxc := base
+	rxc.FanoutGroup = uint16(0x5500 + pi) // one group per receiving interface
+	rx, err := l.open(in.Name, rxc)
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{
+		loop:   l,
+		idx:    len(l.workers),
+		in:     in,
+		rx:     rx,
+		bw:     l.cfg.Director.NewWorker(),
+		frames: make([]afpacket.Frame, BatchSize),
+		icmp:   tokenBucket{rate: l.cfg.ICMPRate, burst: max(l.cfg.ICMPRate/10, 10)},
+		oneArm: l.cfg.Client == l.cfg.Reals,
+	}
+	w.ctr.init()
+	for _, p := range ports {
+		if p == in {
+			w.setTx(p, rx)
+			continue
+		}
+		txc := base
+		txc.NoRX = true
+		tx, err := l.open(p.Name, txc)
+		if err != nil {
+			return nil, err
+		}
+		w.setTx(p, tx)
+	}
+	return w, nil
+}
+
+// Run runs the workers, each on its own locked OS thread, until ctx is done
+// or a worker fails; then it closes every socket and returns the first
+// error (nil after a clean stop).
+func (l *Loop) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, len(l.workers))
+	for _, w := range l.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			if err := w.run(); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	l.Close()
+	wg.Wait()
+	return err
+}
+
+// Workers returns the number of workers.
+func (l *Loop) Workers() int { return len(l.workers) }
+
+// Close closes every socket; running workers return.
+func (l *Loop) Close() {
+	for _, c := range l.conns {
+		c.Close()
+	}
+}
+
+// Stats sums the workers' counters.
+func (l *Loop) Stats() LoopStats {
+	var s LoopStats
+	for _, w := range l.workers {
+		w.ctr.addTo(&s)
+	}
+	for _, c := range l.conns {
+		io := c.Stats()
+		s.RingDrops += io.RingDrops
+		s.TxRingFull += io.TxRingFull
+	}
+	return s
+}
+
+// LoopStats are the data plane's counters.
+type LoopStats struct {
+	RxFrames   uint64
+	TxFrames   uint64
+	Inbound    uint64 // client packets forwarded to a real server
+	Outbound   uint64 // NAT replies forwarded to a client
+	ARPReplies uint64
+	ICMPSent   uint64
+	// Drops counts frames ulvs did not forward, by reason. DropNotOurs is
+	// the ordinary fate of traffic that is the kernel's business.
+	Drops [NumDropReasons]uint64
+	// BalancerDrops counts the director's drops by reason.
+	BalancerDrops [balancer.NumDropReasons]uint64
+	RingDrops     uint64 // frames the kernel could not put in an RX ring
+	TxRingFull    uint64 // frames dropped for lack of a TX slot
+}
+
+// worker is one goroutine's share of the data plane: its RX socket, a TX
+// socket per egress interface and its scratch space. Nothing in it is
+// shared with another worker.
+type worker struct {
+	loop   *Loop
+	idx    int // the worker's index: its traffic counter shard
+	in     *Port
+	rx     afpacket.Conn
+	oneArm bool
+	// txClient and txReals are the sockets frames leave by; the one for the
+	// worker's own interface is rx itself.
+	txClient, txReals afpacket.Conn
+	bw                *balancer.Worker
+	p                 Parsed
+	frames            []afpacket.Frame
+	ipid              uint16
+	icmp              tokenBucket
+	ctr               workerCounters
+	// dirty marks TX sockets with committed frames since the last flush.
+	dirtyClient, dirtyReals bool
+}
+
+func (w *worker) setTx(p *Port, c afpacket.Conn) {
+	if p == w.loop.cfg.Client {
+		w.txClient = c
+	}
+	if p == w.loop.cfg.Reals {
+		w.txReals = c
+	}
+}
+
+func (w *worker) run() error {
+	for {
+		n, err := w.rx.Receive(w.frames)
+		if err != nil {
+			if errors.Is(err, afpacket.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("forward: receive on %s: %w", w.in.Name, err)
+		}
+		if n == 0 {
+			continue
+		}
+		tab := w.loop.cfg.Table.Load()
+		now := w.loop.cfg.Clock()
+		w.icmp.refill(now)
+		for i := range w.frames[:n] {
+			w.handle(&w.frames[i], tab, now)
+		}
+		w.rx.Release()
+		w.ctr.rx.Add(uint64(n))
+		if err := w.flush(); err != nil {
+			if errors.Is(err, afpacket.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func (w *worker) flush() error {
+	if w.dirtyClient {
+		w.dirtyClient = false
+		if err := w.txClient.Flush(); err != nil {
+			return fmt.Errorf("forward: transmit on %s: %w", w.loop.cfg.Client.Name, err)
+		}
+	}
+	if w.dirtyReals {
+		w.dirtyReals = false
+		if err := w.txReals.Flush(); err != nil {
+			return fmt.Errorf("forward: transmit on %s: %w", w.loop.cfg.Reals.Name, err)
+		}
+	}
+	return nil
+}
+
+// send copies a finished frame into a TX slot of the port's socket.
+func (w *worker) send(toClient bool, frame []byte) {
+	tx := w.txReals
+	if toClient {
+		tx = w.txClient
+	}
+	slot := tx.TxSlot()
+	if slot == nil || len(slot) < len(frame) {
+		w.ctr.drop(DropNoRoom)
+		return
+	}
+	tx.Commit(copy(slot, frame))
+	w.markDirty(toClient)
+}
+
+func (w *worker) markDirty(toClient bool) {
+	w.ctr.tx.Add(1)
+	if toClient {
+		w.dirtyClient = true
+	} else {
+		w.dirtyReals = true
+	}
+}
+
+func (w *worker) handle(f *afpacket.Frame, tab *balancer.Table, now balancer.Tick) {
+	if f.Flags&afpacket.FlagVLAN != 0 {
+		// The NIC stripped an 802.1Q tag; ulvs forwards untagged frames
+		// and in-band tags only (see docs/architecture.md).
+		w.ctr.drop(DropVLANOffloaded)
+		return
+	}
+	if int(f.Len) > len(f.Data) {
+		w.ctr.drop(DropTruncated)
+		return
+	}
+	frame := f.Data
+	p := &w.p
+	if r := p.DecodeStatus(frame, f.Flags&afpacket.FlagCsumNotReady != 0); r != DropNone {
+		w.ctr.drop(r)
+		return
+	}
+	if p.ARP {
+		if w.in == w.loop.cfg.Client {
+			w.answerARP(frame)
+		}
+		return
+	}
+	fromClient := w.in == w.loop.cfg.Client
+	fromReals := w.in == w.loop.cfg.Reals
+	if p.ICMPRelated {
+		if fromClient && w.inboundICMP(frame, now) {
+			return
+		}
+		if fromReals {
+			w.outbound(frame, now, true)
+		}
+		return
+	}
+	if !p.HasPorts {
+		w.ctr.drop(DropNotOurs)
+		return
+	}
+	if fromClient && tab.LookupV4(balancer.Protocol(p.Proto), p.Dst, p.DstPort) != nil {
+		w.inbound(frame, tab, now)
+		return
+	}
+	if fromReals {
+		w.outbound(frame, now, false)
+		return
+	}
+	w.ctr.drop(DropNotOurs)
+}
+
+func (w *worker) tuple() balancer.Tuple4 {
+	p := &w.p
+	return balancer.Tuple4{Proto: balancer.Protocol(p.Proto), Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort}
+}
+
+func (w *worker) inbound(frame []byte, tab *balancer.Table, now balancer.Tick) {
+	res := w.bw.Inbound(tab, w.tuple(), balancer.TCPFlags(w.p.TCPFlags), now)
+	switch res.Action {
+	case balancer.ActionNotService:
+		w.ctr.drop(DropNotOurs)
+		return
+	case balancer.ActionDrop:
+		w.ctr.balancerDrop(res.Reason)
+		return
+	}
+	if res.New {
+		w.learnClient(frame)
+	}
+	w.toReal(frame, res.Real, now)
+}
+
+// toReal rewrites a client's frame for its real server by the server's
+// method and queues it on the real-server port.
+func (w *worker) toReal(frame []byte, real *balancer.RealServer, now balancer.Tick) {
+	p := &w.p
+	out := w.loop.cfg.Reals
+	realIP := real.Addr.Unmap().As4()
+	hop, ok := out.NextHop(realIP)
+	if !ok {
+		w.ctr.drop(DropNoRoute)
+		return
+	}
+	mac, ok := out.Neigh.Lookup(hop)
+	if !ok {
+		out.Neigh.Want(hop)
+		w.ctr.drop(DropNeighMiss)
+		return
+	}
+	var r DropReason
+	switch real.Method {
+	case balancer.NAT:
+		port := real.Port
+		if port == 0 {
+			port = p.DstPort
+		}
+		r = NATInbound(frame, p, realIP, port, out.MAC, mac)
+	case balancer.DR:
+		r = DR(frame, p, out.MAC, mac)
+	case balancer.TUN:
+		w.tunnel(frame, real, realIP, mac)
+		return
+	}
+	if r != DropNone {
+		w.refuse(frame, r, 0)
+		return
+	}
+	real.CountIn(w.idx, len(frame))
+	w.ctr.inbound.Add(1)
+	w.send(false, frame)
+}
+
+func (w *worker) tunnel(frame []byte, real *balancer.RealServer, realIP [4]byte, mac [6]byte) {
+	out := w.loop.cfg.Reals
+	slot := w.txReals.TxSlot()
+	if slot == nil {
+		w.ctr.drop(DropNoRoom)
+		return
+	}
+	w.ipid++
+	n, r := TUN(slot, frame, &w.p, out.Addr, realIP, out.MAC, mac, out.MTU, w.ipid)
+	if r != DropNone {
+		w.refuse(frame, r, out.MTU-TUNOverhead)
+		return
+	}
+	w.txReals.Commit(n)
+	real.CountIn(w.idx, n)
+	w.ctr.inbound.Add(1)
+	w.markDirty(false)
+}
+
+// refuse counts a rewriter's refusal and, for the refusals IPVS answers,
+// sends the client an ICMP error (rate-limited).
+func (w *worker) refuse(frame []byte, r DropReason, mtu int) {
+	w.ctr.drop(r)
+	if r != DropFragNeeded && r != DropTTLExpired {
+		return
+	}
+	if !w.icmp.take() {
+		w.ctr.icmpLimited.Add(1)
+		return
+	}
+	back := w.loop.cfg.Client
+	tx := w.txClient
+	slot := tx.TxSlot()
+	if slot == nil {
+		return
+	}
+	// The error goes back the way the frame came: to its source MAC.
+	var srcMAC [6]byte
+	copy(srcMAC[:], frame[6:12])
+	var n int
+	if r == DropFragNeeded {
+		n = BuildFragNeeded(slot, frame, &w.p, mtu, back.Addr, back.MAC, srcMAC)
+	} else {
+		n = BuildTimeExceeded(slot, frame, &w.p, back.Addr, back.MAC, srcMAC)
+	}
+	if n == 0 {
+		return
+	}
+	tx.Commit(n)
+	w.ctr.icmpSent.Add(1)
+	w.markDirty(true)
+}
+
+// outbound handles a frame from the real-server side: a NAT reply (or an
+// ICMP error about a NAT connection) gets its source set back to the VIP
+// and goes to the client.
+func (w *worker) outbound(frame []byte, now balancer.Tick, icmp bool) {
+	p := &w.p
+	t := w.tuple()
+	if icmp {
+		// The quote is a client packet as the real server received it;
+		// its reverse is the reply direction's tuple.
+		q := &p.Inner
+		t = balancer.Tuple4{Proto: balancer.Protocol(q.Proto), Src: q.Dst, Dst: q.Src, SrcPort: q.DstPort, DstPort: q.SrcPort}
+		if !q.HasPorts {
+			w.ctr.drop(DropNotOurs)
+			return
+		}
+	}
+	res := w.bw.Outbound(w.loop.cfg.Table.Load(), t, balancer.TCPFlags(p.TCPFlags), now)
+	if res.Action != balancer.ActionForward {
+		w.ctr.drop(DropNotOurs)
+		return
+	}
+	back := w.loop.cfg.Client
+	hop, ok := back.NextHop(p.Dst)
+	if !ok {
+		w.ctr.drop(DropNoRoute)
+		return
+	}
+	mac, ok := back.Neigh.Lookup(hop)
+	if !ok {
+		back.Neigh.Want(hop)
+		w.ctr.drop(DropNeighMiss)
+		return
+	}
+	if r := NATOutbound(frame, p, res.VIP, res.VPort, back.MAC, mac); r != DropNone {
+		w.refuse(frame, r, 0)
+		return
+	}
+	if real := w.loop.cfg.Table.Load().Real(res.Real); real != nil {
+		real.CountOut(w.idx, len(frame))
+	}
+	w.ctr.outbound.Add(1)
+	w.send(true, frame)
+}
+
+// inboundICMP forwards an ICMP error from the client side that quotes a
+// packet of one of our connections (a reply the real server sent) to that
+// connection's real server, as ip_vs_in_icmp does. It reports whether the
+// frame was ours.
+func (w *worker) inboundICMP(frame []byte, now balancer.Tick) bool {
+	q := &w.p.Inner
+	if !q.HasPorts {
+		return false
+	}
+	// The quoted packet went VIP -> client; the connection is keyed
+	// client -> VIP.
+	t := balancer.Tuple4{Proto: balancer.Protocol(q.Proto), Src: q.Dst, Dst: q.Src, SrcPort: q.DstPort, DstPort: q.SrcPort}
+	ci, ok := w.loop.cfg.Director.LookupInbound(t, now)
+	if !ok {
+		return false
+	}
+	real := w.loop.cfg.Table.Load().Real(ci.RealID)
+	if real == nil {
+		w.ctr.balancerDrop(balancer.DropRealUnavailable)
+		return true
+	}
+	w.toReal(frame, real, now)
+	return true
+}
+
+// answerARP replies to ARP requests for the VIPs and learns the asker, as
+// the kernel's arp_process does for requests addressed to it.
+func (w *worker) answerARP(frame []byte) {
+	port := w.loop.cfg.Client
+	slot := w.txClient.TxSlot()
+	if slot == nil {
+		return
+	}
+	n := neigh.Reply(slot, frame, port.MAC, w.loop.cfg.VIPs)
+	if n == 0 {
+		return
+	}
+	w.txClient.Commit(n)
+	w.ctr.arp.Add(1)
+	w.markDirty(true)
+	w.learnARPSender(frame)
+}
+
+func (w *worker) learnARPSender(frame []byte) {
+	a := frame[w.p.L3:]
+	var ip [4]byte
+	var mac [6]byte
+	copy(mac[:], a[8:14])
+	copy(ip[:], a[14:18])
+	port := w.loop.cfg.Client
+	if _, ok := port.Neigh.Lookup(ip); !ok {
+		port.Neigh.Learn(ip, mac)
+	}
+}
+
+// learnClient remembers the MAC a new connection's first frame came from
+// as the next hop towards its client, so that the first NAT reply need not
+// wait for ARP.
+func (w *worker) learnClient(frame []byte) {
+	port := w.loop.cfg.Client
+	hop, ok := port.NextHop(w.p.Src)
+	if !ok || hop != w.p.Src {
+		return
+	}
+	if _, ok := port.Neigh.Lookup(hop); ok {
+		return
+	}
+	var mac [6]byte
+	copy(mac[:], frame[6:12])
+	port.Neigh.Learn(hop, mac)
+}
+
+// tokenBucket rate-limits the ICMP errors a worker sends.
+type tokenBucket struct {
+	rate, burst int
+	tokens      int
+	last        balancer.Tick
+}
+
+func (b *tokenBucket) refill(now balancer.Tick) {
+	elapsed := (now - b.last).Duration()
+	if elapsed < 10*time.Millisecond {
+		return
+	}
+	b.tokens = min(b.burst, b.tokens+int(elapsed*time.Duration(b.rate)/time.Second))
+	b.last = now
+}
+
+func (b *tokenBucket) take() bool {
+	if b.tokens <= 0 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// workerCounters are one worker's counters: written by it alone, read by
+// Stats from any goroutine.
+type workerCounters struct {
+	rx, tx, inbound, outbound, arp, icmpSent, icmpLimited atomic.Uint64
+	drops                                                 Counters
+	balancer                                              [balancer.NumDropReasons]atomic.Uint64
+}
+
+func (c *workerCounters) init() {}
+
+func (c *workerCounters) drop(r DropReason) { c.drops.Inc(r) }
+
+func (c *workerCounters) balancerDrop(r balancer.DropReason) { c.balancer[r].Add(1) }
+
+func (c *workerCounters) addTo(s *LoopStats) {
+	s.RxFrames += c.rx.Load()
+	s.TxFrames += c.tx.Load()
+	s.Inbound += c.inbound.Load()
+	s.Outbound += c.outbound.Load()
+	s.ARPReplies += c.arp.Load()
+	s.ICMPSent += c.icmpSent.Load()
+	for i := range s.Drops {
+		s.Drops[i] += c.drops.Load(DropReason(i))
+	}
+	for i := range s.BalancerDrops {
+		s.BalancerDrops[i] += c.balancer[i].Load()
+	}
+}

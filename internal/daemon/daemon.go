@@ -1,0 +1,390 @@
+// Package daemon runs a director: it turns a keepalived.conf into a
+// balancer Table, finds the interfaces from the routing table, checks the
+// host, keeps neighbours resolved and connections expiring, runs the packet
+// loop and shuts everything down cleanly. `ulvs run`, `ulvs demo`, the
+// end-to-end tests and the bench harness all start directors through it.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/forward"
+	"github.com/ulvs/ulvs/forward/afpacket"
+	"github.com/ulvs/ulvs/forward/neigh"
+	"github.com/ulvs/ulvs/internal/config"
+	"github.com/ulvs/ulvs/internal/hostnet"
+	"github.com/ulvs/ulvs/internal/preflight"
+)
+
+// Options are what `ulvs run` takes on its command line; they override the
+// config file's ulvs block.
+type Options struct {
+	ConfigPath string
+	Strict     bool
+	// ClientIface, RealIface, Workers and IO override the ulvs block.
+	ClientIface, RealIface string
+	Workers                int
+	IO                     string
+	// NoKernelDrop leaves the kernel's stack alone instead of installing
+	// nftables ingress rules that keep it off the traffic ulvs forwards.
+	NoKernelDrop bool
+	// Force starts even when preflight reports errors.
+	Force  bool
+	Logger *slog.Logger
+}
+
+// Director is a configured director, ready to Run.
+type Director struct {
+	opts     Options
+	log      *slog.Logger
+	cfg      *config.Config
+	services []balancer.ServiceConfig
+	table    atomic.Pointer[balancer.Table]
+	conns    *balancer.Director
+	vips     neigh.VIPSet
+	client   *forward.Port
+	reals    *forward.Port
+	setup    preflight.Setup
+	findings []preflight.Finding
+	io       afpacket.Mode
+	workers  int
+	nftTable string
+
+	mu   sync.Mutex
+	loop *forward.Loop
+}
+
+// Load reads the configuration, builds the first Table, resolves the
+// interfaces and runs the preflight checks. Warnings go to the logger.
+func Load(opts Options) (*Director, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg, warnings, err := config.Load(opts.ConfigPath, config.Options{Strict: opts.Strict})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		log.Warn("config", "warning", w.String())
+	}
+	services, err := cfg.Services()
+	if err != nil {
+		return nil, err
+	}
+	var addrServices []balancer.ServiceConfig
+	for _, s := range services {
+		if s.Key.FWMark != 0 {
+			log.Warn("config: fwmark services are not supported yet; skipping", "service", s.Key.String())
+			continue
+		}
+		addrServices = append(addrServices, s)
+	}
+	if len(addrServices) == 0 {
+		return nil, fmt.Errorf("%s: no virtual_server with an address to serve", opts.ConfigPath)
+	}
+	d := &Director{opts: opts, log: log, cfg: cfg, services: addrServices, nftTable: "ulvs"}
+	tab, err := balancer.NewTable(nil, addrServices)
+	if err != nil {
+		return nil, err
+	}
+	d.table.Store(tab)
+
+	conns, err := balancer.NewDirector(balancer.DirectorConfig{ExpireNodestConn: true})
+	if err != nil {
+		return nil, err
+	}
+	t := cfg.Global.LVSTimeouts
+	conns.SetTimeouts(t.TCP, t.TCPFin, t.UDP)
+	d.conns = conns
+
+	for _, s := range addrServices {
+		if s.Key.Addr.Is4() {
+			d.vips.Claim(s.Key.Addr.As4())
+		}
+	}
+	if err := d.resolveInterfaces(); err != nil {
+		return nil, err
+	}
+	d.workers = firstNonZero(opts.Workers, cfg.ULVS.Workers)
+	mode := cfg.ULVS.IO.String()
+	if opts.IO != "" {
+		mode = opts.IO
+	}
+	if mode == "" {
+		mode = "ring"
+	}
+	if d.io, err = afpacket.ParseMode(mode); err != nil {
+		return nil, err
+	}
+	d.setup = preflight.Setup{
+		ClientIface: d.client.Name, RealIface: d.reals.Name,
+		Services: addrServices, KernelDrop: !opts.NoKernelDrop,
+	}
+	d.findings = preflight.Check(preflight.System{}, d.setup)
+	return d, nil
+}
+
+// Findings returns the preflight results.
+func (d *Director) Findings() []preflight.Finding { return d.findings }
+
+// Setup returns what preflight checked.
+func (d *Director) Setup() preflight.Setup { return d.setup }
+
+// RealsAddr is the director's address on the real servers' network.
+func (d *Director) RealsAddr() netip.Addr { return netip.AddrFrom4(d.reals.Addr) }
+
+// Table returns the current snapshot.
+func (d *Director) Table() *balancer.Table { return d.table.Load() }
+
+// Conns returns the connection table.
+func (d *Director) Conns() *balancer.Director { return d.conns }
+
+// Interfaces returns the client-side and real-side interface names.
+func (d *Director) Interfaces() (client, reals string) { return d.client.Name, d.reals.Name }
+
+// resolveInterfaces picks the interfaces: from the options or the ulvs
+// block, else from the routing table (the route to the first VIP reaches
+// its clients; the route to the first real server reaches the reals).
+func (d *Director) resolveInterfaces() error {
+	clientName := firstNonEmpty(d.opts.ClientIface, d.cfg.ULVS.InterfaceClients)
+	realName := firstNonEmpty(d.opts.RealIface, d.cfg.ULVS.InterfaceReals)
+	if clientName == "" {
+		vip := d.services[0].Key.Addr
+		r, err := hostnet.RouteTo(vip)
+		if err != nil {
+			return fmt.Errorf("finding the client interface: %w; or name it with interface_clients in a ulvs block", err)
+		}
+		clientName = r.Iface
+	}
+	if realName == "" && d.cfg.ULVS.InterfaceClients != "" && d.cfg.ULVS.InterfaceReals == "" && d.opts.RealIface == "" {
+		realName = clientName
+	}
+	if realName == "" {
+		var first netip.Addr
+		for _, s := range d.services {
+			if len(s.Reals) > 0 {
+				first = s.Reals[0].Addr
+				break
+			}
+		}
+		if !first.IsValid() {
+			realName = clientName
+		} else {
+			r, err := hostnet.RouteTo(first)
+			if err != nil {
+				return fmt.Errorf("finding the real-server interface: %w; or name it with interface_reals in a ulvs block", err)
+			}
+			realName = r.Iface
+		}
+	}
+	var err error
+	if d.client, err = d.port(clientName); err != nil {
+		return err
+	}
+	if realName == clientName {
+		d.reals = d.client
+		return nil
+	}
+	d.reals, err = d.port(realName)
+	return err
+}
+
+func (d *Director) port(name string) (*forward.Port, error) {
+	ifc, err := hostnet.LookupInterface(name)
+	if err != nil {
+		return nil, err
+	}
+	if len(ifc.Addrs) == 0 {
+		return nil, fmt.Errorf("interface %s has no IPv4 address: ulvs needs one as the source of ARP, TUN and ICMP (ip addr add ADDR/LEN dev %s)", name, name)
+	}
+	p := &forward.Port{Name: ifc.Name, Index: ifc.Index, MAC: ifc.MAC, MTU: ifc.MTU,
+		Addr: ifc.FirstAddr().As4(), Prefixes: ifc.Addrs}
+	if gw, err := hostnet.DefaultGateway(name); err == nil && gw.IsValid() {
+		p.Gateway = gw.As4()
+	}
+	netIfc, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, err
+	}
+	p.Neigh = neigh.New(neigh.Config{Interface: netIfc, Logger: d.log.With("iface", name)})
+	return p, nil
+}
+
+// Run forwards until ctx is done. It refuses to start when preflight found
+// errors, unless Options.Force.
+func (d *Director) Run(ctx context.Context) error {
+	if w := preflight.Worst(d.findings); w == preflight.Error && !d.opts.Force {
+		var b strings.Builder
+		b.WriteString("preflight found problems that would break traffic:\n")
+		for _, f := range d.findings {
+			if f.Severity == preflight.Error {
+				b.WriteString("  " + f.String() + "\n")
+			}
+		}
+		b.WriteString("fix them, or start anyway with --force")
+		return errors.New(b.String())
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if !d.opts.NoKernelDrop {
+		if err := hostnet.InstallKernelDrop(d.nftTable, d.dropRules()); err != nil {
+			d.log.Warn("kernel drop rules not installed; the kernel stack keeps seeing forwarded traffic", "err", err)
+		} else {
+			defer hostnet.RemoveKernelDrop(d.nftTable)
+		}
+	}
+
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	ports := []*forward.Port{d.client}
+	if d.reals != d.client {
+		ports = append(ports, d.reals)
+	}
+	for _, p := range ports {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			if err := p.Neigh.Run(ctx); err != nil {
+				d.log.Error("neighbour resolution stopped", "iface", p.Name, "err", err)
+			}
+		}()
+	}
+	d.wantNeighbours()
+
+	loop, err := forward.NewLoop(forward.LoopConfig{
+		Client: d.client, Reals: d.reals, Table: &d.table, Director: d.conns, VIPs: &d.vips,
+		Workers: d.workers, IO: d.io, Logger: d.log,
+	})
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.loop = loop
+	d.mu.Unlock()
+
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		d.housekeeping(ctx)
+	}()
+
+	for _, s := range d.table.Load().Services() {
+		d.log.Info("service", "service", s.Key.String(), "scheduler", s.Scheduler, "reals", len(s.Reals),
+			"persistence", s.Persistence)
+	}
+	d.log.Info("ulvs running", "clients", d.client.Name, "reals", d.reals.Name, "io", d.io.String(),
+		"workers", loop.Workers())
+	err = loop.Run(ctx)
+	cancel()
+	return err
+}
+
+// housekeeping expires connections in bounded slices and keeps the real
+// servers' next hops resolved.
+func (d *Director) housekeeping(ctx context.Context) {
+	sweep := time.NewTicker(100 * time.Millisecond)
+	defer sweep.Stop()
+	resolve := time.NewTicker(5 * time.Second)
+	defer resolve.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sweep.C:
+			d.conns.Sweep(d.table.Load(), balancer.Now(), 1<<16)
+		case <-resolve.C:
+			d.wantNeighbours()
+		}
+	}
+}
+
+func (d *Director) wantNeighbours() {
+	for _, s := range d.table.Load().Services() {
+		for _, r := range s.Reals {
+			if !r.Addr.Is4() {
+				continue
+			}
+			if hop, ok := d.reals.NextHop(r.Addr.As4()); ok {
+				d.reals.Neigh.Want(hop)
+			}
+		}
+	}
+	if d.client.Gateway != [4]byte{} {
+		d.client.Neigh.Want(d.client.Gateway)
+	}
+}
+
+// dropRules keeps the kernel off VIP traffic on the client side and off NAT
+// replies on the real-server side.
+func (d *Director) dropRules() []hostnet.DropRule {
+	var rules []hostnet.DropRule
+	seen := map[string]bool{}
+	add := func(ifc, m string) {
+		if !seen[ifc+m] {
+			seen[ifc+m] = true
+			rules = append(rules, hostnet.DropRule{Iface: ifc, Match: m})
+		}
+	}
+	for _, s := range d.services {
+		add(d.client.Name, "ip daddr "+s.Key.Addr.String())
+		for _, r := range s.Reals {
+			if r.Method != balancer.NAT {
+				continue
+			}
+			proto := strings.ToLower(s.Key.Proto.String())
+			port := r.Port
+			if port == 0 {
+				port = s.Key.Port
+			}
+			add(d.reals.Name, fmt.Sprintf("ip saddr %v %s sport %d", r.Addr, proto, port))
+		}
+	}
+	return rules
+}
+
+// Stats returns the data plane's counters, or zero before Run.
+func (d *Director) Stats() forward.LoopStats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.loop == nil {
+		return forward.LoopStats{}
+	}
+	return d.loop.Stats()
+}
+
+// NFTAvailable reports whether the nft binary is installed.
+func NFTAvailable() bool {
+	_, err := exec.LookPath("nft")
+	return err == nil
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func firstNonZero(ns ...int) int {
+	for _, n := range ns {
+		if n != 0 {
+			return n
+		}
+	}
+	return 0
+}
