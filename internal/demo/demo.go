@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -198,7 +199,7 @@ func RunMethod(ctx context.Context, lvs *netns.LVS, o Options, dir string, m bal
 	}
 	defer proc.Stop()
 
-	client := HTTPClient(lvs.Client.NS)
+	client := HTTPClient(lvs.Client.NS, PortSequence(30000+1000*int(m)))
 	url := fmt.Sprintf("http://%v/", netip.AddrPortFrom(lvs.VIP, 80))
 	if err := waitReady(ctx, client, url, proc); err != nil {
 		return nil, err
@@ -267,28 +268,57 @@ func get(ctx context.Context, c *http.Client, url string) (string, error) {
 }
 
 // HTTPClient returns a client whose connections are made from inside ns, one
-// connection per request, with a short timeout.
-func HTTPClient(ns *netns.NS) *http.Client {
+// connection per request, with a short timeout; srcPort picks each
+// connection's source port (nil: ephemeral).
+func HTTPClient(ns *netns.NS, srcPort func() int) *http.Client {
 	return &http.Client{
 		Timeout: time.Second,
 		Transport: &http.Transport{
 			DisableKeepAlives: true,
-			DialContext:       DialIn(ns),
+			DialContext:       DialFrom(ns, srcPort),
 		},
 	}
 }
 
 // DialIn returns a DialContext that creates its sockets inside ns.
 func DialIn(ns *netns.NS) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return DialFrom(ns, nil)
+}
+
+// DialFrom is DialIn with the source port of each connection taken from
+// srcPort (nil or 0 means an ephemeral port).
+//
+// Distribution checks use fresh source ports: a client that reuses an
+// ephemeral port while the director still holds the old connection (DR
+// entries linger in FIN_WAIT for 120 s) rightly follows it to the same real
+// server, as IPVS with conn_reuse_mode=1 does.
+func DialFrom(ns *netns.NS, srcPort func() int) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var c net.Conn
 		err := ns.Do(func() error {
 			var err error
 			var d net.Dialer
+			if srcPort != nil {
+				if p := srcPort(); p != 0 {
+					d.LocalAddr = &net.TCPAddr{Port: p}
+				}
+			}
 			c, err = d.DialContext(ctx, network, addr)
 			return err
 		})
 		return c, err
+	}
+}
+
+// PortSequence returns a generator of source ports from first upwards.
+func PortSequence(first int) func() int {
+	var mu sync.Mutex
+	next := first
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		next++
+		return next - 1
 	}
 }
 

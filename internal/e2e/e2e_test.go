@@ -96,11 +96,18 @@ func newTopo(t *testing.T, m balancer.Method, extraConf string) *topo {
 	if err != nil {
 		t.Fatalf("topology: %v", err)
 	}
-	for i, r := range lvs.Reals {
-		startServers(t, r.NS, fmt.Sprintf("rs%d", i+1))
-	}
 	if err := lvs.ConfigureReals(m); err != nil {
 		t.Fatal(err)
+	}
+	// A UDP server bound to the wildcard answers from its route's source
+	// address; behind DR and TUN it must answer from the VIP, so it binds
+	// the VIP there, as DR deployments do.
+	udpAddr := netip.IPv4Unspecified()
+	if m != balancer.NAT {
+		udpAddr = lvs.VIP
+	}
+	for i, r := range lvs.Reals {
+		startServers(t, r.NS, fmt.Sprintf("rs%d", i+1), udpAddr)
 	}
 	if m == balancer.TUN {
 		for _, r := range lvs.Reals {
@@ -182,7 +189,7 @@ func e2eConfig(vip netip.Addr, m balancer.Method) string {
 }
 
 // startServers runs the test services inside a real server's namespace.
-func startServers(t *testing.T, ns *netns.NS, name string) {
+func startServers(t *testing.T, ns *netns.NS, name string, udpAddr netip.Addr) {
 	t.Helper()
 	if err := demo.ServeHTTP(ns, name); err != nil {
 		t.Fatal(err)
@@ -200,7 +207,7 @@ func startServers(t *testing.T, ns *netns.NS, name string) {
 		if persist, err = net.Listen("tcp4", fmt.Sprintf(":%d", portPersist)); err != nil {
 			return err
 		}
-		udp, err = net.ListenPacket("udp4", fmt.Sprintf(":%d", portUDP))
+		udp, err = net.ListenPacket("udp4", netip.AddrPortFrom(udpAddr, portUDP).String())
 		return err
 	})
 	if err != nil {
@@ -258,8 +265,24 @@ func (tp *topo) dial(network string, port int) (net.Conn, error) {
 	return demo.DialIn(tp.lvs.Client.NS)(context.Background(), network, netip.AddrPortFrom(tp.lvs.VIP, uint16(port)).String())
 }
 
-func (tp *topo) httpGet() (string, error) {
-	c := demo.HTTPClient(tp.lvs.Client.NS)
+// dialUDPFrom dials the VIP from a chosen source port, so that every flow of
+// a distribution test is new to the director (an ephemeral port reused
+// within the UDP timeout would rightly follow its old connection).
+func (tp *topo) dialUDPFrom(port, srcPort int) (net.Conn, error) {
+	var c net.Conn
+	err := tp.lvs.Client.NS.Do(func() error {
+		var err error
+		c, err = net.DialUDP("udp4", &net.UDPAddr{Port: srcPort},
+			net.UDPAddrFromAddrPort(netip.AddrPortFrom(tp.lvs.VIP, uint16(port))))
+		return err
+	})
+	return c, err
+}
+
+func (tp *topo) httpGet() (string, error) { return tp.httpGetFrom(nil) }
+
+func (tp *topo) httpGetFrom(srcPort func() int) (string, error) {
+	c := demo.HTTPClient(tp.lvs.Client.NS, srcPort)
 	resp, err := c.Get(fmt.Sprintf("http://%v/", netip.AddrPortFrom(tp.lvs.VIP, portHTTP)))
 	if err != nil {
 		return "", err
@@ -280,8 +303,8 @@ func (tp *topo) lineFrom(port int) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
-func (tp *topo) udpEcho(msg string) (string, error) {
-	c, err := tp.dial("udp4", portUDP)
+func (tp *topo) udpEcho(msg string, srcPort int) (string, error) {
+	c, err := tp.dialUDPFrom(portUDP, srcPort)
 	if err != nil {
 		return "", err
 	}
@@ -355,8 +378,9 @@ func TestForwarding(t *testing.T) {
 			tp := newTopo(t, m, "")
 
 			counts := map[string]int{}
+			ports := demo.PortSequence(30000)
 			for range 400 {
-				name, err := tp.httpGet()
+				name, err := tp.httpGetFrom(ports)
 				if err != nil {
 					t.Fatalf("HTTP through the VIP: %v", err)
 				}
@@ -370,7 +394,7 @@ func TestForwarding(t *testing.T) {
 
 			ucounts := map[string]int{}
 			for i := range 400 {
-				got, err := tp.udpEcho(fmt.Sprintf("ping %d", i))
+				got, err := tp.udpEcho(fmt.Sprintf("ping %d", i), 20000+i)
 				if err != nil {
 					t.Fatalf("UDP through the VIP: %v", err)
 				}
@@ -493,7 +517,7 @@ func TestChecksums(t *testing.T) {
 					if _, err := tp.httpGet(); err != nil {
 						t.Fatal(err)
 					}
-					if _, err := tp.udpEcho("checksum me"); err != nil {
+					if _, err := tp.udpEcho("checksum me", 0); err != nil {
 						t.Fatal(err)
 					}
 				}

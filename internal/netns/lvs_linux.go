@@ -122,6 +122,10 @@ func NewLVS(e *Env, o Options) (*LVS, error) {
 		func() error { return e.Veth(l.Client.NS, "eth0", l.Director, "front0") },
 		func() error { return l.Client.NS.AddrAdd("eth0", clientAddr.String()) },
 		func() error { return l.Director.AddrAdd("front0", dirFrontAddr.String()) },
+		// A veth hands unsegmented TSO/GSO super-frames to its peer, and an
+		// AF_PACKET tap sees them whole; segment at the sender as a NIC
+		// would on the wire, so that the director sees MTU-sized frames.
+		func() error { return l.Client.NS.Offload("eth0", false, "tso", "gso") },
 		// Return path: client eth1 ↔ gateway front.
 		func() error { return e.Veth(l.Client.NS, "eth1", l.Gateway.NS, "front") },
 		func() error { return l.Client.NS.AddrAdd("eth1", clientRetAddr.String()) },
@@ -147,6 +151,7 @@ func NewLVS(e *Env, o Options) (*LVS, error) {
 		steps = append(steps,
 			func() error { return e.Veth(r, "eth0", l.LAN, port) },
 			func() error { return r.AddrAdd("eth0", addr.String()) },
+			func() error { return r.Offload("eth0", false, "tso", "gso") },
 		)
 	}
 	steps = append(steps, func() error { return l.LAN.Bridge("br0", ports...) })
