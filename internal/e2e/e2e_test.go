@@ -78,15 +78,22 @@ const (
 )
 
 type topo struct {
-	t    *testing.T
-	lvs  *netns.LVS
-	conf string
-	proc *netns.Proc
+	t       *testing.T
+	lvs     *netns.LVS
+	conf    string
+	runArgs []string
+	proc    *netns.Proc
 }
 
 // newTopo builds the topology with two real servers running the test
 // services, configured for method m, and starts ulvs as the director.
-func newTopo(t *testing.T, m balancer.Method, extraConf string) *topo {
+func newTopo(t *testing.T, m balancer.Method) *topo {
+	t.Helper()
+	return newTopoArgs(t, m, nil)
+}
+
+// newTopoArgs is newTopo with extra `ulvs run` arguments.
+func newTopoArgs(t *testing.T, m balancer.Method, runArgs []string) *topo {
 	t.Helper()
 	if !netns.IsRoot() {
 		t.Skip("end-to-end tests build network namespaces and need root")
@@ -118,9 +125,9 @@ func newTopo(t *testing.T, m balancer.Method, extraConf string) *topo {
 			t.Cleanup(func() { p.Stop() })
 		}
 	}
-	tp := &topo{t: t, lvs: lvs}
+	tp := &topo{t: t, lvs: lvs, runArgs: runArgs}
 	tp.conf = filepath.Join(t.TempDir(), "keepalived.conf")
-	if err := os.WriteFile(tp.conf, []byte(e2eConfig(lvs.VIP, m)+extraConf), 0o644); err != nil {
+	if err := os.WriteFile(tp.conf, []byte(e2eConfig(lvs.VIP, m)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tp.start()
@@ -129,7 +136,8 @@ func newTopo(t *testing.T, m balancer.Method, extraConf string) *topo {
 
 func (tp *topo) start() {
 	t := tp.t
-	proc, err := tp.lvs.Director.Start(ulvsBinary, "run", "-f", tp.conf, "--log-level", "debug")
+	args := append([]string{"run", "-f", tp.conf, "--log-level", "debug"}, tp.runArgs...)
+	proc, err := tp.lvs.Director.Start(ulvsBinary, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +383,7 @@ var methods = []balancer.Method{balancer.NAT, balancer.DR, balancer.TUN}
 func TestForwarding(t *testing.T) {
 	for _, m := range methods {
 		t.Run(m.String(), func(t *testing.T) {
-			tp := newTopo(t, m, "")
+			tp := newTopo(t, m)
 
 			counts := map[string]int{}
 			ports := demo.PortSequence(30000)
@@ -454,7 +462,7 @@ func TestForwarding(t *testing.T) {
 // with ICMP port unreachable; ulvs rewrites it (outer source, quoted
 // destination, checksums) so the client's connected socket sees the error.
 func TestNATICMPPortUnreachable(t *testing.T) {
-	tp := newTopo(t, balancer.NAT, "")
+	tp := newTopo(t, balancer.NAT)
 	c, err := tp.dial("udp4", portClosed)
 	if err != nil {
 		t.Fatal(err)
@@ -480,7 +488,7 @@ func TestNATICMPPortUnreachable(t *testing.T) {
 // the client get ICMP fragmentation-needed (MTU 1480) from ulvs and path
 // MTU discovery lets a multi-megabyte upload through.
 func TestTUNPathMTU(t *testing.T) {
-	tp := newTopo(t, balancer.TUN, "")
+	tp := newTopo(t, balancer.TUN)
 	if _, err := tp.upload(transferSize); err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +510,7 @@ func TestChecksums(t *testing.T) {
 	for _, m := range methods {
 		for _, offload := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%v/offload=%v", m, offload), func(t *testing.T) {
-				tp := newTopo(t, m, "")
+				tp := newTopo(t, m)
 				if err := tp.lvs.Client.NS.Offload(tp.lvs.Client.Dev.Name, offload, "tx"); err != nil {
 					t.Fatal(err)
 				}
@@ -603,7 +611,7 @@ func tsharkBad(t *testing.T, file string) (int, string) {
 // transfer runs: the transfer completes intact, every kind is counted, and
 // the director stays up.
 func TestMalformedFrames(t *testing.T) {
-	tp := newTopo(t, balancer.NAT, "")
+	tp := newTopo(t, balancer.NAT)
 	var wg sync.WaitGroup
 	var upErr error
 	wg.Add(1)
@@ -627,5 +635,92 @@ func TestMalformedFrames(t *testing.T) {
 	}
 	if _, ok := r.Loop.Drops["bad_ip_options"]; ok {
 		t.Errorf("a frame with valid IPv4 options was dropped: %v", r.Loop.Drops)
+	}
+}
+
+// TestPlainIO forwards through the per-packet fallback port (--io plain).
+func TestPlainIO(t *testing.T) {
+	if !netns.IsRoot() {
+		t.Skip("end-to-end tests build network namespaces and need root")
+	}
+	tp := newTopoArgs(t, balancer.NAT, []string{"--io", "plain"})
+	counts := map[string]int{}
+	ports := demo.PortSequence(30000)
+	for range 40 {
+		name, err := tp.httpGetFrom(ports)
+		if err != nil {
+			t.Fatalf("HTTP through the VIP with --io plain: %v", err)
+		}
+		counts[name]++
+	}
+	if counts["rs1"] != 30 || counts["rs2"] != 10 {
+		t.Errorf("wrr 3:1 over 40 connections: %v", counts)
+	}
+	if _, err := tp.udpEcho("plain", 21000); err != nil {
+		t.Error(err)
+	}
+	tp.stop()
+}
+
+// TestPreflightRefuses: with the VIP on a director interface, `ulvs run`
+// refuses to start and says how to fix it; `ulvs preflight` says the same
+// and prints each real server's setup.
+func TestPreflightRefuses(t *testing.T) {
+	if !netns.IsRoot() {
+		t.Skip("end-to-end tests build network namespaces and need root")
+	}
+	env := netns.ForTest(t)
+	lvs, err := netns.NewLVS(env, netns.Options{Reals: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(conf, []byte(e2eConfig(lvs.VIP, balancer.DR)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	out, err := lvs.Director.Exec(ctx, ulvsBinary, "preflight", "-f", conf)
+	if err != nil {
+		t.Fatalf("preflight on a good host failed: %v\n%s", err, out)
+	}
+	for _, want := range []string{"ip addr add 10.0.1.100/32 dev lo", "arp_ignore=1", "clients on front0, real servers on back0"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("preflight output lacks %q:\n%s", want, out)
+		}
+	}
+
+	if err := lvs.Director.AddrAdd("front0", lvs.VIP.String()+"/32"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = lvs.Director.Exec(ctx, ulvsBinary, "run", "-f", conf)
+	if err == nil {
+		t.Fatalf("ulvs run started with the VIP on front0:\n%s", out)
+	}
+	if !strings.Contains(string(out), "ip addr del 10.0.1.100/32 dev front0") {
+		t.Errorf("refusal does not say how to fix it:\n%s", out)
+	}
+	out, err = lvs.Director.Exec(ctx, ulvsBinary, "preflight", "-f", conf)
+	if err == nil || !strings.Contains(string(out), "error vip") {
+		t.Errorf("preflight did not report the VIP (err %v):\n%s", err, out)
+	}
+}
+
+// TestDemo runs `ulvs demo`, the README's main command.
+func TestDemo(t *testing.T) {
+	if !netns.IsRoot() {
+		t.Skip("the demo builds network namespaces and needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, ulvsBinary, "demo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ulvs demo: %v\n%s", err, out)
+	}
+	for _, want := range []string{"NAT (", "DR (", "TUN (", "all methods delivered every request"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
 	}
 }
