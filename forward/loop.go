@@ -75,6 +75,9 @@ type LoopConfig struct {
 	Clock func() balancer.Tick
 	// Logger gets setup and shutdown events, never per-packet ones.
 	Logger *slog.Logger
+	// Open opens a worker's socket; nil means afpacket.OpenConn with IO.
+	// Tests pass in-memory conns.
+	Open func(ifname string, cfg *afpacket.Config) (afpacket.Conn, error)
 }
 
 // Loop is the data plane: workers that each own an AF_PACKET socket
@@ -128,7 +131,13 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 }
 
 func (l *Loop) open(ifname string, c afpacket.Config) (afpacket.Conn, error) {
-	conn, err := afpacket.OpenConn(ifname, l.cfg.IO, &c)
+	var conn afpacket.Conn
+	var err error
+	if l.cfg.Open != nil {
+		conn, err = l.cfg.Open(ifname, &c)
+	} else {
+		conn, err = afpacket.OpenConn(ifname, l.cfg.IO, &c)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("forward: opening %s on %s: %w", l.cfg.IO, ifname, err)
 	}

@@ -1,0 +1,306 @@
+package forward
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/forward/afpacket"
+	"github.com/ulvs/ulvs/forward/neigh"
+)
+
+// memConn is an in-memory afpacket.Conn: the test queues received frames
+// and reads what the loop committed. It never allocates after setup.
+type memConn struct {
+	name    string
+	rx      [][]byte
+	slot    [2048]byte
+	sent    [][]byte // copies, for inspection; nil when counting only
+	nsent   int
+	keep    bool
+	flushes int
+}
+
+func (c *memConn) Receive(frames []afpacket.Frame) (int, error) {
+	n := 0
+	for n < len(frames) && len(c.rx) > 0 {
+		frames[n] = afpacket.Frame{Data: c.rx[0], Len: uint32(len(c.rx[0]))}
+		c.rx = c.rx[1:]
+		n++
+	}
+	return n, nil
+}
+func (c *memConn) Release()              {}
+func (c *memConn) TxSlot() []byte        { return c.slot[:] }
+func (c *memConn) Flush() error          { c.flushes++; return nil }
+func (c *memConn) Stats() afpacket.Stats { return afpacket.Stats{} }
+func (c *memConn) Close() error          { return nil }
+func (c *memConn) Commit(n int) {
+	c.nsent++
+	if c.keep {
+		c.sent = append(c.sent, append([]byte(nil), c.slot[:n]...))
+	}
+}
+
+var (
+	lpClientMAC = [6]byte{2, 0, 0, 0, 1, 10}
+	lpFrontMAC  = [6]byte{2, 0, 0, 0, 1, 1}
+	lpBackMAC   = [6]byte{2, 0, 0, 0, 2, 1}
+	lpRealMAC   = [6]byte{2, 0, 0, 0, 2, 11}
+	lpClientIP  = [4]byte{10, 0, 1, 10}
+	lpVIP       = [4]byte{10, 0, 1, 100}
+	lpRealIP    = [4]byte{10, 0, 2, 11}
+)
+
+type loopFixture struct {
+	loop          *Loop
+	client, reals *worker
+	cconn, rconn  *memConn // client-side and real-side sockets of each worker's egress
+	table         atomic.Pointer[balancer.Table]
+}
+
+func newLoopFixture(t testing.TB, m balancer.Method, realPort uint16) *loopFixture {
+	t.Helper()
+	tab, err := balancer.NewTable(nil, []balancer.ServiceConfig{{
+		Key:       balancer.ServiceKey{Addr: netip.AddrFrom4(lpVIP), Port: 80, Proto: balancer.TCP},
+		Scheduler: "rr",
+		Reals:     []balancer.RealConfig{{Addr: netip.AddrFrom4(lpRealIP), Port: realPort, Method: m, Weight: 1}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &loopFixture{}
+	f.table.Store(tab)
+	dir, err := balancer.NewDirector(balancer.DirectorConfig{MaxConns: 1 << 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &Port{Name: "front0", MAC: lpFrontMAC, MTU: 1500, Addr: [4]byte{10, 0, 1, 1},
+		Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.1.0/24")},
+		Neigh:    neigh.New(neigh.Config{Static: map[[4]byte][6]byte{lpClientIP: lpClientMAC}})}
+	reals := &Port{Name: "back0", MAC: lpBackMAC, MTU: 1500, Addr: [4]byte{10, 0, 2, 1},
+		Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.2.0/24")},
+		Neigh:    neigh.New(neigh.Config{Static: map[[4]byte][6]byte{lpRealIP: lpRealMAC}})}
+	conns := map[string][]*memConn{}
+	vips := new(neigh.VIPSet)
+	vips.Claim(lpVIP)
+	f.loop, err = NewLoop(LoopConfig{
+		Client: client, Reals: reals, Table: &f.table, Director: dir, VIPs: vips, Workers: 1,
+		Clock: func() balancer.Tick { return 1000 },
+		Open: func(ifname string, _ *afpacket.Config) (afpacket.Conn, error) {
+			c := &memConn{name: ifname, keep: true}
+			conns[ifname] = append(conns[ifname], c)
+			return c, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.client, f.reals = f.loop.workers[0], f.loop.workers[1]
+	f.rconn = f.client.txReals.(*memConn)
+	f.cconn = f.reals.txClient.(*memConn)
+	return f
+}
+
+// feed runs frames through a worker as one batch.
+func (f *loopFixture) feed(w *worker, frames ...[]byte) {
+	rx := w.rx.(*memConn)
+	rx.rx = append(rx.rx, frames...)
+	n, _ := rx.Receive(w.frames)
+	tab := f.table.Load()
+	for i := range w.frames[:n] {
+		w.handle(&w.frames[i], tab, 1000)
+	}
+	w.flush()
+}
+
+func tcpFrame(t testing.TB, dstMAC, srcMAC [6]byte, src, dst [4]byte, sport, dport uint16, syn, ack bool, payload []byte) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(srcMAC[:]), DstMAC: net.HardwareAddr(dstMAC[:]), EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP(src[:]), DstIP: net.IP(dst[:]), Flags: layers.IPv4DontFragment}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), SYN: syn, ACK: ack, Seq: 1, Window: 65535}
+	tcp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		eth, ip, tcp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// decodeOK decodes a frame with gopacket and checks its IPv4 and TCP
+// checksums by recomputing them.
+func decodeOK(t *testing.T, frame []byte) (*layers.Ethernet, *layers.IPv4, *layers.TCP) {
+	t.Helper()
+	p := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
+	if el := p.ErrorLayer(); el != nil {
+		t.Fatalf("gopacket: %v", el.Error())
+	}
+	eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+	var ip *layers.IPv4
+	for _, l := range p.Layers() {
+		if v, ok := l.(*layers.IPv4); ok {
+			ip = v // the innermost for TUN
+		}
+	}
+	tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	if tcp == nil {
+		t.Fatalf("no TCP layer in %x", frame)
+	}
+	// Re-serialize with checksums computed and compare with what came out.
+	ipc, tcpc := *ip, *tcp
+	tcpc.SetNetworkLayerForChecksum(&ipc)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{ComputeChecksums: true}, &ipc, &tcpc, gopacket.Payload(tcp.Payload)); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.Bytes()
+	if got, want := ip.Checksum, binary.BigEndian.Uint16(out[10:]); got != want {
+		t.Errorf("IPv4 checksum %#04x, want %#04x", got, want)
+	}
+	if got, want := tcp.Checksum, binary.BigEndian.Uint16(out[int(ip.IHL)*4+16:]); got != want {
+		t.Errorf("TCP checksum %#04x, want %#04x", got, want)
+	}
+	return eth, ip, tcp
+}
+
+func TestLoopMethods(t *testing.T) {
+	for _, tt := range []struct {
+		method   balancer.Method
+		realPort uint16
+	}{{balancer.NAT, 8080}, {balancer.DR, 80}, {balancer.TUN, 80}} {
+		t.Run(tt.method.String(), func(t *testing.T) {
+			f := newLoopFixture(t, tt.method, tt.realPort)
+			syn := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil)
+			f.feed(f.client, syn)
+			if len(f.rconn.sent) != 1 {
+				t.Fatalf("%d frames to the real server, want 1; stats %+v", len(f.rconn.sent), f.loop.Stats())
+			}
+			eth, ip, tcp := decodeOK(t, f.rconn.sent[0])
+			if [6]byte(eth.DstMAC) != lpRealMAC || [6]byte(eth.SrcMAC) != lpBackMAC {
+				t.Errorf("MACs %v -> %v", eth.SrcMAC, eth.DstMAC)
+			}
+			switch tt.method {
+			case balancer.NAT:
+				if [4]byte(ip.DstIP.To4()) != lpRealIP || tcp.DstPort != 8080 || ip.TTL != 63 {
+					t.Errorf("NAT: dst %v:%d ttl %d", ip.DstIP, tcp.DstPort, ip.TTL)
+				}
+			case balancer.DR:
+				if [4]byte(ip.DstIP.To4()) != lpVIP || tcp.DstPort != 80 || ip.TTL != 64 {
+					t.Errorf("DR changed L3/L4: dst %v:%d ttl %d", ip.DstIP, tcp.DstPort, ip.TTL)
+				}
+			case balancer.TUN:
+				outer := gopacket.NewPacket(f.rconn.sent[0], layers.LayerTypeEthernet, gopacket.Default).Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+				if outer.Protocol != layers.IPProtocolIPv4 || [4]byte(outer.DstIP.To4()) != lpRealIP || [4]byte(outer.SrcIP.To4()) != [4]byte{10, 0, 2, 1} {
+					t.Errorf("TUN outer header %v -> %v proto %v", outer.SrcIP, outer.DstIP, outer.Protocol)
+				}
+				if [4]byte(ip.DstIP.To4()) != lpVIP {
+					t.Errorf("TUN inner dst %v", ip.DstIP)
+				}
+			}
+			if tt.method != balancer.NAT {
+				return
+			}
+			reply := tcpFrame(t, lpBackMAC, lpRealMAC, lpRealIP, lpClientIP, 8080, 40000, true, true, []byte("hello"))
+			f.feed(f.reals, reply)
+			if len(f.cconn.sent) != 1 {
+				t.Fatalf("%d NAT replies to the client, want 1; stats %+v", len(f.cconn.sent), f.loop.Stats())
+			}
+			eth, ip, tcp = decodeOK(t, f.cconn.sent[0])
+			if [4]byte(ip.SrcIP.To4()) != lpVIP || tcp.SrcPort != 80 || [6]byte(eth.DstMAC) != lpClientMAC || [6]byte(eth.SrcMAC) != lpFrontMAC {
+				t.Errorf("NAT reply: %v:%d from %v to %v", ip.SrcIP, tcp.SrcPort, eth.SrcMAC, eth.DstMAC)
+			}
+			s := f.loop.Stats()
+			if s.Inbound != 1 || s.Outbound != 1 {
+				t.Errorf("stats %+v", s)
+			}
+		})
+	}
+}
+
+func TestLoopARPAndNotOurs(t *testing.T) {
+	f := newLoopFixture(t, balancer.DR, 80)
+	req := make([]byte, neigh.FrameLen)
+	other := [4]byte{10, 0, 1, 10}
+	neigh.Request(req, lpClientMAC, other, lpVIP)
+	notVIP := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, [4]byte{10, 0, 1, 1}, 40000, 22, true, false, nil)
+	f.feed(f.client, req, notVIP)
+	cl := f.client.txClient.(*memConn)
+	if len(cl.sent) != 1 {
+		t.Fatalf("%d ARP replies, want 1", len(cl.sent))
+	}
+	a := gopacket.NewPacket(cl.sent[0], layers.LayerTypeEthernet, gopacket.Default).Layer(layers.LayerTypeARP).(*layers.ARP)
+	if a.Operation != layers.ARPReply || [4]byte(a.SourceProtAddress) != lpVIP || [6]byte(a.SourceHwAddress) != lpFrontMAC {
+		t.Errorf("ARP reply %+v", a)
+	}
+	if len(f.rconn.sent) != 0 {
+		t.Errorf("traffic to the director's own address was forwarded")
+	}
+	if s := f.loop.Stats(); s.Drops[DropNotOurs] != 1 || s.ARPReplies != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestLoopNoAllocs: an established flow's frame goes through parse,
+// connection lookup, rewrite and TX without allocating, for every method
+// and for NAT replies.
+func TestLoopNoAllocs(t *testing.T) {
+	for _, m := range []balancer.Method{balancer.NAT, balancer.DR, balancer.TUN} {
+		f := newLoopFixture(t, m, 80)
+		f.rconn.keep, f.cconn.keep = false, false
+		f.client.txClient.(*memConn).keep = false
+		syn := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil)
+		data := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, false, true, make([]byte, 100))
+		reply := tcpFrame(t, lpBackMAC, lpRealMAC, lpRealIP, lpClientIP, 80, 40000, false, true, make([]byte, 100))
+		f.feed(f.client, syn)
+		tab := f.table.Load()
+		buf := make([]byte, len(data))
+		fr := afpacket.Frame{Data: buf, Len: uint32(len(buf))}
+		allocs := testing.AllocsPerRun(200, func() {
+			copy(buf, data) // the rewrite works in place
+			f.client.handle(&fr, tab, 1000)
+		})
+		if allocs != 0 {
+			t.Errorf("%v inbound: %v allocs per frame", m, allocs)
+		}
+		if m == balancer.NAT {
+			rbuf := make([]byte, len(reply))
+			rf := afpacket.Frame{Data: rbuf, Len: uint32(len(rbuf))}
+			allocs = testing.AllocsPerRun(200, func() {
+				copy(rbuf, reply)
+				f.reals.handle(&rf, tab, 1000)
+			})
+			if allocs != 0 {
+				t.Errorf("NAT outbound: %v allocs per frame", allocs)
+			}
+		}
+		if f.loop.Stats().Inbound < 200 {
+			t.Errorf("%v: frames were not forwarded: %+v", m, f.loop.Stats())
+		}
+	}
+}
+
+func BenchmarkLoopFrame(b *testing.B) {
+	for _, m := range []balancer.Method{balancer.NAT, balancer.DR, balancer.TUN} {
+		b.Run(m.String(), func(b *testing.B) {
+			f := newLoopFixture(b, m, 80)
+			f.rconn.keep = false
+			f.feed(f.client, tcpFrame(b, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil))
+			data := tcpFrame(b, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, false, true, make([]byte, 18))
+			buf := make([]byte, len(data))
+			fr := afpacket.Frame{Data: buf, Len: uint32(len(buf))}
+			tab := f.table.Load()
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(buf, data)
+				f.client.handle(&fr, tab, 1000)
+			}
+		})
+	}
+}
