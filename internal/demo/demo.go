@@ -272,7 +272,7 @@ func get(ctx context.Context, c *http.Client, url string) (string, error) {
 // connection's source port (nil: ephemeral).
 func HTTPClient(ns *netns.NS, srcPort func() int) *http.Client {
 	return &http.Client{
-		Timeout: time.Second,
+		Timeout: 5 * time.Second, // above the 1 s SYN retransmit, for loaded machines
 		Transport: &http.Transport{
 			DisableKeepAlives: true,
 			DialContext:       DialFrom(ns, srcPort),

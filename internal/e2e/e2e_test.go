@@ -159,6 +159,15 @@ func (tp *topo) start() {
 	}
 }
 
+// fatalf ends the test with the director's counters and log, which say
+// where a lost packet went.
+func (tp *topo) fatalf(format string, args ...any) {
+	tp.t.Helper()
+	tp.proc.Stop()
+	r, _ := demo.ParseReport(tp.proc.Output())
+	tp.t.Fatalf("%s\ndirector drops: %s\n%s", fmt.Sprintf(format, args...), r.Loop.DropSummary(), tp.proc.Output())
+}
+
 // stop stops the director and returns its final report.
 func (tp *topo) stop() daemon.Report {
 	tp.t.Helper()
@@ -390,7 +399,7 @@ func TestForwarding(t *testing.T) {
 			for range 400 {
 				name, err := tp.httpGetFrom(ports)
 				if err != nil {
-					t.Fatalf("HTTP through the VIP: %v", err)
+					tp.fatalf("HTTP through the VIP: %v", err)
 				}
 				counts[name]++
 			}
@@ -404,7 +413,7 @@ func TestForwarding(t *testing.T) {
 			for i := range 400 {
 				got, err := tp.udpEcho(fmt.Sprintf("ping %d", i), 20000+i)
 				if err != nil {
-					t.Fatalf("UDP through the VIP: %v", err)
+					tp.fatalf("UDP through the VIP: %v", err)
 				}
 				name, rest, _ := strings.Cut(got, ":")
 				if rest != fmt.Sprintf("ping %d", i) {
