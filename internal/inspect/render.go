@@ -47,12 +47,16 @@ func (p *Printer) Packet(rws []Rewrite) {
 		p.Compare(rws)
 	}
 	for i := range rws {
-		p.Rewrite(&rws[i])
+		p.rewrite(&rws[i], i > 0)
 	}
 }
 
 // Rewrite prints one director's record.
-func (p *Printer) Rewrite(rw *Rewrite) {
+func (p *Printer) Rewrite(rw *Rewrite) { p.rewrite(rw, false) }
+
+// rewrite prints one record; sameBefore leaves out the frame as
+// received, printed for an earlier director already.
+func (p *Printer) rewrite(rw *Rewrite, sameBefore bool) {
 	w := p.W
 	fmt.Fprintf(w, "\n%s\n", p.style(fmt.Sprintf("--- %s: arrived on the %s side ---", rw.Mode, rw.Before.Interface), ansiHeading))
 	d := &rw.Decision
@@ -94,7 +98,11 @@ func (p *Printer) Rewrite(rw *Rewrite) {
 		kv("dropped", p.style(rw.Drop, ansiBad))
 	}
 	fmt.Fprintln(w)
-	p.frame("before", &rw.Before)
+	if sameBefore {
+		fmt.Fprintln(w, "before: as above")
+	} else {
+		p.frame("before", &rw.Before)
+	}
 	for i := range rw.After {
 		label := "after"
 		if rw.After[i].Generated {
@@ -244,7 +252,7 @@ func (p *Printer) Compare(rws []Rewrite) {
 	var ethRows []row
 	add(&rws[0].Before, false)
 	for i := range rws {
-		if len(rws[i].After) > 0 {
+		if len(rws[i].After) > 0 && !rws[i].After[0].Generated {
 			add(&rws[i].After[0], false)
 		}
 	}
@@ -256,7 +264,7 @@ func (p *Printer) Compare(rws []Rewrite) {
 	rest := rows[len(ethRows):]
 	rows = nil
 	for i := range rws {
-		if len(rws[i].After) > 0 {
+		if len(rws[i].After) > 0 && !rws[i].After[0].Generated {
 			add(&rws[i].After[0], true)
 		}
 	}
@@ -276,6 +284,14 @@ func (p *Printer) Compare(rws []Rewrite) {
 		}
 		return "-", ""
 	}
+	rewritten := false
+	for i := range rws {
+		rewritten = rewritten || (len(rws[i].After) > 0 && !rws[i].After[0].Generated)
+	}
+	if !rewritten {
+		fmt.Fprintln(p.W, "no director rewrote this packet; see each one's reason below")
+		return
+	}
 	header := []string{"field", "before"}
 	for _, rw := range rws {
 		header = append(header, rw.Mode)
@@ -291,6 +307,9 @@ func (p *Printer) Compare(rws []Rewrite) {
 				cell := "(dropped: " + rws[i].Drop + ")"
 				if rws[i].Drop == "" {
 					cell = "(not rewritten)"
+				}
+				if len(table) > 1 {
+					cell = ""
 				}
 				line = append(line, cell)
 				st = append(st, ansiDim)
