@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -261,5 +262,35 @@ func TestCommandErrors(t *testing.T) {
 		if err := Command(args, &out); err == nil {
 			t.Errorf("%q: no error", args)
 		}
+	}
+}
+
+// TestReadPcap: a classic pcap capture is inspected like described
+// packets, its timestamps kept.
+func TestReadPcap(t *testing.T) {
+	sp, err := ParseSpec("tcp 10.0.1.2:40000 > 10.0.1.100:80 flags S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame, err := sp.Frame(SynthMAC(sp.Src.Addr()), DirectorClientMAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "c.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	w.WriteFileHeader(65536, layers.LinkTypeEthernet)
+	ts := time.Unix(1700000000, 0)
+	w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(frame), Length: len(frame)}, frame)
+	f.Close()
+	var rws []Rewrite
+	if err := json.Unmarshal(run(t, "--json", "-r", path, "--mode", "nat", "--real", "10.0.2.11:8080"), &rws); err != nil {
+		t.Fatal(err)
+	}
+	if len(rws) != 1 || rws[0].Decision.Real != "10.0.2.11:8080" || !rws[0].Time.Equal(ts) || rws[0].Decision.Service != "TCP 10.0.1.100:80" {
+		t.Errorf("from pcap: %+v", rws)
 	}
 }
