@@ -295,12 +295,7 @@ func (w *worker) run() error {
 		if n == 0 {
 			continue
 		}
-		tab := w.loop.cfg.Table.Load()
-		now := w.loop.cfg.Clock()
-		w.icmp.refill(now)
-		for i := range w.frames[:n] {
-			w.handle(&w.frames[i], tab, now)
-		}
+		w.handleBatch(w.frames[:n])
 		w.rx.Release()
 		w.ctr.rx.Add(uint64(n))
 		if err := w.flush(); err != nil {
@@ -310,6 +305,36 @@ func (w *worker) run() error {
 			return err
 		}
 	}
+}
+
+// handleBatch runs one received batch against one table snapshot and one
+// clock reading, as Run does for every Receive.
+func (w *worker) handleBatch(frames []afpacket.Frame) {
+	tab := w.loop.cfg.Table.Load()
+	now := w.loop.cfg.Clock()
+	w.icmp.refill(now)
+	for i := range frames {
+		w.handle(&frames[i], tab, now)
+	}
+}
+
+// Step runs one frame, as received on port in, through exactly the path
+// Run takes (parse, balancer, rewrite, transmit, flush), synchronously on
+// the calling goroutine and with the first worker of that port. It exists
+// so that tools can show what the data plane does with a frame (ulvs
+// inspect) over the in-memory conns of LoopConfig.Open; it must not be
+// called while Run runs. The frame may be rewritten in place.
+func (l *Loop) Step(in *Port, f afpacket.Frame) error {
+	for _, w := range l.workers {
+		if w.in != in {
+			continue
+		}
+		batch := [1]afpacket.Frame{f}
+		w.handleBatch(batch[:])
+		w.ctr.rx.Add(1)
+		return w.flush()
+	}
+	return fmt.Errorf("forward: Step: no worker receives on %s; pass the LoopConfig's Client or Reals port", in.Name)
 }
 
 func (w *worker) flush() error {

@@ -304,3 +304,26 @@ func BenchmarkLoopFrame(b *testing.B) {
 		})
 	}
 }
+
+// TestLoopStep: Step forwards like a received batch: the SYN is rewritten
+// and sent, a frame on an unknown port is refused with an error.
+func TestLoopStep(t *testing.T) {
+	f := newLoopFixture(t, balancer.NAT, 8080)
+	syn := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil)
+	if err := f.loop.Step(f.loop.cfg.Client, afpacket.Frame{Data: syn, Len: uint32(len(syn))}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.rconn.sent) != 1 {
+		t.Fatalf("sent %d frames to the real side, want 1", len(f.rconn.sent))
+	}
+	_, ip, tcp := decodeOK(t, f.rconn.sent[0])
+	if !ip.DstIP.Equal(net.IP(lpRealIP[:])) || tcp.DstPort != 8080 {
+		t.Errorf("Step sent %v:%d, want %v:8080", ip.DstIP, tcp.DstPort, net.IP(lpRealIP[:]))
+	}
+	if s := f.loop.Stats(); s.RxFrames != 1 || s.Inbound != 1 {
+		t.Errorf("stats after Step: %+v", s)
+	}
+	if err := f.loop.Step(&Port{Name: "other0"}, afpacket.Frame{Data: syn, Len: uint32(len(syn))}); err == nil {
+		t.Error("Step on a port the loop does not receive on: no error")
+	}
+}

@@ -17,7 +17,9 @@ import (
 
 	"github.com/ulvs/ulvs/internal/daemon"
 	"github.com/ulvs/ulvs/internal/demo"
+	"github.com/ulvs/ulvs/internal/inspect"
 	"github.com/ulvs/ulvs/internal/preflight"
+	"github.com/ulvs/ulvs/internal/simulate"
 	"github.com/ulvs/ulvs/internal/tunnel"
 )
 
@@ -28,6 +30,8 @@ commands:
   preflight  check this host for a keepalived.conf and print what each real server needs
   tunnel     real-server side of TUN without the ipip module: decapsulate IPIP into the local stack
   demo       build a namespace topology and show NAT, DR and TUN at work
+  inspect    show field by field how NAT, DR or TUN rewrites a packet (described, or from a capture)
+  simulate   which real server a flow gets, the spread of N flows, and how many move on a change
   version    print the version
 
 Run 'ulvs <command> -h' for a command's flags.
@@ -51,6 +55,10 @@ func main() {
 		err = tunnelCmd(args)
 	case "demo":
 		err = demoCmd(args)
+	case "inspect":
+		err = inspect.Command(args, os.Stdout)
+	case "simulate":
+		err = simulate.Command(args, os.Stdout)
 	case "version", "-v", "--version":
 		fmt.Println("ulvs", version)
 	case "help", "-h", "--help":
