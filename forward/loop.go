@@ -453,15 +453,8 @@ func (w *worker) toReal(frame []byte, real *balancer.RealServer, now balancer.Ti
 	p := &w.p
 	out := w.loop.cfg.Reals
 	realIP := real.Addr.Unmap().As4()
-	hop, ok := out.NextHop(realIP)
+	mac, ok := w.resolve(out, realIP)
 	if !ok {
-		w.ctr.drop(DropNoRoute)
-		return
-	}
-	mac, ok := out.Neigh.Lookup(hop)
-	if !ok {
-		out.Neigh.Want(hop)
-		w.ctr.drop(DropNeighMiss)
 		return
 	}
 	var r DropReason
@@ -504,6 +497,23 @@ func (w *worker) tunnel(frame []byte, real *balancer.RealServer, realIP [4]byte,
 	real.CountIn(w.idx, n)
 	w.ctr.inbound.Add(1)
 	w.markDirty(false)
+}
+
+// resolve returns the MAC of the next hop towards dst on port out. On a
+// miss it counts the drop and, for an unresolved neighbour, asks for a
+// resolution without waiting for it.
+func (w *worker) resolve(out *Port, dst [4]byte) ([6]byte, bool) {
+	hop, ok := out.NextHop(dst)
+	if !ok {
+		w.ctr.drop(DropNoRoute)
+		return [6]byte{}, false
+	}
+	mac, ok := out.Neigh.Lookup(hop)
+	if !ok {
+		out.Neigh.Want(hop)
+		w.ctr.drop(DropNeighMiss)
+	}
+	return mac, ok
 }
 
 // refuse counts a rewriter's refusal and, for the refusals IPVS answers,
@@ -562,15 +572,8 @@ func (w *worker) outbound(frame []byte, now balancer.Tick, icmp bool) {
 		return
 	}
 	back := w.loop.cfg.Client
-	hop, ok := back.NextHop(p.Dst)
+	mac, ok := w.resolve(back, p.Dst)
 	if !ok {
-		w.ctr.drop(DropNoRoute)
-		return
-	}
-	mac, ok := back.Neigh.Lookup(hop)
-	if !ok {
-		back.Neigh.Want(hop)
-		w.ctr.drop(DropNeighMiss)
 		return
 	}
 	if r := NATOutbound(frame, p, res.VIP, res.VPort, back.MAC, mac); r != DropNone {
