@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -40,7 +41,7 @@ func (h *harness) newSubject(s Subject, run int) (subject, error) {
 	case ULVSTUN:
 		return &ulvsSubject{h: h, method: balancer.TUN, name: s, run: run}, nil
 	case Null:
-		return &nullSubject{h: h}, nil
+		return &nullSubject{h: h, run: run}, nil
 	case KernelDNAT:
 		return &kernelSubject{h: h}, nil
 	case KernelDNATRPS:
@@ -136,11 +137,34 @@ const nullTable = "ulvsbench_null"
 // process, pinned like ulvs, with the destination MAC set to a real server
 // (round robin) so the bridge delivers instead of flooding.
 type nullSubject struct {
-	h      *harness
-	rx, tx *afpacket.RingPort
-	tid    atomic.Int32
-	done   chan error
-	exited atomic.Bool
+	h       *harness
+	rx, tx  *afpacket.RingPort
+	tid     atomic.Int32
+	done    chan error
+	exited  atomic.Bool
+	run     int
+	profile *os.File
+}
+
+func (n *nullSubject) stopProfile() {
+	if n.profile != nil {
+		pprof.StopCPUProfile()
+		n.profile.Close()
+		n.profile = nil
+	}
+}
+
+func (n *nullSubject) startProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	n.profile = f
+	return nil
 }
 
 func (n *nullSubject) start() error {
@@ -169,6 +193,14 @@ func (n *nullSubject) start() error {
 		rw.dst = append(rw.dst, [6]byte(r.Dev.MAC))
 	}
 	n.done = make(chan error, 1)
+	if h.o.ProfileDir != "" {
+		// In-process profile: the relay's samples are under
+		// afpacket.Relay, the generator's under generator.run.
+		if err := n.startProfile(filepath.Join(h.o.ProfileDir, fmt.Sprintf("%s-run%d.pprof", Null, n.run))); err != nil {
+			n.closeAll()
+			return err
+		}
+	}
 	ready := make(chan error, 1)
 	go func() {
 		// The thread is never unlocked: it ends with the goroutine, so its
@@ -190,6 +222,7 @@ func (n *nullSubject) start() error {
 	if err := <-ready; err != nil {
 		n.closeAll()
 		<-n.done
+		n.stopProfile()
 		return err
 	}
 	return nil
@@ -221,6 +254,7 @@ func (n *nullSubject) stop() (map[string]uint64, error) {
 	rs, ts := n.rx.Stats(), n.tx.Stats()
 	n.rx.Close()
 	err := <-n.done
+	n.stopProfile()
 	n.closeAll()
 	return map[string]uint64{"rx_frames": rs.RxFrames, "ring_drops": rs.RingDrops, "tx_frames": ts.TxFrames,
 		"tx_ring_full": ts.TxRingFull}, err
