@@ -123,6 +123,7 @@ func TestRunPPSShort(t *testing.T) {
 // TestFiguresPPS is the full measurement behind docs/benchmarks.md. It runs
 // only with ULVS_BENCH_PPS=1 (`make figures`): it takes minutes and wants a
 // quiet machine. ULVS_BENCH_RUNS, ULVS_BENCH_SECONDS, ULVS_BENCH_WORKERS,
+// ULVS_BENCH_GOMAXPROCS, ULVS_BENCH_SUBJECTS (comma-separated), ULVS_BENCH_NOPIN=1,
 // ULVS_BENCH_PROFILE_DIR and ULVS_BENCH_JSON tune it.
 func TestFiguresPPS(t *testing.T) {
 	if os.Getenv("ULVS_BENCH_PPS") != "1" {
@@ -135,6 +136,7 @@ func TestFiguresPPS(t *testing.T) {
 	o.Runs = envInt(t, "ULVS_BENCH_RUNS")
 	o.Duration = time.Duration(envInt(t, "ULVS_BENCH_SECONDS")) * time.Second
 	o.Workers = envInt(t, "ULVS_BENCH_WORKERS")
+	o.GOMAXPROCS = envInt(t, "ULVS_BENCH_GOMAXPROCS")
 	o.ProfileDir = os.Getenv("ULVS_BENCH_PROFILE_DIR")
 	if s := os.Getenv("ULVS_BENCH_SUBJECTS"); s != "" {
 		for _, name := range strings.Split(s, ",") {

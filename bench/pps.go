@@ -82,6 +82,9 @@ type Options struct {
 	Reals int
 	// Workers is ulvs's --workers (packet workers per interface) (default 1).
 	Workers int
+	// GOMAXPROCS, if non-zero, is set in ulvs's environment. Pinned to one
+	// CPU, ulvs otherwise runs with GOMAXPROCS=1.
+	GOMAXPROCS int
 	// GenCPU and SubjectCPU are the CPUs the generator thread and the
 	// subject are pinned to (defaults 0 and 1). NoPin leaves both to the
 	// scheduler; pinning is also skipped on a one-CPU machine.
@@ -201,6 +204,7 @@ type Setup struct {
 	Reals      int    `json:"reals"`
 	FrameLen   int    `json:"frame_len"`
 	Workers    int    `json:"ulvs_workers"`
+	GOMAXPROCS int    `json:"ulvs_gomaxprocs,omitempty"`
 	GenCPU     int    `json:"gen_cpu"`
 	SubjectCPU int    `json:"subject_cpu"`
 	Pinned     bool   `json:"pinned"`
@@ -291,8 +295,12 @@ func (r *Report) computeRatios() {
 // WriteTable writes the report as a human-readable table.
 func (r *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Forwarding throughput: %d-byte UDP frames (64 on the wire), %d flows, %d real servers, %d x %s windows (+%s warmup), ulvs --workers %d\n",
-		r.Setup.FrameLen, r.Setup.Flows, r.Setup.Reals, r.Setup.Runs, r.Setup.Duration, r.Setup.Warmup, r.Setup.Workers)
+	gmp := ""
+	if r.Setup.GOMAXPROCS > 0 {
+		gmp = fmt.Sprintf(" GOMAXPROCS=%d", r.Setup.GOMAXPROCS)
+	}
+	fmt.Fprintf(&b, "Forwarding throughput: %d-byte UDP frames (64 on the wire), %d flows, %d real servers, %d x %s windows (+%s warmup), ulvs --workers %d%s\n",
+		r.Setup.FrameLen, r.Setup.Flows, r.Setup.Reals, r.Setup.Runs, r.Setup.Duration, r.Setup.Warmup, r.Setup.Workers, gmp)
 	pin := "unpinned"
 	if r.Setup.Pinned {
 		pin = fmt.Sprintf("generator on CPU%d, subject on CPU%d", r.Setup.GenCPU, r.Setup.SubjectCPU)

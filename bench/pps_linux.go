@@ -75,7 +75,7 @@ func RunPPS(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Started: time.Now(), Host: hostInfo()}
 	rep.Host.CPUs, rep.Host.Go = runtime.NumCPU(), runtime.Version()
 	rep.Setup = Setup{Duration: o.Duration.String(), Warmup: o.Warmup.String(), Runs: o.Runs, Flows: o.Flows,
-		Reals: o.Reals, FrameLen: FrameLen, Workers: o.Workers, GenCPU: o.GenCPU, SubjectCPU: o.SubjectCPU, Pinned: pinned}
+		Reals: o.Reals, FrameLen: FrameLen, Workers: o.Workers, GOMAXPROCS: o.GOMAXPROCS, GenCPU: o.GenCPU, SubjectCPU: o.SubjectCPU, Pinned: pinned}
 
 	env, err := netns.NewEnv(o.Logger)
 	if err != nil {

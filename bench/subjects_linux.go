@@ -86,6 +86,9 @@ func (u *ulvsSubject) start() error {
 	if h.pinned {
 		args = append([]string{"taskset", "-c", strconv.Itoa(h.o.SubjectCPU)}, args...)
 	}
+	if h.o.GOMAXPROCS > 0 {
+		args = append([]string{"env", fmt.Sprintf("GOMAXPROCS=%d", h.o.GOMAXPROCS)}, args...)
+	}
 	p, err := h.lvs.Director.Start(args[0], args[1:]...)
 	if err != nil {
 		return err
