@@ -11,7 +11,7 @@ BENCHTIME ?= 1s
 # keepalived is the VRRP peer, iproute2/ethtool/nftables build the topology.
 DEB_PKGS  := tshark keepalived iproute2 ethtool nftables tcpdump curl
 
-.PHONY: all build test unit bench fuzz lint demo deps clean
+.PHONY: all build test unit bench fuzz lint demo deps clean figures
 
 all: build
 
@@ -56,6 +56,19 @@ lint:
 
 demo: deps build
 	./$(BIN) demo
+
+# figures measures forwarding throughput (docs/benchmarks.md, "Forwarding
+# throughput"): ulvs NAT/DR/TUN, the null forwarder and kernel nft DNAT on
+# one namespace topology. Root; takes a few minutes; wants a quiet machine.
+# FIG_RUNS windows of FIG_SECONDS each per subject; the JSON report goes to
+# bin/figures.json, ulvs CPU profiles to FIG_PROFILE_DIR if set.
+FIG_RUNS    ?= 5
+FIG_SECONDS ?= 3
+FIG_WORKERS ?= 1
+figures: deps build
+	ULVS_BENCH_PPS=1 ULVS_BIN=$(abspath $(BIN)) ULVS_BENCH_RUNS=$(FIG_RUNS) ULVS_BENCH_SECONDS=$(FIG_SECONDS) \
+	ULVS_BENCH_WORKERS=$(FIG_WORKERS) ULVS_BENCH_JSON=$(abspath bin/figures.json) ULVS_BENCH_PROFILE_DIR=$(FIG_PROFILE_DIR) \
+	$(GO) test -count=1 -run '^TestFiguresPPS$$' -v -timeout 40m ./bench
 
 clean:
 	rm -rf bin

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/ulvs/ulvs/internal/daemon"
@@ -113,8 +114,16 @@ func runCmd(args []string) error {
 	f.register(fs)
 	fs.BoolVar(&f.opts.Force, "force", false, "start even when preflight finds problems")
 	stats := fs.Bool("stats", true, "print the counters as JSON on stdout when stopping")
+	cpuprofile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole run to `FILE` (for benchmarks)")
 	fs.Parse(args)
 	log := newLogger(f.logLevel)
+	if *cpuprofile != "" {
+		stopProfile, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	f.opts.Logger = log
 	d, err := daemon.Load(f.opts)
 	if err != nil {
@@ -136,6 +145,23 @@ func runCmd(args []string) error {
 		log.Info("ulvs stopped")
 	}
 	return err
+}
+
+// startCPUProfile starts a pprof CPU profile into path; the returned
+// function stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func preflightCmd(args []string, out io.Writer) error {
