@@ -325,3 +325,27 @@ func Interface(ifname string) (mac [6]byte, mtu int, err error) {
 	copy(mac[:], ifi.HardwareAddr)
 	return mac, ifi.MTU, nil
 }
+
+// fanoutArg is the PACKET_FANOUT argument for c: hash mode, defragmentation
+// if asked, and PACKET_FANOUT_FLAG_IGNORE_OUTGOING when the kernel supports
+// ignoring outgoing frames. A fanout group receives through its own hook,
+// which the per-socket PACKET_IGNORE_OUTGOING does not reach: without the
+// group flag every worker would see what the director itself sends.
+func fanoutArg(c *Config, ignoreOutgoing bool) int {
+	flags := packetFanoutHash
+	if c.FanoutDefrag {
+		flags |= packetFanoutFlagDefrag
+	}
+	if ignoreOutgoing {
+		flags |= packetFanoutFlagIgnoreOutgoing
+	}
+	return int(c.FanoutGroup) | flags<<16
+}
+
+// The PACKET_FANOUT mode and flags (linux/if_packet.h), here so that the
+// portable file needs no x/sys/unix.
+const (
+	packetFanoutHash               = 0x0
+	packetFanoutFlagDefrag         = 0x8000
+	packetFanoutFlagIgnoreOutgoing = 0x4000
+)

@@ -72,14 +72,28 @@ func TestOpenConnAutoPrefersRing(t *testing.T) {
 // (__dev_direct_xmit does not call dev_queue_xmit_nit), which would hide
 // the problem.
 func TestOwnTransmissionsNotReceived(t *testing.T) {
-	for _, kernel := range []bool{true, false} {
-		name := map[bool]string{true: "kernel", false: "userspace-filter"}[kernel]
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		kernel, fanout bool
+	}{
+		{"kernel", true, false},
+		{"userspace-filter", false, false},
+		// A fanout group has its own hook: the per-socket option does not
+		// reach it, PACKET_FANOUT_FLAG_IGNORE_OUTGOING does.
+		{"kernel-fanout", true, true},
+		{"userspace-filter-fanout", false, true},
+	} {
+		kernel := tc.kernel
+		t.Run(tc.name, func(t *testing.T) {
 			p := newPair(t)
 			if !kernel {
 				withoutOption(t, unix.PACKET_IGNORE_OUTGOING, -1)
 			}
-			self := openRing(t, p.ns1, "a0", &Config{PollTimeout: 20 * time.Millisecond, NoQdiscBypass: true})
+			cfg := &Config{PollTimeout: 20 * time.Millisecond, NoQdiscBypass: true}
+			if tc.fanout {
+				cfg.FanoutGroup = 77
+			}
+			self := openRing(t, p.ns1, "a0", cfg)
 			if got := self.Features().IgnoreOutgoing; got != kernel {
 				t.Fatalf("IgnoreOutgoing = %v, want %v", got, kernel)
 			}

@@ -127,10 +127,7 @@ func (p *PlainPort) setup(ifname string, c *Config) error {
 			_ = setsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUF, plainRcvBuf)
 		}
 		if c.FanoutGroup != 0 {
-			arg := int(c.FanoutGroup) | unix.PACKET_FANOUT_HASH<<16
-			if c.FanoutDefrag {
-				arg |= unix.PACKET_FANOUT_FLAG_DEFRAG << 16
-			}
+			arg := fanoutArg(c, p.features.IgnoreOutgoing)
 			if err := setsockoptInt(s, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
 				firstErr = fmt.Errorf("afpacket: join fanout group %d on %q: %w", c.FanoutGroup, ifname, err)
 			}

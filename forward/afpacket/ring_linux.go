@@ -212,10 +212,7 @@ func (p *RingPort) openRX(ifname string, ifindex int, c *Config) error {
 		return fmt.Errorf("afpacket: bind RX socket to %q: %w", ifname, err)
 	}
 	if c.FanoutGroup != 0 {
-		arg := int(c.FanoutGroup) | unix.PACKET_FANOUT_HASH<<16
-		if c.FanoutDefrag {
-			arg |= unix.PACKET_FANOUT_FLAG_DEFRAG << 16
-		}
+		arg := fanoutArg(c, p.features.IgnoreOutgoing)
 		if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
 			if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EALREADY) {
 				return fmt.Errorf("afpacket: join fanout group %d on %q: %w (the group exists with another mode or device, or fanout is unsupported)", c.FanoutGroup, ifname, err)
