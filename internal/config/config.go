@@ -178,6 +178,8 @@ const DefaultAdminSocket = "/run/ulvs.sock"
 //	    workers           2           # packet workers; default one per CPU
 //	    admin_socket      /run/ulvs.sock
 //	    io                ring        # ring (TPACKET_V3) or plain
+//	    metrics_listen    127.0.0.1:9117  # Prometheus /metrics; off when unset
+//	    expire_nodest_conn on         # drop connections of removed real servers
 //	}
 //
 // Empty interfaces mean "derive from the routing table"; an empty
@@ -189,6 +191,14 @@ type ULVS struct {
 	Workers          int // 0 = one per CPU
 	AdminSocket      string
 	IO               IOMode
+	// MetricsListen is the host:port of the /metrics HTTP listener; empty
+	// means no listener.
+	MetricsListen string
+	// KeepNodestConn is "expire_nodest_conn off": connections of a removed
+	// real server stay in the table (their packets are dropped) until they
+	// time out, instead of being removed at once. The default (false) is
+	// IPVS's expire_nodest_conn=1 behaviour.
+	KeepNodestConn bool
 }
 
 // Options control Load and Parse.

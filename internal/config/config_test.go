@@ -329,6 +329,8 @@ func TestErrors(t *testing.T) {
 		{"ulvs io", "ulvs {\n io uring\n}\n", f + `2: io: unknown io mode "uring" (write io ring`},
 		{"ulvs workers", "ulvs {\n workers 0\n}\n", f + "2: workers: 0 is outside 1..1024"},
 		{"ulvs socket", "ulvs {\n admin_socket run/x.sock\n}\n", "not a usable unix socket path"},
+		{"ulvs metrics", "ulvs {\n metrics_listen localhost\n}\n", f + `2: metrics_listen: "localhost" is not an address and port`},
+		{"ulvs expire", "ulvs {\n expire_nodest_conn maybe\n}\n", f + `2: expire_nodest_conn: "maybe" is not a boolean`},
 		{"ulvs ifname", "ulvs {\n interface_clients this-name-is-too-long\n}\n", "is not an interface name"},
 		{"parameter definition", "$PORT=80\n", f + "1: $PORT=80: keepalived parameter definitions ($NAME=VALUE) are not supported"},
 		{"seq", "~SEQ(i,1,1,3) real_server 10.0.2.$i 80\n", f + "1: ~SEQ: keepalived ~SEQ line replication is not supported"},
@@ -388,7 +390,8 @@ func TestULVSBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ULVS{InterfaceClients: "veth-c", InterfaceReals: "veth-r", Workers: 2, AdminSocket: "/run/ulvs-test.sock", IO: IOPlain}
+	want := ULVS{InterfaceClients: "veth-c", InterfaceReals: "veth-r", Workers: 2, AdminSocket: "/run/ulvs-test.sock", IO: IOPlain,
+		MetricsListen: "127.0.0.1:9117", KeepNodestConn: true}
 	got := cfg.ULVS
 	got.Pos = Pos{}
 	if got != want || len(warns) != 0 {

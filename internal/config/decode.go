@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -166,7 +167,30 @@ var ulvsTable = newTable("the ulvs block", func(*ULVS, *Node) {}).
 		default:
 			d.errorf(n, "write io ring (AF_PACKET rings, the default) or io plain", "unknown io mode %q", n.Args[0])
 		}
-	}, "io")
+	}, "io").
+	add(noBlock, func(d *decoder, n *Node, u *ULVS) {
+		const usage = "metrics_listen 127.0.0.1:9117 (host:port, host may be empty for every address)"
+		if !d.args(n, 1, 1, usage) {
+			return
+		}
+		if _, err := netip.ParseAddrPort(n.Args[0]); err != nil {
+			host, port, herr := net.SplitHostPort(n.Args[0])
+			if herr != nil || host != "" {
+				d.errorf(n, "write "+usage, "%q is not an address and port", n.Args[0])
+				return
+			}
+			if _, perr := parsePort(port); perr != nil {
+				d.errorf(n, "write "+usage, "%q: %v", n.Args[0], perr)
+				return
+			}
+		}
+		u.MetricsListen = n.Args[0]
+	}, "metrics_listen").
+	add(noBlock, func(d *decoder, n *Node, u *ULVS) {
+		if v, ok := d.optionalBool(n); ok {
+			u.KeepNodestConn = !v
+		}
+	}, "expire_nodest_conn")
 
 func (d *decoder) ifName(n *Node) bool {
 	s := n.Args[0]
