@@ -15,8 +15,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ulvs/ulvs/internal/config"
 	"github.com/ulvs/ulvs/internal/daemon"
 	"github.com/ulvs/ulvs/internal/demo"
+	"github.com/ulvs/ulvs/internal/logging"
 	"github.com/ulvs/ulvs/internal/preflight"
 	"github.com/ulvs/ulvs/internal/tunnel"
 )
@@ -24,7 +26,10 @@ import (
 const usage = `usage: ulvs <command> [flags]
 
 commands:
-  run        forward for the virtual servers of a keepalived.conf (-f FILE)
+  run        forward for the virtual servers of a keepalived.conf (-f FILE); SIGHUP reloads it
+  list       show the running director the way ipvsadm -Ln shows IPVS (--stats, --rate, -c, --json, ...)
+  admin      change the running director: services, real servers, weights, drains, counters, reload
+  check-config  test a keepalived.conf (also: ulvs -t -f FILE); exit 0 ok, 3 cannot run, 4 runs with warnings
   preflight  check this host for a keepalived.conf and print what each real server needs
   tunnel     real-server side of TUN without the ipip module: decapsulate IPIP into the local stack
   demo       build a namespace topology and show NAT, DR and TUN at work
@@ -41,6 +46,10 @@ func main() {
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
+	if isConfigTest(os.Args[1:]) {
+		// keepalived's spelling: ulvs -f FILE -t.
+		cmd, args = "check-config", withoutTestFlag(os.Args[1:])
+	}
 	var err error
 	switch cmd {
 	case "run":
@@ -51,6 +60,12 @@ func main() {
 		err = tunnelCmd(args)
 	case "demo":
 		err = demoCmd(args)
+	case "list":
+		err = listCmd(args, os.Stdout)
+	case "admin":
+		err = adminCmd(args, os.Stdout)
+	case "check-config", "-t", "--config-test":
+		err = checkConfigCmd(args, os.Stdout, os.Stderr)
 	case "version", "-v", "--version":
 		fmt.Println("ulvs", version)
 	case "help", "-h", "--help":
@@ -74,18 +89,28 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
-func newLogger(level string) *slog.Logger {
+func newLogger(level string) *slog.Logger { return newFormatLogger(level, "text") }
+
+// newFormatLogger logs text or JSON to stderr; repeated messages are
+// rate-limited (see logging.Limit).
+func newFormatLogger(level, format string) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	o := &slog.HandlerOptions{Level: l}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, o)
+	if format == "json" {
+		h = slog.NewJSONHandler(os.Stderr, o)
+	}
+	return slog.New(logging.Limit(h, logging.DefaultBurst, logging.DefaultWindow))
 }
 
 // directorFlags are the flags run and preflight share.
 type directorFlags struct {
-	opts     daemon.Options
-	logLevel string
+	opts      daemon.Options
+	logLevel  string
+	logFormat string
 }
 
 func (f *directorFlags) register(fs *flag.FlagSet) {
@@ -97,6 +122,7 @@ func (f *directorFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.opts.IO, "io", "", "packet I/O: ring (TPACKET_V3, default) or plain (one syscall per packet, for debugging)")
 	fs.BoolVar(&f.opts.NoKernelDrop, "no-kernel-drop", false, "do not install nftables ingress rules that keep the kernel off forwarded traffic")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 }
 
 func runCmd(args []string) error {
@@ -105,9 +131,14 @@ func runCmd(args []string) error {
 	f.register(fs)
 	fs.BoolVar(&f.opts.Force, "force", false, "start even when preflight finds problems")
 	stats := fs.Bool("stats", true, "print the counters as JSON on stdout when stopping")
+	fs.StringVar(&f.opts.AdminSocket, "admin-socket", "", "admin API socket (default: admin_socket of the ulvs block, else "+config.DefaultAdminSocket+"); none turns it off")
+	fs.StringVar(&f.opts.MetricsListen, "metrics-listen", "", "serve Prometheus /metrics on host:port (default: metrics_listen of the ulvs block); none turns it off")
 	fs.Parse(args)
-	log := newLogger(f.logLevel)
+	log := newFormatLogger(f.logLevel, f.logFormat)
 	f.opts.Logger = log
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	d, err := daemon.Load(f.opts)
 	if err != nil {
 		return err
@@ -120,6 +151,17 @@ func runCmd(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reloading", "file", f.opts.ConfigPath)
+				d.Reload() // logs its own result; a failed reload keeps the running configuration
+			}
+		}
+	}()
 	err = d.Run(ctx)
 	if *stats {
 		json.NewEncoder(os.Stdout).Encode(d.Report())

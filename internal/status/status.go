@@ -72,11 +72,12 @@ type Real struct {
 	LThreshold   uint32 `json:"lthreshold"`
 	// Overloaded reports that the upper threshold was reached.
 	Overloaded bool `json:"overloaded,omitempty"`
-	// Draining is set while an admin drain is in progress: the deadline
-	// after which the server is removed.
-	Draining time.Time `json:"draining,omitzero"`
-	Stats    Stats     `json:"stats"`
-	Rate     Rate      `json:"rate"`
+	// Draining is set while an admin drain is in progress; DrainDeadline
+	// is when the server is removed at the latest (zero: when idle).
+	Draining      bool      `json:"draining,omitempty"`
+	DrainDeadline time.Time `json:"drain_deadline,omitzero"`
+	Stats         Stats     `json:"stats"`
+	Rate          Rate      `json:"rate"`
 }
 
 // Stats are cumulative counters, ipvsadm --stats.
