@@ -29,12 +29,14 @@ func (d *Director) startServers() (stop func(), err error) {
 		}
 	}
 	if p := d.adminSocket(); p != "" {
-		srv, err := admin.Listen(p, control{d}, d.log)
-		if err != nil {
-			return stop, err
+		// Forwarding matters more than the API: without the socket ulvs
+		// runs on, and says how to get it back.
+		if srv, err := admin.Listen(p, control{d}, d.log); err != nil {
+			d.log.Error("admin API off", "err", err)
+		} else {
+			stops = append(stops, func() { srv.Close() })
+			d.log.Info("admin API listening", "socket", p)
 		}
-		stops = append(stops, func() { srv.Close() })
-		d.log.Info("admin API listening", "socket", p)
 	}
 	return stop, nil
 }
