@@ -136,6 +136,7 @@ func runCmd(args []string) error {
 	fs.Parse(args)
 	log := newFormatLogger(f.logLevel, f.logFormat)
 	f.opts.Logger = log
+	daemon.Version = version
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -71,6 +71,12 @@ func (d *Director) apply(cfgs []balancer.ServiceConfig) error {
 				}
 			}
 			if next.Service(s.ID) == nil {
+				t := totals(s.Stats.Conns(), s.Stats.Totals())
+				d.retired.Conns += t.Conns
+				d.retired.InPkts += t.InPkts
+				d.retired.OutPkts += t.OutPkts
+				d.retired.InBytes += t.InBytes
+				d.retired.OutBytes += t.OutBytes
 				delete(d.svcEst, s.ID)
 				delete(d.svcBase, s.ID)
 			}

@@ -80,6 +80,9 @@ type Director struct {
 	realEst  map[balancer.RealID]*status.Estimator
 	svcBase  map[balancer.ServiceID]status.Stats
 	realBase map[balancer.RealID]status.Stats
+	// retired are the counters of services removed so far, so that the
+	// global totals never shrink.
+	retired status.Stats
 
 	dropInstalled atomic.Bool
 }
@@ -117,6 +120,7 @@ func Load(opts Options) (*Director, error) {
 	if err := d.apply(addrServices); err != nil {
 		return nil, err
 	}
+	d.reloads.LastOK = time.Now()
 	if err := d.resolveInterfaces(); err != nil {
 		return nil, err
 	}

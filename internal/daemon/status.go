@@ -43,6 +43,24 @@ func (d *Director) sampleRates() {
 func (d *Director) Status() *status.Snapshot {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
+	return d.snapshot(false)
+}
+
+// snapshot builds the status; raw leaves the counters unzeroed, as
+// Prometheus counters must be. d.ctl must be held.
+func (d *Director) snapshot(raw bool) *status.Snapshot {
+	base := func(m map[balancer.ServiceID]status.Stats, id balancer.ServiceID) status.Stats {
+		if raw {
+			return status.Stats{}
+		}
+		return m[id]
+	}
+	rbase := func(id balancer.RealID) status.Stats {
+		if raw {
+			return status.Stats{}
+		}
+		return d.realBase[id]
+	}
 	tcp, fin, udp := d.conns.Timeouts()
 	snap := &status.Snapshot{
 		Version:       ipvsVersion,
@@ -58,7 +76,7 @@ func (d *Director) Status() *status.Snapshot {
 			MaskBits:   s.PersistenceMaskBits,
 			OnePacket:  s.Flags&balancer.FlagOnePacket != 0,
 			SchedFlags: schedFlags(s),
-			Stats:      totals(s.Stats.Conns(), s.Stats.Totals()).Sub(d.svcBase[s.ID]),
+			Stats:      totals(s.Stats.Conns(), s.Stats.Totals()).Sub(base(d.svcBase, s.ID)),
 			Reals:      make([]status.Real, 0, len(s.Reals)),
 		}
 		if s.Key.FWMark != 0 {
@@ -73,7 +91,7 @@ func (d *Director) Status() *status.Snapshot {
 				ActiveConns: r.Stats.ActiveConns(), InactConns: r.Stats.InactiveConns(),
 				PersistConns: r.Stats.PersistConns(), UThreshold: r.UpperThreshold, LThreshold: r.LowerThreshold,
 				Overloaded: r.Stats.Overloaded(),
-				Stats:      totals(r.Stats.Conns(), r.Stats.Totals()).Sub(d.realBase[r.ID]),
+				Stats:      totals(r.Stats.Conns(), r.Stats.Totals()).Sub(rbase(r.ID)),
 			}
 			if e := d.realEst[r.ID]; e != nil {
 				rs.Rate = e.Rate()

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"net/http"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"io"
 	"net"
 	"net/netip"
@@ -178,7 +182,7 @@ func TestHitlessChanges(t *testing.T) {
 
 	// The changes: reloads with other services changed, and weights
 	// through the API, interleaved.
-	http := svcKey("tcp", portHTTP)
+	httpSvc := svcKey("tcp", portHTTP)
 	udp := svcKey("udp", portUDP)
 	rs1 := netip.AddrPortFrom(netns.RealAddr(0).Addr(), portHTTP).String()
 	rs1udp := netip.AddrPortFrom(netns.RealAddr(0).Addr(), portUDP).String()
@@ -197,7 +201,7 @@ func TestHitlessChanges(t *testing.T) {
 				fail("round %d: new service %d: %q, %v", round, portAdded, name, err)
 			}
 		}
-		if err := c.SetWeight(http, rs1, uint32(round)); err != nil {
+		if err := c.SetWeight(httpSvc, rs1, uint32(round)); err != nil {
 			fail("API weight: %v", err)
 		}
 		// The watched UDP service's own weights change too.
@@ -269,7 +273,7 @@ func serviceStats(t *testing.T, c *admin.Client, proto string, port int) status.
 // TestAdminCLI drives the running director with the ulvs binary's list and
 // admin verbs, as an operator would.
 func TestAdminCLI(t *testing.T) {
-	tp := newTopo(t, balancer.NAT)
+	tp := newTopoArgs(t, balancer.NAT, []string{"--metrics-listen", "127.0.0.1:9117"})
 	run := func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command(ulvsBinary, append(args, "--admin-socket", tp.adminSock)...).CombinedOutput()
@@ -279,7 +283,7 @@ func TestAdminCLI(t *testing.T) {
 		return string(out)
 	}
 	vip := tp.lvs.VIP
-	http := fmt.Sprintf("tcp:%v:%d", vip, portHTTP)
+	httpSvc := fmt.Sprintf("tcp:%v:%d", vip, portHTTP)
 	rs1 := netip.AddrPortFrom(netns.RealAddr(0).Addr(), portHTTP)
 	rs2 := netip.AddrPortFrom(netns.RealAddr(1).Addr(), portHTTP)
 
@@ -294,7 +298,7 @@ func TestAdminCLI(t *testing.T) {
 			t.Fatalf("request %d: %v\n%s", i, err, tp.proc.Output())
 		}
 	}
-	stats := run("list", "--stats", "-t", http)
+	stats := run("list", "--stats", "-t", httpSvc)
 	if !strings.Contains(stats, "Conns   InPkts  OutPkts  InBytes OutBytes") || strings.Contains(stats, "UDP") {
 		t.Errorf("ulvs list --stats -t:\n%s", stats)
 	}
@@ -312,8 +316,30 @@ func TestAdminCLI(t *testing.T) {
 		t.Errorf("ulvs list --timeout: %q", to)
 	}
 
+	// The metrics listener in the director's namespace.
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: demo.DialIn(tp.lvs.Director)}}
+	resp, err := hc.Get("http://127.0.0.1:9117/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v\n%s", err, tp.proc.Output())
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := fams["node_ipvs_connections_total"]; f == nil || f.Metric[0].Counter.GetValue() < 8 {
+		t.Errorf("node_ipvs_connections_total: %v", f)
+	}
+	if f := fams["node_ipvs_backend_weight"]; f == nil || len(f.Metric) != 12 {
+		t.Errorf("node_ipvs_backend_weight: %v", f)
+	}
+	if f := fams["ulvs_neighbour_entries"]; f == nil {
+		t.Errorf("no ARP state metrics")
+	}
+
 	// Weight 0 through the CLI: every new connection goes to rs2.
-	run("admin", "weight", "-t", http, "-r", rs1.String(), "-w", "0")
+	run("admin", "weight", "-t", httpSvc, "-r", rs1.String(), "-w", "0")
 	for range 6 {
 		if name, err := tp.httpGet(); err != nil || name != "rs2" {
 			t.Fatalf("with rs1 at weight 0: %q, %v", name, err)
@@ -339,15 +365,15 @@ func TestAdminCLI(t *testing.T) {
 	}
 	// Drain rs2 of the HTTP service: weight 0 at once; its TIME_WAIT
 	// entries keep it listed until the deadline removes it.
-	run("admin", "weight", "-t", http, "-r", rs1.String(), "-w", "1")
-	run("admin", "drain", "-t", http, "-r", rs2.String(), "--deadline", "3s")
-	if l := run("list", "-t", http); !strings.Contains(l, fmt.Sprintf("  -> %-28s Masq    0      ", rs2)) {
+	run("admin", "weight", "-t", httpSvc, "-r", rs1.String(), "-w", "1")
+	run("admin", "drain", "-t", httpSvc, "-r", rs2.String(), "--deadline", "3s")
+	if l := run("list", "-t", httpSvc); !strings.Contains(l, fmt.Sprintf("  -> %-28s Masq    0      ", rs2)) {
 		t.Errorf("draining server not at weight 0:\n%s", l)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for strings.Contains(run("list", "-t", http), rs2.String()) {
+	for strings.Contains(run("list", "-t", httpSvc), rs2.String()) {
 		if time.Now().After(deadline) {
-			t.Fatalf("drained server still listed after 10s:\n%s", run("list", "-t", http))
+			t.Fatalf("drained server still listed after 10s:\n%s", run("list", "-t", httpSvc))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -357,14 +383,14 @@ func TestAdminCLI(t *testing.T) {
 	}
 	// Errors say what to do, and exit non-zero.
 	var out []byte
-	out, err = exec.Command(ulvsBinary, "admin", "weight", "-t", http, "-r", "10.9.9.9:80", "-w", "1",
+	out, err = exec.Command(ulvsBinary, "admin", "weight", "-t", httpSvc, "-r", "10.9.9.9:80", "-w", "1",
 		"--admin-socket", tp.adminSock).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "no real server 10.9.9.9:80") {
 		t.Errorf("weight of an unknown server: %v, %s", err, out)
 	}
 	// The file wins at reload: the API's changes are gone.
 	run("admin", "reload")
-	if l := run("list", "-t", http); !strings.Contains(l, rs2.String()) {
+	if l := run("list", "-t", httpSvc); !strings.Contains(l, rs2.String()) {
 		t.Errorf("after reload the file's real servers are back:\n%s", l)
 	}
 	fi, err := os.Stat(tp.adminSock)
