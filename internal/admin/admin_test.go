@@ -26,7 +26,10 @@ func (f *fakeControl) Conns(limit int) []status.Conn {
 	f.calls = append(f.calls, "conns "+string(rune('0'+limit)))
 	return []status.Conn{{Proto: "UDP", State: "UDP"}}
 }
-func (f *fakeControl) Reload() error { f.calls = append(f.calls, "reload"); return errors.New("line 3: bad") }
+func (f *fakeControl) Reload() error {
+	f.calls = append(f.calls, "reload")
+	return errors.New("line 3: bad")
+}
 func (f *fakeControl) Zero(k *balancer.ServiceKey) error {
 	if k == nil {
 		f.calls = append(f.calls, "zero all")
