@@ -132,9 +132,25 @@ func TestVirtualServerKeywords(t *testing.T) {
 				t.Error("inhibit_on_failure not inherited")
 			}
 		}},
-		{"known keywords kept", "sorry_server 10.0.2.9 80\nquorum 2\nhashed", func(t *testing.T, vs *VirtualServer) {
-			if len(vs.Extra) != 2 || vs.Extra[0].Keyword != "sorry_server" || vs.Extra[0].Args[1] != "80" {
+		{"known keywords kept", "virtualhost www.example.com\nretry 3\nhashed", func(t *testing.T, vs *VirtualServer) {
+			if len(vs.Extra) != 2 || vs.Extra[0].Keyword != "virtualhost" || vs.Extra[1].Args[0] != "3" {
 				t.Errorf("extra %v", vs.Extra)
+			}
+		}},
+		{"quorum and sorry server", "sorry_server 10.0.2.9 8080\nsorry_server_lvs_method DR\nsorry_server_inhibit\nquorum 2\nhysteresis 1\n" +
+			"quorum_up \"/bin/up arg\"\nquorum_down /bin/down\nalpha\nomega off", func(t *testing.T, vs *VirtualServer) {
+			want := SorryServer{Addr: netip.MustParseAddr("10.0.2.9"), Port: 8080, Method: balancer.DR}
+			if vs.Sorry == nil || vs.Sorry.Addr != want.Addr || vs.Sorry.Port != want.Port || vs.Sorry.Method != want.Method {
+				t.Errorf("sorry %+v", vs.Sorry)
+			}
+			if !vs.SorryInhibit || vs.Quorum != 2 || vs.Hysteresis != 1 || vs.QuorumUp != "/bin/up arg" ||
+				vs.QuorumDown != "/bin/down" || !vs.Alpha || vs.Omega || len(vs.Extra) != 0 {
+				t.Errorf("%+v", vs)
+			}
+		}},
+		{"quorum defaults", "sorry_server 10.0.2.9", func(t *testing.T, vs *VirtualServer) {
+			if vs.Quorum != 1 || vs.Hysteresis != 0 || vs.Sorry.Port != 80 || vs.Sorry.Method != vs.Method {
+				t.Errorf("quorum %d hysteresis %d sorry %+v", vs.Quorum, vs.Hysteresis, vs.Sorry)
 			}
 		}},
 	}
@@ -659,6 +675,20 @@ func TestLoadMissingFile(t *testing.T) {
 	if _, statErr := os.Stat("/dev/zero"); statErr == nil {
 		if _, _, err := Load("/dev/zero", Options{}); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 			t.Errorf("/dev/zero: got %v", err)
+		}
+	}
+}
+
+func TestQuorumErrors(t *testing.T) {
+	for body, want := range map[string]string{
+		"quorum 0":                   "quorum: 0 is outside 1..4294967295",
+		"sorry_server nowhere 80":    "sorry_server:",
+		"sorry_server_lvs_method XX": "sorry_server_lvs_method:",
+		"alpha maybe":                `alpha: "maybe" is not a boolean`,
+	} {
+		_, _, err := Parse("t.conf", []byte(vsBlock(body)), Options{})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want it to contain %q", body, err, want)
 		}
 	}
 }
