@@ -16,9 +16,11 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/ulvs/ulvs/internal/config"
 	"github.com/ulvs/ulvs/internal/daemon"
 	"github.com/ulvs/ulvs/internal/demo"
 	"github.com/ulvs/ulvs/internal/inspect"
+	"github.com/ulvs/ulvs/internal/logging"
 	"github.com/ulvs/ulvs/internal/preflight"
 	"github.com/ulvs/ulvs/internal/simulate"
 	"github.com/ulvs/ulvs/internal/tunnel"
@@ -27,7 +29,10 @@ import (
 const usage = `usage: ulvs <command> [flags]
 
 commands:
-  run        forward for the virtual servers of a keepalived.conf (-f FILE)
+  run        forward for the virtual servers of a keepalived.conf (-f FILE); SIGHUP reloads it
+  list       show the running director the way ipvsadm -Ln shows IPVS (--stats, --rate, -c, --json, ...)
+  admin      change the running director: services, real servers, weights, drains, counters, reload
+  check-config  test a keepalived.conf (also: ulvs -t -f FILE); exit 0 ok, 3 cannot run, 4 runs with warnings
   preflight  check this host for a keepalived.conf and print what each real server needs
   tunnel     real-server side of TUN without the ipip module: decapsulate IPIP into the local stack
   demo       build a namespace topology and show NAT, DR and TUN at work
@@ -46,6 +51,10 @@ func main() {
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
+	if isConfigTest(os.Args[1:]) {
+		// keepalived's spelling: ulvs -f FILE -t.
+		cmd, args = "check-config", withoutTestFlag(os.Args[1:])
+	}
 	var err error
 	switch cmd {
 	case "run":
@@ -60,6 +69,12 @@ func main() {
 		err = inspect.Command(args, os.Stdout)
 	case "simulate":
 		err = simulate.Command(args, os.Stdout)
+	case "list":
+		err = listCmd(args, os.Stdout)
+	case "admin":
+		err = adminCmd(args, os.Stdout)
+	case "check-config", "-t", "--config-test":
+		err = checkConfigCmd(args, os.Stdout, os.Stderr)
 	case "version", "-v", "--version":
 		fmt.Println("ulvs", version)
 	case "help", "-h", "--help":
@@ -83,18 +98,28 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
-func newLogger(level string) *slog.Logger {
+func newLogger(level string) *slog.Logger { return newFormatLogger(level, "text") }
+
+// newFormatLogger logs text or JSON to stderr; repeated messages are
+// rate-limited (see logging.Limit).
+func newFormatLogger(level, format string) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	o := &slog.HandlerOptions{Level: l}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, o)
+	if format == "json" {
+		h = slog.NewJSONHandler(os.Stderr, o)
+	}
+	return slog.New(logging.Limit(h, logging.DefaultBurst, logging.DefaultWindow))
 }
 
 // directorFlags are the flags run and preflight share.
 type directorFlags struct {
-	opts     daemon.Options
-	logLevel string
+	opts      daemon.Options
+	logLevel  string
+	logFormat string
 }
 
 func (f *directorFlags) register(fs *flag.FlagSet) {
@@ -106,6 +131,7 @@ func (f *directorFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.opts.IO, "io", "", "packet I/O: ring (TPACKET_V3, default) or plain (one syscall per packet, for debugging)")
 	fs.BoolVar(&f.opts.NoKernelDrop, "no-kernel-drop", false, "do not install nftables ingress rules that keep the kernel off forwarded traffic")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 }
 
 func runCmd(args []string) error {
@@ -114,9 +140,11 @@ func runCmd(args []string) error {
 	f.register(fs)
 	fs.BoolVar(&f.opts.Force, "force", false, "start even when preflight finds problems")
 	stats := fs.Bool("stats", true, "print the counters as JSON on stdout when stopping")
+	fs.StringVar(&f.opts.AdminSocket, "admin-socket", "", "admin API socket (default: admin_socket of the ulvs block, else "+config.DefaultAdminSocket+"); none turns it off")
+	fs.StringVar(&f.opts.MetricsListen, "metrics-listen", "", "serve Prometheus /metrics on host:port (default: metrics_listen of the ulvs block); none turns it off")
 	cpuprofile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole run to `FILE` (for benchmarks)")
 	fs.Parse(args)
-	log := newLogger(f.logLevel)
+	log := newFormatLogger(f.logLevel, f.logFormat)
 	if *cpuprofile != "" {
 		stopProfile, err := startCPUProfile(*cpuprofile)
 		if err != nil {
@@ -125,6 +153,10 @@ func runCmd(args []string) error {
 		defer stopProfile()
 	}
 	f.opts.Logger = log
+	daemon.Version = version
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	d, err := daemon.Load(f.opts)
 	if err != nil {
 		return err
@@ -137,6 +169,17 @@ func runCmd(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reloading", "file", f.opts.ConfigPath)
+				d.Reload() // logs its own result; a failed reload keeps the running configuration
+			}
+		}
+	}()
 	err = d.Run(ctx)
 	if *stats {
 		json.NewEncoder(os.Stdout).Encode(d.Report())

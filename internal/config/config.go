@@ -120,10 +120,40 @@ type VirtualServer struct {
 	InhibitOnFailure    bool
 	Flags               balancer.ServiceFlags
 
+	// Quorum is the total weight of healthy real servers the service
+	// needs (quorum, default 1); Hysteresis is the margin around it
+	// (hysteresis, default 0). QuorumUp and QuorumDown are the scripts
+	// run when quorum is gained or lost. Parsed and validated; the
+	// health-check stage gives them behaviour.
+	Quorum     uint32
+	Hysteresis uint32
+	QuorumUp   string
+	QuorumDown string
+	// Alpha starts every real server as failed until its first check
+	// passes; Omega runs quorum_down and clears the service on shutdown.
+	Alpha, Omega bool
+	// Sorry is the sorry_server, nil when unset: it replaces all real
+	// servers while quorum is lost.
+	Sorry *SorryServer
+	// SorryInhibit keeps the sorry server in the pool at weight 0
+	// (sorry_server_inhibit).
+	SorryInhibit bool
+
 	Reals []*RealServer
 	// Extra holds the other virtual_server keywords keepalived knows
-	// (sorry_server, quorum, alpha, ...), unvalidated.
+	// (checker defaults such as retry, ha_suspend, virtualhost, ...),
+	// unvalidated.
 	Extra []*Node
+}
+
+// SorryServer is a virtual server's sorry_server line, with
+// sorry_server_lvs_method applied (default: the service's method).
+type SorryServer struct {
+	Pos    Pos
+	Addr   netip.Addr
+	Port   uint16
+	Method balancer.Method
+	Tunnel Tunnel
 }
 
 // RealServer is one real_server block with its virtual server's defaults
@@ -178,6 +208,8 @@ const DefaultAdminSocket = "/run/ulvs.sock"
 //	    workers           2           # packet workers; default one per CPU
 //	    admin_socket      /run/ulvs.sock
 //	    io                ring        # ring (TPACKET_V3) or plain
+//	    metrics_listen    127.0.0.1:9117  # Prometheus /metrics; off when unset
+//	    expire_nodest_conn on         # drop connections of removed real servers
 //	}
 //
 // Empty interfaces mean "derive from the routing table"; an empty
@@ -189,6 +221,14 @@ type ULVS struct {
 	Workers          int // 0 = one per CPU
 	AdminSocket      string
 	IO               IOMode
+	// MetricsListen is the host:port of the /metrics HTTP listener; empty
+	// means no listener.
+	MetricsListen string
+	// KeepNodestConn is "expire_nodest_conn off": connections of a removed
+	// real server stay in the table (their packets are dropped) until they
+	// time out, instead of being removed at once. The default (false) is
+	// IPVS's expire_nodest_conn=1 behaviour.
+	KeepNodestConn bool
 }
 
 // Options control Load and Parse.

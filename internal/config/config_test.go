@@ -132,9 +132,25 @@ func TestVirtualServerKeywords(t *testing.T) {
 				t.Error("inhibit_on_failure not inherited")
 			}
 		}},
-		{"known keywords kept", "sorry_server 10.0.2.9 80\nquorum 2\nhashed", func(t *testing.T, vs *VirtualServer) {
-			if len(vs.Extra) != 2 || vs.Extra[0].Keyword != "sorry_server" || vs.Extra[0].Args[1] != "80" {
+		{"known keywords kept", "virtualhost www.example.com\nretry 3\nhashed", func(t *testing.T, vs *VirtualServer) {
+			if len(vs.Extra) != 2 || vs.Extra[0].Keyword != "virtualhost" || vs.Extra[1].Args[0] != "3" {
 				t.Errorf("extra %v", vs.Extra)
+			}
+		}},
+		{"quorum and sorry server", "sorry_server 10.0.2.9 8080\nsorry_server_lvs_method DR\nsorry_server_inhibit\nquorum 2\nhysteresis 1\n" +
+			"quorum_up \"/bin/up arg\"\nquorum_down /bin/down\nalpha\nomega off", func(t *testing.T, vs *VirtualServer) {
+			want := SorryServer{Addr: netip.MustParseAddr("10.0.2.9"), Port: 8080, Method: balancer.DR}
+			if vs.Sorry == nil || vs.Sorry.Addr != want.Addr || vs.Sorry.Port != want.Port || vs.Sorry.Method != want.Method {
+				t.Errorf("sorry %+v", vs.Sorry)
+			}
+			if !vs.SorryInhibit || vs.Quorum != 2 || vs.Hysteresis != 1 || vs.QuorumUp != "/bin/up arg" ||
+				vs.QuorumDown != "/bin/down" || !vs.Alpha || vs.Omega || len(vs.Extra) != 0 {
+				t.Errorf("%+v", vs)
+			}
+		}},
+		{"quorum defaults", "sorry_server 10.0.2.9", func(t *testing.T, vs *VirtualServer) {
+			if vs.Quorum != 1 || vs.Hysteresis != 0 || vs.Sorry.Port != 80 || vs.Sorry.Method != vs.Method {
+				t.Errorf("quorum %d hysteresis %d sorry %+v", vs.Quorum, vs.Hysteresis, vs.Sorry)
 			}
 		}},
 	}
@@ -329,6 +345,8 @@ func TestErrors(t *testing.T) {
 		{"ulvs io", "ulvs {\n io uring\n}\n", f + `2: io: unknown io mode "uring" (write io ring`},
 		{"ulvs workers", "ulvs {\n workers 0\n}\n", f + "2: workers: 0 is outside 1..1024"},
 		{"ulvs socket", "ulvs {\n admin_socket run/x.sock\n}\n", "not a usable unix socket path"},
+		{"ulvs metrics", "ulvs {\n metrics_listen localhost\n}\n", f + `2: metrics_listen: "localhost" is not an address and port`},
+		{"ulvs expire", "ulvs {\n expire_nodest_conn maybe\n}\n", f + `2: expire_nodest_conn: "maybe" is not a boolean`},
 		{"ulvs ifname", "ulvs {\n interface_clients this-name-is-too-long\n}\n", "is not an interface name"},
 		{"parameter definition", "$PORT=80\n", f + "1: $PORT=80: keepalived parameter definitions ($NAME=VALUE) are not supported"},
 		{"seq", "~SEQ(i,1,1,3) real_server 10.0.2.$i 80\n", f + "1: ~SEQ: keepalived ~SEQ line replication is not supported"},
@@ -388,7 +406,8 @@ func TestULVSBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ULVS{InterfaceClients: "veth-c", InterfaceReals: "veth-r", Workers: 2, AdminSocket: "/run/ulvs-test.sock", IO: IOPlain}
+	want := ULVS{InterfaceClients: "veth-c", InterfaceReals: "veth-r", Workers: 2, AdminSocket: "/run/ulvs-test.sock", IO: IOPlain,
+		MetricsListen: "127.0.0.1:9117", KeepNodestConn: true}
 	got := cfg.ULVS
 	got.Pos = Pos{}
 	if got != want || len(warns) != 0 {
@@ -656,6 +675,20 @@ func TestLoadMissingFile(t *testing.T) {
 	if _, statErr := os.Stat("/dev/zero"); statErr == nil {
 		if _, _, err := Load("/dev/zero", Options{}); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 			t.Errorf("/dev/zero: got %v", err)
+		}
+	}
+}
+
+func TestQuorumErrors(t *testing.T) {
+	for body, want := range map[string]string{
+		"quorum 0":                   "quorum: 0 is outside 1..4294967295",
+		"sorry_server nowhere 80":    "sorry_server:",
+		"sorry_server_lvs_method XX": "sorry_server_lvs_method:",
+		"alpha maybe":                `alpha: "maybe" is not a boolean`,
+	} {
+		_, _, err := Parse("t.conf", []byte(vsBlock(body)), Options{})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want it to contain %q", body, err, want)
 		}
 	}
 }

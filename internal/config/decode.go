@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -166,7 +167,30 @@ var ulvsTable = newTable("the ulvs block", func(*ULVS, *Node) {}).
 		default:
 			d.errorf(n, "write io ring (AF_PACKET rings, the default) or io plain", "unknown io mode %q", n.Args[0])
 		}
-	}, "io")
+	}, "io").
+	add(noBlock, func(d *decoder, n *Node, u *ULVS) {
+		const usage = "metrics_listen 127.0.0.1:9117 (host:port, host may be empty for every address)"
+		if !d.args(n, 1, 1, usage) {
+			return
+		}
+		if _, err := netip.ParseAddrPort(n.Args[0]); err != nil {
+			host, port, herr := net.SplitHostPort(n.Args[0])
+			if herr != nil || host != "" {
+				d.errorf(n, "write "+usage, "%q is not an address and port", n.Args[0])
+				return
+			}
+			if _, perr := parsePort(port); perr != nil {
+				d.errorf(n, "write "+usage, "%q: %v", n.Args[0], perr)
+				return
+			}
+		}
+		u.MetricsListen = n.Args[0]
+	}, "metrics_listen").
+	add(noBlock, func(d *decoder, n *Node, u *ULVS) {
+		if v, ok := d.optionalBool(n); ok {
+			u.KeepNodestConn = !v
+		}
+	}, "expire_nodest_conn")
 
 func (d *decoder) ifName(n *Node) bool {
 	s := n.Args[0]
@@ -216,6 +240,11 @@ type vsState struct {
 	protoSet, methodSet bool
 	ops                 bool
 	shFlags, mhFlags    []*Node
+
+	sorry          *SorryServer
+	sorryMethod    balancer.Method
+	sorryTunnel    Tunnel
+	sorryMethodSet bool
 }
 
 var vsTable = newTable("virtual_server", func(s *vsState, n *Node) { s.vs.Extra = append(s.vs.Extra, n) }).
@@ -304,9 +333,69 @@ var vsTable = newTable("virtual_server", func(s *vsState, n *Node) { s.vs.Extra 
 			s.vs.Reals = append(s.vs.Reals, rs)
 		}
 	}, "real_server").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		if d.args(n, 1, 1, "quorum 1 (total weight of healthy real servers)") {
+			if v, ok := d.uintArg(n, 0, 1, 1<<32-1, "quorum 1 (1..4294967295)"); ok {
+				s.vs.Quorum = uint32(v)
+			}
+		}
+	}, "quorum").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		if d.args(n, 1, 1, "hysteresis 0") {
+			if v, ok := d.uintArg(n, 0, 0, 1<<32-1, "hysteresis 0 (0..4294967295)"); ok {
+				s.vs.Hysteresis = uint32(v)
+			}
+		}
+	}, "hysteresis").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		if d.args(n, 1, -1, n.Keyword+" \"/path/to/script args\" [user [group]]") {
+			if n.Keyword == "quorum_up" {
+				s.vs.QuorumUp = n.Args[0]
+			} else {
+				s.vs.QuorumDown = n.Args[0]
+			}
+		}
+	}, "quorum_up", "quorum_down").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		if v, ok := d.optionalBool(n); ok {
+			if n.Keyword == "alpha" {
+				s.vs.Alpha = v
+			} else {
+				s.vs.Omega = v
+			}
+		}
+	}, "alpha", "omega").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		const usage = "sorry_server IP [PORT]"
+		if !d.args(n, 1, 2, usage) {
+			return
+		}
+		a, err := parseAddr(n.Args[0])
+		if err != nil {
+			d.errorf(n, "write "+usage, "%v", err)
+			return
+		}
+		ss := &SorryServer{Pos: n.Pos, Addr: a}
+		if len(n.Args) == 2 {
+			if ss.Port, err = parsePort(n.Args[1]); err != nil {
+				d.errorf(n, "write "+usage, "%v", err)
+				return
+			}
+		}
+		s.sorry = ss
+	}, "sorry_server").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		if v, ok := d.optionalBool(n); ok {
+			s.vs.SorryInhibit = v
+		}
+	}, "sorry_server_inhibit").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		if m, t, ok := d.method(n); ok {
+			s.sorryMethod, s.sorryTunnel, s.sorryMethodSet = m, t, true
+		}
+	}, "sorry_server_lvs_method").
 	known(noBlock, "ip_family", "retry", "delay_before_retry", "warmup", "connect_timeout", "persistence_engine",
-		"ha_suspend", "smtp_alert", "virtualhost", "snmp_name", "alpha", "omega", "quorum_up", "quorum_down",
-		"quorum", "hysteresis", "sorry_server", "sorry_server_inhibit", "sorry_server_lvs_method", "nat_mask")
+		"ha_suspend", "smtp_alert", "virtualhost", "snmp_name", "nat_mask")
 
 // decodeGranularity parses persistence_granularity: an IPv4 netmask, or an
 // IPv6 prefix length. Like keepalived it makes the service persistent
@@ -494,6 +583,24 @@ func (d *decoder) virtualServer(n *Node) *VirtualServer {
 
 func (d *decoder) finishVirtualServer(n *Node, s *vsState) {
 	vs := s.vs
+	if vs.Quorum == 0 {
+		vs.Quorum = 1
+	}
+	if vs.Hysteresis >= vs.Quorum && vs.Hysteresis != 0 {
+		d.warnf(n, "hysteresis %d is not below quorum %d; keepalived would never gain quorum; lower it", vs.Hysteresis, vs.Quorum)
+	}
+	if s.sorry != nil {
+		s.sorry.Method, s.sorry.Tunnel = vs.Method, vs.Tunnel
+		if s.sorryMethodSet {
+			s.sorry.Method, s.sorry.Tunnel = s.sorryMethod, s.sorryTunnel
+		}
+		if s.sorry.Port == 0 {
+			s.sorry.Port = vs.Port
+		}
+		vs.Sorry = s.sorry
+	} else if vs.SorryInhibit || s.sorryMethodSet {
+		d.warnf(n, "sorry_server_inhibit and sorry_server_lvs_method do nothing without a sorry_server")
+	}
 	if vs.Scheduler == "" {
 		d.warnf(n, "no lb_algo set; using %s, keepalived's default", defaultScheduler)
 		vs.Scheduler = defaultScheduler

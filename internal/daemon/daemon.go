@@ -25,6 +25,7 @@ import (
 	"github.com/ulvs/ulvs/internal/config"
 	"github.com/ulvs/ulvs/internal/hostnet"
 	"github.com/ulvs/ulvs/internal/preflight"
+	"github.com/ulvs/ulvs/internal/status"
 )
 
 // Options are what `ulvs run` takes on its command line; they override the
@@ -40,8 +41,14 @@ type Options struct {
 	// nftables ingress rules that keep it off the traffic ulvs forwards.
 	NoKernelDrop bool
 	// Force starts even when preflight reports errors.
-	Force  bool
-	Logger *slog.Logger
+	Force bool
+	// AdminSocket overrides the ulvs block's admin_socket; "none" turns
+	// the admin API off.
+	AdminSocket string
+	// MetricsListen overrides the ulvs block's metrics_listen; "none"
+	// turns the listener off.
+	MetricsListen string
+	Logger        *slog.Logger
 }
 
 // Director is a configured director, ready to Run.
@@ -49,7 +56,6 @@ type Director struct {
 	opts     Options
 	log      *slog.Logger
 	cfg      *config.Config
-	services []balancer.ServiceConfig
 	table    atomic.Pointer[balancer.Table]
 	conns    *balancer.Director
 	vips     neigh.VIPSet
@@ -63,6 +69,22 @@ type Director struct {
 
 	mu   sync.Mutex
 	loop *forward.Loop
+
+	// ctl serialises the control plane (reloads, admin changes, status)
+	// and guards the fields below; the packet path never takes it.
+	ctl      sync.Mutex
+	desired  []balancer.ServiceConfig
+	drains   []drain
+	reloads  ReloadStats
+	svcEst   map[balancer.ServiceID]*status.Estimator
+	realEst  map[balancer.RealID]*status.Estimator
+	svcBase  map[balancer.ServiceID]status.Stats
+	realBase map[balancer.RealID]status.Stats
+	// retired are the counters of services removed so far, so that the
+	// global totals never shrink.
+	retired status.Stats
+
+	dropInstalled atomic.Bool
 }
 
 // Load reads the configuration, builds the first Table, resolves the
@@ -79,41 +101,26 @@ func Load(opts Options) (*Director, error) {
 	for _, w := range warnings {
 		log.Warn("config", "warning", w.String())
 	}
-	services, err := cfg.Services()
+	d := &Director{opts: opts, log: log, cfg: cfg, nftTable: "ulvs",
+		svcEst: map[balancer.ServiceID]*status.Estimator{}, realEst: map[balancer.RealID]*status.Estimator{},
+		svcBase: map[balancer.ServiceID]status.Stats{}, realBase: map[balancer.RealID]status.Stats{}}
+	addrServices, err := d.addressServices(cfg)
 	if err != nil {
 		return nil, err
-	}
-	var addrServices []balancer.ServiceConfig
-	for _, s := range services {
-		if s.Key.FWMark != 0 {
-			log.Warn("config: fwmark services are not supported yet; skipping", "service", s.Key.String())
-			continue
-		}
-		addrServices = append(addrServices, s)
 	}
 	if len(addrServices) == 0 {
 		return nil, fmt.Errorf("%s: no virtual_server with an address to serve", opts.ConfigPath)
 	}
-	d := &Director{opts: opts, log: log, cfg: cfg, services: addrServices, nftTable: "ulvs"}
-	tab, err := balancer.NewTable(nil, addrServices)
+	conns, err := balancer.NewDirector(balancer.DirectorConfig{ExpireNodestConn: !cfg.ULVS.KeepNodestConn})
 	if err != nil {
 		return nil, err
 	}
-	d.table.Store(tab)
-
-	conns, err := balancer.NewDirector(balancer.DirectorConfig{ExpireNodestConn: true})
-	if err != nil {
-		return nil, err
-	}
-	t := cfg.Global.LVSTimeouts
-	conns.SetTimeouts(t.TCP, t.TCPFin, t.UDP)
 	d.conns = conns
-
-	for _, s := range addrServices {
-		if s.Key.Addr.Is4() {
-			d.vips.Claim(s.Key.Addr.As4())
-		}
+	d.setTimeouts(cfg.Global.LVSTimeouts)
+	if err := d.apply(addrServices); err != nil {
+		return nil, err
 	}
+	d.reloads.LastOK = time.Now()
 	if err := d.resolveInterfaces(); err != nil {
 		return nil, err
 	}
@@ -161,7 +168,7 @@ func (d *Director) resolveInterfaces() error {
 	clientName := firstNonEmpty(d.opts.ClientIface, d.cfg.ULVS.InterfaceClients)
 	realName := firstNonEmpty(d.opts.RealIface, d.cfg.ULVS.InterfaceReals)
 	if clientName == "" {
-		vip := d.services[0].Key.Addr
+		vip := d.desired[0].Key.Addr
 		r, err := hostnet.RouteTo(vip)
 		if err != nil {
 			return fmt.Errorf("finding the client interface: %w; or name it with interface_clients in a ulvs block", err)
@@ -173,7 +180,7 @@ func (d *Director) resolveInterfaces() error {
 	}
 	if realName == "" {
 		var first netip.Addr
-		for _, s := range d.services {
+		for _, s := range d.desired {
 			if len(s.Reals) > 0 {
 				first = s.Reals[0].Addr
 				break
@@ -240,12 +247,28 @@ func (d *Director) Run(ctx context.Context) error {
 	defer cancel()
 
 	if !d.opts.NoKernelDrop {
-		if err := hostnet.InstallKernelDrop(d.nftTable, d.dropRules()); err != nil {
+		d.ctl.Lock()
+		err := hostnet.InstallKernelDrop(d.nftTable, d.dropRules())
+		if err == nil {
+			d.dropInstalled.Store(true)
+		}
+		d.ctl.Unlock()
+		if err != nil {
 			d.log.Warn("kernel drop rules not installed; the kernel stack keeps seeing forwarded traffic", "err", err)
 		} else {
-			defer hostnet.RemoveKernelDrop(d.nftTable)
+			defer func() {
+				d.ctl.Lock()
+				d.dropInstalled.Store(false)
+				hostnet.RemoveKernelDrop(d.nftTable)
+				d.ctl.Unlock()
+			}()
 		}
 	}
+	stopServers, err := d.startServers()
+	if err != nil {
+		return err
+	}
+	defer stopServers()
 
 	var bg sync.WaitGroup
 	defer bg.Wait()
@@ -299,14 +322,20 @@ func (d *Director) housekeeping(ctx context.Context) {
 	defer sweep.Stop()
 	resolve := time.NewTicker(5 * time.Second)
 	defer resolve.Stop()
+	estimate := time.NewTicker(status.EstimatorInterval * time.Second)
+	defer estimate.Stop()
+	d.sampleRates()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-sweep.C:
+		case now := <-sweep.C:
 			d.conns.Sweep(d.table.Load(), balancer.Now(), 1<<16)
+			d.checkDrains(now)
 		case <-resolve.C:
 			d.wantNeighbours()
+		case <-estimate.C:
+			d.sampleRates()
 		}
 	}
 }
@@ -328,7 +357,7 @@ func (d *Director) wantNeighbours() {
 }
 
 // dropRules keeps the kernel off VIP traffic on the client side and off NAT
-// replies on the real-server side.
+// replies on the real-server side, for the current table.
 func (d *Director) dropRules() []hostnet.DropRule {
 	var rules []hostnet.DropRule
 	seen := map[string]bool{}
@@ -338,7 +367,7 @@ func (d *Director) dropRules() []hostnet.DropRule {
 			rules = append(rules, hostnet.DropRule{Iface: ifc, Match: m})
 		}
 	}
-	for _, s := range d.services {
+	for _, s := range d.table.Load().Services() {
 		add(d.client.Name, "ip daddr "+s.Key.Addr.String())
 		for _, r := range s.Reals {
 			if r.Method != balancer.NAT {

@@ -83,6 +83,8 @@ type topo struct {
 	conf    string
 	runArgs []string
 	proc    *netns.Proc
+	// adminSock is the director's admin socket.
+	adminSock string
 }
 
 // newTopo builds the topology with two real servers running the test
@@ -136,7 +138,12 @@ func newTopoArgs(t *testing.T, m balancer.Method, runArgs []string) *topo {
 
 func (tp *topo) start() {
 	t := tp.t
-	args := append([]string{"run", "-f", tp.conf, "--log-level", "debug"}, tp.runArgs...)
+	if tp.adminSock == "" {
+		// Every director gets its own socket: tests run in parallel with
+		// other directors on this host.
+		tp.adminSock = filepath.Join(t.TempDir(), "admin.sock")
+	}
+	args := append([]string{"run", "-f", tp.conf, "--log-level", "debug", "--admin-socket", tp.adminSock}, tp.runArgs...)
 	proc, err := tp.lvs.Director.Start(ulvsBinary, args...)
 	if err != nil {
 		t.Fatal(err)
