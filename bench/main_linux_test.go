@@ -87,7 +87,11 @@ func TestRunPPSShort(t *testing.T) {
 		if s.Offered == 0 || s.Sent == 0 || res.OfferedPPS <= 0 {
 			t.Errorf("%s: the generator offered nothing: %+v", res.Subject, s)
 		}
-		if s.Delivered > s.Offered+s.Offered/100 {
+		// Frames offered just before the window opens may still sit in the
+		// subject's RX ring (up to ~58k 60-byte frames) and be delivered
+		// inside it, so a short window can deliver a little more than it
+		// offered; double counting would show as about twice.
+		if s.Delivered > s.Offered+s.Offered/4 {
 			t.Errorf("%s: delivered %d > offered %d: a sink double counts", res.Subject, s.Delivered, s.Offered)
 		}
 		if s.Seconds < 0.9 || s.Seconds > 2 {

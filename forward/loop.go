@@ -270,8 +270,6 @@ type worker struct {
 	ipid              uint16
 	icmp              tokenBucket
 	ctr               workerCounters
-	// dirty marks TX sockets with committed frames since the last flush.
-	dirtyClient, dirtyReals bool
 }
 
 func (w *worker) setTx(p *Port, c afpacket.Conn) {
@@ -286,23 +284,21 @@ func (w *worker) setTx(p *Port, c afpacket.Conn) {
 func (w *worker) run() error {
 	for {
 		n, err := w.rx.Receive(w.frames)
+		if err == nil && n > 0 {
+			w.handleBatch(w.frames[:n])
+			w.rx.Release()
+			w.ctr.rx.Add(uint64(n))
+		}
+		// Flush after every batch, and when idle too: frames a full send
+		// buffer held back leave then.
+		if err == nil {
+			err = w.flush()
+		}
 		if err != nil {
 			if errors.Is(err, afpacket.ErrClosed) {
 				return nil
 			}
-			return fmt.Errorf("forward: receive on %s: %w", w.in.Name, err)
-		}
-		if n == 0 {
-			continue
-		}
-		w.handleBatch(w.frames[:n])
-		w.rx.Release()
-		w.ctr.rx.Add(uint64(n))
-		if err := w.flush(); err != nil {
-			if errors.Is(err, afpacket.ErrClosed) {
-				return nil
-			}
-			return err
+			return fmt.Errorf("forward: worker on %s: %w", w.in.Name, err)
 		}
 	}
 }
@@ -338,17 +334,14 @@ func (l *Loop) Step(in *Port, f afpacket.Frame) error {
 }
 
 func (w *worker) flush() error {
-	if w.dirtyClient {
-		w.dirtyClient = false
-		if err := w.txClient.Flush(); err != nil {
-			return fmt.Errorf("forward: transmit on %s: %w", w.loop.cfg.Client.Name, err)
-		}
+	if err := w.txClient.Flush(); err != nil {
+		return fmt.Errorf("transmit on %s: %w", w.loop.cfg.Client.Name, err)
 	}
-	if w.dirtyReals {
-		w.dirtyReals = false
-		if err := w.txReals.Flush(); err != nil {
-			return fmt.Errorf("forward: transmit on %s: %w", w.loop.cfg.Reals.Name, err)
-		}
+	if w.txReals == w.txClient {
+		return nil
+	}
+	if err := w.txReals.Flush(); err != nil {
+		return fmt.Errorf("transmit on %s: %w", w.loop.cfg.Reals.Name, err)
 	}
 	return nil
 }
@@ -365,16 +358,7 @@ func (w *worker) send(toClient bool, frame []byte) {
 		return
 	}
 	tx.Commit(copy(slot, frame))
-	w.markDirty(toClient)
-}
-
-func (w *worker) markDirty(toClient bool) {
 	w.ctr.tx.Add(1)
-	if toClient {
-		w.dirtyClient = true
-	} else {
-		w.dirtyReals = true
-	}
 }
 
 func (w *worker) handle(f *afpacket.Frame, tab *balancer.Table, now balancer.Tick) {
@@ -496,7 +480,7 @@ func (w *worker) tunnel(frame []byte, real *balancer.RealServer, realIP [4]byte,
 	w.txReals.Commit(n)
 	real.CountIn(w.idx, n)
 	w.ctr.inbound.Add(1)
-	w.markDirty(false)
+	w.ctr.tx.Add(1)
 }
 
 // resolve returns the MAC of the next hop towards dst on port out. On a
@@ -547,7 +531,7 @@ func (w *worker) refuse(frame []byte, r DropReason, mtu int) {
 	}
 	tx.Commit(n)
 	w.ctr.icmpSent.Add(1)
-	w.markDirty(true)
+	w.ctr.tx.Add(1)
 }
 
 // outbound handles a frame from the real-server side: a NAT reply (or an
@@ -626,7 +610,7 @@ func (w *worker) answerARP(frame []byte) {
 	}
 	w.txClient.Commit(n)
 	w.ctr.arp.Add(1)
-	w.markDirty(true)
+	w.ctr.tx.Add(1)
 	w.learnARPSender(frame)
 }
 

@@ -37,7 +37,8 @@ type Conn interface {
 
 	// Flush transmits every committed frame, with one syscall on a ring.
 	// A full socket send buffer is not an error: the frames stay queued and
-	// leave with the next Flush.
+	// leave with the next Flush, so callers flush again when idle (a Flush
+	// with nothing queued costs no syscall).
 	Flush() error
 
 	// Stats returns the counters since Open. Safe from any goroutine.

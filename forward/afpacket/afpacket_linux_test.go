@@ -52,8 +52,13 @@ func send(t testing.TB, c Conn, frames [][]byte) {
 			time.Sleep(100 * time.Microsecond)
 		}
 	}
-	if err := c.Flush(); err != nil {
-		t.Fatal(err)
+	// Frames the kernel could not take yet (send buffer full) stay queued;
+	// flush again, as the packet loop does when idle.
+	for range 20 {
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -447,12 +447,16 @@ func (p *RingPort) kick() error {
 	// meanwhile, which then competes with the worker for its core.
 	_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(p.txFD), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 	switch errno {
-	case 0, unix.EAGAIN, unix.ENOBUFS:
-		// Sent, or the send buffer is full: the rest stay queued in the
-		// ring and go with the next kick.
+	case 0:
 		p.stats.txFrames.Add(p.pending)
 		p.stats.txFlushes.Add(1)
 		p.pending = 0
+		return nil
+	case unix.EAGAIN, unix.ENOBUFS:
+		// The send buffer is full: the rest stay queued in the ring.
+		// pending stays set so that the next Flush, even one with
+		// nothing new committed, kicks them out.
+		p.stats.txFlushes.Add(1)
 		return nil
 	}
 	p.stats.txErrors.Add(1)
