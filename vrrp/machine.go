@@ -42,7 +42,7 @@ const (
 	Claim                         // answer ARP for the addresses; start the gratuitous ARP schedule
 	Release                       // stop answering; cancel the schedule
 	Announce                      // resend gratuitous ARPs now (a lower priority master was heard)
-	Notify                        // the state changed
+	Changed                       // the state changed
 )
 
 // Has reports whether a contains b.
@@ -176,7 +176,7 @@ func (m *Machine) Start(now time.Time) Action {
 func (m *Machine) becomeMaster(now time.Time) Action {
 	m.state, m.since = Master, now
 	m.advertAt = now.Add(m.cfg.Interval)
-	return SendAdvert | Claim | Notify
+	return SendAdvert | Claim | Changed
 }
 
 func (m *Machine) becomeBackup(now time.Time) Action {
@@ -186,7 +186,7 @@ func (m *Machine) becomeBackup(now time.Time) Action {
 	}
 	m.state, m.since = Backup, now
 	m.downAt = now.Add(m.MasterDown())
-	return a | Notify
+	return a | Changed
 }
 
 // Tick fires the timers that are due: the master-down timer in Backup,
@@ -268,7 +268,7 @@ func (m *Machine) SetFault(now time.Time, fault bool) Action {
 			a = SendStop | Release
 		}
 		m.state, m.since = Fault, now
-		return a | Notify
+		return a | Changed
 	case !fault && m.state == Fault:
 		m.master = [4]byte{}
 		if m.prio == PriorityOwner {
@@ -313,5 +313,5 @@ func (m *Machine) Shutdown(now time.Time) Action {
 		a = SendStop | Release
 	}
 	m.state, m.since = Stopped, now
-	return a | Notify
+	return a | Changed
 }

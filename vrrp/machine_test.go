@@ -87,10 +87,10 @@ func TestBackupTakesOverWhenMasterSilent(t *testing.T) {
 	m := NewMachine(MachineConfig{Version: 3, Priority: 100, Interval: 100 * ms, Preempt: true, Src: addrA})
 	// master-down = 300ms + 60.9375ms
 	run(t, m, []step{
-		{at: 0, event: "start", want: Notify, state: Backup},
+		{at: 0, event: "start", want: Changed, state: Backup},
 		{at: 100 * ms, event: "recv", prio: 150, src: addrB, intv: 100 * ms, state: Backup, comment: "master heard"},
 		{at: 460 * ms, event: "tick", state: Backup, comment: "timer rearmed by the advert"},
-		{at: 460*ms + 937500, event: "tick", want: SendAdvert | Claim | Notify, state: Master},
+		{at: 460*ms + 937500, event: "tick", want: SendAdvert | Claim | Changed, state: Master},
 		{at: 500 * ms, event: "tick", state: Master},
 		{at: 560*ms + 937500, event: "tick", want: SendAdvert, state: Master},
 	})
@@ -118,7 +118,7 @@ func TestV3BackupAdoptsMasterInterval(t *testing.T) {
 func TestOwnerBecomesMasterAtOnce(t *testing.T) {
 	m := NewMachine(MachineConfig{Version: 2, Priority: 255, Interval: time.Second, Src: addrA})
 	run(t, m, []step{
-		{at: 0, event: "start", want: SendAdvert | Claim | Notify, state: Master},
+		{at: 0, event: "start", want: SendAdvert | Claim | Changed, state: Master},
 		{at: 10 * ms, event: "recv", prio: 254, src: addrB, want: SendAdvert | Announce, state: Master},
 		{at: 20 * ms, event: "prio", prio: 10, state: Master, comment: "owner priority fixed"},
 	})
@@ -130,19 +130,19 @@ func TestOwnerBecomesMasterAtOnce(t *testing.T) {
 func TestPriorityZeroMeansFastTakeover(t *testing.T) {
 	m := NewMachine(MachineConfig{Version: 3, Priority: 100, Interval: 100 * ms, Preempt: true, Src: addrA})
 	run(t, m, []step{
-		{at: 0, event: "start", want: Notify, state: Backup},
+		{at: 0, event: "start", want: Changed, state: Backup},
 		{at: 50 * ms, event: "recv", prio: 200, src: addrB, intv: 100 * ms, state: Backup},
 		{at: 100 * ms, event: "recv", prio: 0, src: addrB, intv: 100 * ms, state: Backup, comment: "master resigns"},
 		// Skew time 60.9375ms, not the master-down interval.
 		{at: 160 * ms, event: "tick", state: Backup},
-		{at: 160*ms + 937500, event: "tick", want: SendAdvert | Claim | Notify, state: Master},
+		{at: 160*ms + 937500, event: "tick", want: SendAdvert | Claim | Changed, state: Master},
 	})
 }
 
 func TestMasterAnswersResignationWithAdvert(t *testing.T) {
 	m := NewMachine(MachineConfig{Version: 3, Priority: 255, Interval: 100 * ms, Src: addrA})
 	run(t, m, []step{
-		{at: 0, event: "start", want: SendAdvert | Claim | Notify, state: Master},
+		{at: 0, event: "start", want: SendAdvert | Claim | Changed, state: Master},
 		{at: 30 * ms, event: "recv", prio: 0, src: addrB, want: SendAdvert, state: Master},
 	})
 	if m.Deadline() != at(130*ms) {
@@ -158,8 +158,8 @@ func TestMasterYieldsToHigherPriorityAndTieBreak(t *testing.T) {
 		want  Action
 		state State
 	}{
-		{"higher priority", 150, addrA, Release | Notify, Backup},
-		{"equal priority, higher address", 100, [4]byte{10, 0, 0, 3}, Release | Notify, Backup},
+		{"higher priority", 150, addrA, Release | Changed, Backup},
+		{"equal priority, higher address", 100, [4]byte{10, 0, 0, 3}, Release | Changed, Backup},
 		{"equal priority, lower address", 100, addrA, SendAdvert | Announce, Master},
 		{"lower priority", 99, [4]byte{10, 0, 0, 200}, SendAdvert | Announce, Master},
 	}
@@ -233,22 +233,22 @@ func TestPreemptModes(t *testing.T) {
 func TestFaultAndShutdown(t *testing.T) {
 	m := NewMachine(MachineConfig{Version: 3, Priority: 255, Interval: 100 * ms, Src: addrA})
 	run(t, m, []step{
-		{at: 0, event: "start", want: SendAdvert | Claim | Notify, state: Master},
-		{at: 10 * ms, event: "fault", want: SendStop | Release | Notify, state: Fault},
+		{at: 0, event: "start", want: SendAdvert | Claim | Changed, state: Master},
+		{at: 10 * ms, event: "fault", want: SendStop | Release | Changed, state: Fault},
 		{at: 20 * ms, event: "tick", state: Fault},
 		{at: 30 * ms, event: "recv", prio: 1, state: Fault},
 		{at: 40 * ms, event: "fault", state: Fault},
-		{at: 50 * ms, event: "unfault", want: SendAdvert | Claim | Notify, state: Master, comment: "owner"},
-		{at: 60 * ms, event: "shutdown", want: SendStop | Release | Notify, state: Stopped},
+		{at: 50 * ms, event: "unfault", want: SendAdvert | Claim | Changed, state: Master, comment: "owner"},
+		{at: 60 * ms, event: "shutdown", want: SendStop | Release | Changed, state: Stopped},
 		{at: 70 * ms, event: "shutdown", state: Stopped},
 		{at: 80 * ms, event: "force-master", state: Stopped},
 	})
 	b := NewMachine(MachineConfig{Version: 3, Priority: 100, Interval: 100 * ms, Src: addrA})
 	run(t, b, []step{
-		{at: 0, event: "start", want: Notify, state: Backup},
-		{at: 10 * ms, event: "fault", want: Notify, state: Fault},
-		{at: 20 * ms, event: "unfault", want: Notify, state: Backup},
-		{at: 30 * ms, event: "shutdown", want: Notify, state: Stopped},
+		{at: 0, event: "start", want: Changed, state: Backup},
+		{at: 10 * ms, event: "fault", want: Changed, state: Fault},
+		{at: 20 * ms, event: "unfault", want: Changed, state: Backup},
+		{at: 30 * ms, event: "shutdown", want: Changed, state: Stopped},
 	})
 }
 
@@ -256,10 +256,10 @@ func TestForceFollowsSyncGroup(t *testing.T) {
 	m := NewMachine(MachineConfig{Version: 3, Priority: 100, Interval: 100 * ms, Preempt: true, Src: addrA})
 	run(t, m, []step{
 		{at: 0, event: "force-master", state: Init, comment: "not started"},
-		{at: 0, event: "start", want: Notify, state: Backup},
-		{at: 10 * ms, event: "force-master", want: SendAdvert | Claim | Notify, state: Master},
+		{at: 0, event: "start", want: Changed, state: Backup},
+		{at: 10 * ms, event: "force-master", want: SendAdvert | Claim | Changed, state: Master},
 		{at: 20 * ms, event: "force-master", state: Master},
-		{at: 30 * ms, event: "force-backup", want: Release | Notify, state: Backup},
+		{at: 30 * ms, event: "force-backup", want: Release | Changed, state: Backup},
 	})
 }
 
@@ -297,7 +297,7 @@ func TestExactlyOneMaster(t *testing.T) {
 	}{
 		{100, 150, 0, 3, 1},
 		{150, 100, 0, 3, 0},
-		{100, 100, 0, 3, 1}, // simultaneous masters: the higher address wins
+		{100, 100, 0, 3, 1},               // simultaneous masters: the higher address wins
 		{100, 100, 2 * time.Second, 2, 0}, // the first master stays: a backup accepts an equal priority
 		{255, 100, 0, 2, 0},
 		{100, 255, 5 * time.Second, 3, 1},
