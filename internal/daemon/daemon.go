@@ -25,6 +25,7 @@ import (
 	"github.com/ulvs/ulvs/internal/config"
 	"github.com/ulvs/ulvs/internal/hostnet"
 	"github.com/ulvs/ulvs/internal/preflight"
+	"github.com/ulvs/ulvs/vrrp"
 )
 
 // Options are what `ulvs run` takes on its command line; they override the
@@ -63,6 +64,7 @@ type Director struct {
 
 	mu   sync.Mutex
 	loop *forward.Loop
+	vrrp *vrrp.Router
 }
 
 // Load reads the configuration, builds the first Table, resolves the
@@ -114,6 +116,7 @@ func Load(opts Options) (*Director, error) {
 			d.vips.Claim(s.Key.Addr.As4())
 		}
 	}
+	d.releaseVRRPAddrs()
 	if err := d.resolveInterfaces(); err != nil {
 		return nil, err
 	}
@@ -274,6 +277,9 @@ func (d *Director) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.loop = loop
 	d.mu.Unlock()
+	if err := d.startVRRP(ctx, &bg); err != nil {
+		return err
+	}
 
 	bg.Add(1)
 	go func() {
