@@ -68,6 +68,12 @@ type MachineConfig struct {
 	// LowerPrioNoAdvert keeps a master silent when it hears a lower
 	// priority (the pre-RFC 9568 behaviour).
 	LowerPrioNoAdvert bool
+	// HigherPrioSendAdvert makes a master that yields to a higher
+	// priority send one more advertisement first, so that the new master
+	// hears a lower priority and re-announces the addresses (keepalived's
+	// higher_prio_send_advert; the cure for stale ARP caches after a split
+	// brain heals, keepalived issues #160/#166).
+	HigherPrioSendAdvert bool
 }
 
 // Machine is the RFC 5798 state machine of one virtual router, with
@@ -236,7 +242,11 @@ func (m *Machine) Receive(now time.Time, r Received) Action {
 				m.masterInterval = r.Interval
 			}
 			m.master = r.Src
-			return m.becomeBackup(now)
+			a := m.becomeBackup(now)
+			if m.cfg.HigherPrioSendAdvert {
+				a |= SendAdvert
+			}
+			return a
 		}
 		// A lower-priority master: a split brain healing, or a peer that
 		// just started. Tell it (RFC 9568) and re-announce the addresses

@@ -174,6 +174,15 @@ func TestMasterYieldsToHigherPriorityAndTieBreak(t *testing.T) {
 	}
 }
 
+func TestHigherPrioSendAdvert(t *testing.T) {
+	m := NewMachine(MachineConfig{Version: 3, Priority: 100, Interval: 100 * ms, Src: addrA, HigherPrioSendAdvert: true})
+	m.Start(t0)
+	m.Tick(at(time.Second))
+	if a := m.Receive(at(time.Second+ms), Received{Src: addrB, Priority: 200}); a != SendAdvert|Release|Changed || m.State() != Backup {
+		t.Fatalf("yielding master: actions %06b state %v; want one last advert, release, backup", a, m.State())
+	}
+}
+
 func TestLowerPrioNoAdvert(t *testing.T) {
 	m := NewMachine(MachineConfig{Version: 2, Priority: 255, Interval: time.Second, LowerPrioNoAdvert: true})
 	m.Start(t0)

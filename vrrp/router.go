@@ -78,7 +78,7 @@ type InstanceConfig struct {
 	// off), LowerPrioRepeat when a lower-priority master is heard.
 	GARPDelay, GARPRefresh                             time.Duration
 	GARPRepeat, GARPRefreshRepeat, GARPLowerPrioRepeat int
-	LowerPrioNoAdvert                                  bool
+	LowerPrioNoAdvert, HigherPrioSendAdvert            bool
 	DownTimerAdverts                                   int
 	TrackInterfaces, TrackScripts                      []Track
 	Notify                                             Notify
@@ -277,7 +277,7 @@ func (r *Router) newInstance(ic InstanceConfig) (*instance, error) {
 	}
 	in.m = NewMachine(MachineConfig{Version: ic.Version, Priority: ic.Priority, Interval: ic.Interval,
 		Preempt: ic.Preempt, PreemptDelay: ic.PreemptDelay, Src: in.src, DownTimerAdverts: ic.DownTimerAdverts,
-		LowerPrioNoAdvert: ic.LowerPrioNoAdvert})
+		LowerPrioNoAdvert: ic.LowerPrioNoAdvert, HigherPrioSendAdvert: ic.HigherPrioSendAdvert})
 	in.adv = Fields{Version: ic.Version, VRID: ic.VRID, Interval: in.m.Interval(), AuthType: ic.AuthType}
 	if ic.Version == 2 && ic.AuthType == AuthPass {
 		copy(in.adv.AuthData[:], ic.AuthPass)

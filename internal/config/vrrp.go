@@ -49,11 +49,15 @@ type VRRPInstance struct {
 	GARPMasterRefreshRepeat int
 	GARPLowerPrioRepeat     int
 	LowerPrioNoAdvert       bool
-	DownTimerAdverts        int  // default 3
-	V3ChecksumAsV2          bool // send v3 checksums without the IPv4 pseudo-header
-	TrackInterfaces         []VRRPTrack
-	TrackScripts            []VRRPTrack
-	Notify                  VRRPNotify
+	// HigherPrioSendAdvert: a master yielding to a higher priority sends
+	// one last advertisement so the new master re-announces (default on in
+	// ulvs, off in keepalived).
+	HigherPrioSendAdvert bool
+	DownTimerAdverts     int  // default 3
+	V3ChecksumAsV2       bool // send v3 checksums without the IPv4 pseudo-header
+	TrackInterfaces      []VRRPTrack
+	TrackScripts         []VRRPTrack
+	Notify               VRRPNotify
 	// Extra holds keywords keepalived knows and ulvs keeps unvalidated
 	// (use_vmac, virtual_routes, ...).
 	Extra []*Node
@@ -97,7 +101,7 @@ type vrrpState struct {
 	in                                                          *VRRPInstance
 	node                                                        *Node
 	priority, version, advert, garpDelay, garpRepeat, nopreempt bool
-	garpRefresh, garpRefreshRepeat, garpLower                   bool
+	garpRefresh, garpRefreshRepeat, garpLower, higherPrio       bool
 	advertArg                                                   string
 }
 
@@ -295,6 +299,11 @@ var vrrpInstanceTable = notifyEntries(newTable("vrrp_instance", func(s *vrrpStat
 		}
 	}, "lower_prio_no_advert").
 	add(noBlock, func(d *decoder, n *Node, s *vrrpState) {
+		if v, ok := d.optionalBool(n); ok {
+			s.in.HigherPrioSendAdvert, s.higherPrio = v, true
+		}
+	}, "higher_prio_send_advert").
+	add(noBlock, func(d *decoder, n *Node, s *vrrpState) {
 		if d.args(n, 1, 1, "down_timer_adverts N") {
 			if v, ok := d.uintArg(n, 0, 1, 100, "down_timer_adverts 1..100"); ok {
 				s.in.DownTimerAdverts = int(v)
@@ -315,7 +324,7 @@ var vrrpInstanceTable = notifyEntries(newTable("vrrp_instance", func(s *vrrpStat
 	known(anyBlock, "virtual_routes", "virtual_rules", "track_file", "track_process", "track_bfd", "garp_extra_if",
 		"auth_hmac", "static_ipaddress").
 	known(noBlock, "use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "dont_track_primary", "accept",
-		"no_accept", "strict_mode", "skip_check_adv_addr", "higher_prio_send_advert", "garp_lower_prio_delay",
+		"no_accept", "strict_mode", "skip_check_adv_addr", "garp_lower_prio_delay",
 		"old_unicast_checksum", "unicast_ttl", "unicast_fault_no_peer", "smtp_alert", "notify_deleted",
 		"notify_master_rx_lower_pri", "notify_priority_changes", "track_src_ip", "vrf", "debug",
 		"no_virtual_ipaddress", "promote_secondaries", "kernel_rx_buf_size", "linkbeat_use_polling",
@@ -520,12 +529,14 @@ type globalVRRP struct {
 	garpDelay, garpRefresh                   time.Duration
 	garpRepeat, garpRefreshRepeat, garpLower int
 	lowerPrioNoAdvert, checkUnicastSrc       bool
+	higherPrioSendAdvert                     bool
 }
 
 func (d *decoder) globalVRRP(g *GlobalDefs) globalVRRP {
-	v := globalVRRP{version: 2, garpDelay: 5 * time.Second, garpRepeat: 5, garpRefreshRepeat: 1, garpLower: -1}
+	v := globalVRRP{version: 2, garpDelay: 5 * time.Second, garpRepeat: 5, garpRefreshRepeat: 1, garpLower: -1, higherPrioSendAdvert: true}
 	for _, n := range g.Extra {
-		if len(n.Args) == 0 && n.Keyword != "vrrp_lower_prio_no_advert" && n.Keyword != "vrrp_check_unicast_src" {
+		if len(n.Args) == 0 && n.Keyword != "vrrp_lower_prio_no_advert" && n.Keyword != "vrrp_check_unicast_src" &&
+			n.Keyword != "vrrp_higher_prio_send_advert" {
 			continue
 		}
 		switch n.Keyword {
@@ -555,6 +566,8 @@ func (d *decoder) globalVRRP(g *GlobalDefs) globalVRRP {
 			}
 		case "vrrp_lower_prio_no_advert":
 			v.lowerPrioNoAdvert, _ = d.optionalBool(n)
+		case "vrrp_higher_prio_send_advert":
+			v.higherPrioSendAdvert, _ = d.optionalBool(n)
 		case "vrrp_check_unicast_src":
 			v.checkUnicastSrc = true
 		}
@@ -639,6 +652,9 @@ func (d *decoder) finishVRRP(c *Config) {
 			}
 		}
 		in.LowerPrioNoAdvert = in.LowerPrioNoAdvert || g.lowerPrioNoAdvert
+		if !s.higherPrio {
+			in.HigherPrioSendAdvert = g.higherPrioSendAdvert
+		}
 		in.CheckUnicastSrc = in.CheckUnicastSrc || g.checkUnicastSrc
 		if in.DownTimerAdverts == 0 {
 			in.DownTimerAdverts = 3

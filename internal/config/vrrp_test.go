@@ -95,7 +95,7 @@ vrrp_instance VI_2 {
 		ExcludedVIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.12/32")},
 		McastSrc:     netip.MustParseAddr("10.0.0.1"), Preempt: false,
 		GARPMasterDelay: time.Second, GARPMasterRepeat: 3, GARPMasterRefresh: time.Minute, GARPMasterRefreshRepeat: 1,
-		GARPLowerPrioRepeat: 3, DownTimerAdverts: 3,
+		GARPLowerPrioRepeat: 3, DownTimerAdverts: 3, HigherPrioSendAdvert: true,
 		TrackInterfaces: []VRRPTrack{{Name: "eth1", Weight: -30, HasWeight: true}, {Name: "eth2"}},
 		TrackScripts:    []VRRPTrack{{Name: "chk_lb", Weight: -20}},
 		Notify:          VRRPNotify{Master: "/n/master arg", Any: "/n/any"},

@@ -58,7 +58,7 @@ func vrrpConfig(c *config.VRRP) (vrrp.Config, error) {
 			McastDst: in.McastDst, ChecksumNoPseudo: in.V3ChecksumAsV2,
 			GARPDelay: in.GARPMasterDelay, GARPRefresh: in.GARPMasterRefresh, GARPRepeat: in.GARPMasterRepeat,
 			GARPRefreshRepeat: in.GARPMasterRefreshRepeat, GARPLowerPrioRepeat: in.GARPLowerPrioRepeat,
-			LowerPrioNoAdvert: in.LowerPrioNoAdvert, DownTimerAdverts: in.DownTimerAdverts,
+			LowerPrioNoAdvert: in.LowerPrioNoAdvert, HigherPrioSendAdvert: in.HigherPrioSendAdvert, DownTimerAdverts: in.DownTimerAdverts,
 			Notify: vrrp.Notify(in.Notify)}
 		if in.AuthType == "PASS" {
 			ic.AuthType = vrrp.AuthPass

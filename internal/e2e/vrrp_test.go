@@ -13,6 +13,7 @@ package e2e
 // and who answers for the VIP by ARP-probing from the client.
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -21,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -119,6 +121,7 @@ type instance struct {
 	unicast   bool
 	state     string
 	auth      string
+	extra     string // more lines for the block
 }
 
 func (in instance) block(self string) string {
@@ -132,6 +135,7 @@ func (in instance) block(self string) string {
 	if in.nopreempt {
 		b.WriteString("  nopreempt\n")
 	}
+	b.WriteString(in.extra)
 	if in.auth != "" {
 		fmt.Fprintf(&b, "  authentication {\n    auth_type PASS\n    auth_pass %s\n  }\n", in.auth)
 	}
@@ -451,4 +455,369 @@ func TestVRRPNopreempt(t *testing.T) {
 	}
 	ka.stop()
 	l.settled(2*time.Second, u, u)
+}
+
+// echoServers runs UDP and TCP echo servers on the real server, bound to
+// the VIP (DR: replies leave from the VIP straight to the client).
+func (l *vrrpLab) echoServers() {
+	l.t.Helper()
+	var uc *net.UDPConn
+	var tl *net.TCPListener
+	err := l.real.Do(func() error {
+		var err error
+		if uc, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(labVIP), Port: labUDP}); err != nil {
+			return err
+		}
+		tl, err = net.ListenTCP("tcp4", &net.TCPAddr{IP: net.ParseIP(labVIP), Port: labTCP})
+		return err
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() { uc.Close(); tl.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := uc.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			uc.WriteToUDP(buf[:n], from)
+		}
+	}()
+	go func() {
+		for {
+			c, err := tl.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 2048)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+}
+
+// stream is a client sending a UDP datagram every period and recording
+// when echoes come back.
+type stream struct {
+	mu    sync.Mutex
+	times []time.Time
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func (l *vrrpLab) udpStream(period time.Duration) *stream {
+	l.t.Helper()
+	var c *net.UDPConn
+	if err := l.cl.Do(func() error {
+		var err error
+		c, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP(labVIP), Port: labUDP})
+		return err
+	}); err != nil {
+		l.t.Fatal(err)
+	}
+	s := &stream{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				// An ICMP port unreachable (a director that has the VIP in
+				// its kernel, like keepalived, and no listener) is reported
+				// once on a connected socket; keep reading until closed.
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			s.mu.Lock()
+			s.times = append(s.times, time.Now())
+			s.mu.Unlock()
+		}
+	}()
+	go func() {
+		defer close(s.done)
+		defer c.Close()
+		t := time.NewTicker(period)
+		defer t.Stop()
+		seq := 0
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				seq++
+				c.Write([]byte(fmt.Sprintf("seq %d", seq)))
+			}
+		}
+	}()
+	l.t.Cleanup(s.close)
+	return s
+}
+
+func (s *stream) close() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+}
+
+func (s *stream) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.times)
+}
+
+// gap is the longest time without an echo after since.
+func (s *stream) gap(since time.Time) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var g time.Duration
+	prev := since
+	for _, t := range s.times {
+		if t.Before(since) {
+			continue
+		}
+		g = max(g, t.Sub(prev))
+		prev = t
+	}
+	return g
+}
+
+// tcpHold keeps a TCP connection through the VIP busy with small echoes
+// and reports whether it was still working at the end.
+func (l *vrrpLab) tcpHold(period time.Duration) func() error {
+	l.t.Helper()
+	var c net.Conn
+	if err := l.cl.Do(func() error {
+		var err error
+		c, err = net.DialTimeout("tcp4", net.JoinHostPort(labVIP, fmt.Sprint(labTCP)), 2*time.Second)
+		return err
+	}); err != nil {
+		l.t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	res := make(chan error, 1)
+	go func() {
+		defer c.Close()
+		buf := make([]byte, 64)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		var lastErr error
+		for {
+			select {
+			case <-stop:
+				res <- lastErr
+				return
+			case <-t.C:
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Write([]byte("ping")); err != nil {
+				res <- err
+				return
+			}
+			if _, err := c.Read(buf); err != nil {
+				res <- err
+				return
+			}
+		}
+	}()
+	return func() error { close(stop); return <-res }
+}
+
+// TestVRRPFailoverWithTraffic: two ulvs directors in DR mode in front of a
+// real server; the client streams UDP and holds a TCP connection; the
+// master is killed (-9). The gap in delivered echoes is the failover time.
+func TestVRRPFailoverWithTraffic(t *testing.T) {
+	if !netns.IsRoot() {
+		t.Skip("needs root for network namespaces")
+	}
+	for _, c := range []struct {
+		name    string
+		in      instance
+		maxGap  time.Duration
+		comment string
+	}{
+		{"v3 advert_int 0.1", instance{version: 3, advert: "0.1"}, 400 * time.Millisecond, "ulvs sub-second"},
+		{"v2 advert_int 1 (keepalived timing)", instance{version: 2, advert: "1"}, 4500 * time.Millisecond, "for comparison"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := newVRRPLab(t)
+			l.echoServers()
+			hi, lo := c.in, c.in
+			hi.prio, lo.prio = 150, 100
+			d1 := l.start("d1", "ulvs", hi)
+			l.settled(6*time.Second, d1, d1)
+			d2 := l.start("d2", "ulvs", lo)
+			time.Sleep(advertDuration(c.in) * 5)
+			l.settled(6*time.Second, d1, d1, d2)
+
+			s := l.udpStream(time.Millisecond)
+			closeTCP := l.tcpHold(10 * time.Millisecond)
+			deadline := time.Now().Add(5 * time.Second)
+			for s.count() < 200 {
+				if time.Now().After(deadline) {
+					t.Fatalf("no UDP echoes through the VIP before the failover (%d)", s.count())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			killAt := time.Now()
+			d1.kill()
+			l.settled(6*time.Second, d2, d2)
+			before := s.count()
+			deadline = time.Now().Add(3 * time.Second)
+			for s.count() < before+500 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			s.close()
+			gap := s.gap(killAt.Add(-50 * time.Millisecond))
+			tcpErr := closeTCP()
+			t.Logf("%s: UDP delivery gap %v across kill -9 of the master (%s); TCP connection after failover: %v",
+				c.name, gap, c.comment, errString(tcpErr))
+			if s.count() < before+100 {
+				t.Fatalf("traffic did not resume through the new master (%d echoes after)", s.count()-before)
+			}
+			if gap > c.maxGap {
+				t.Errorf("gap %v, target under %v", gap, c.maxGap)
+			}
+		})
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "still working"
+	}
+	return "broken: " + err.Error()
+}
+
+// TestVRRPSplitBrainHeals cuts the link between the directors (the client
+// still reaches both), lets both become master, then restores it: exactly
+// one master remains, and the client's ARP entry for the VIP points at it
+// because it re-announced when it heard the lower priority. The lower
+// peer is another ulvs, or keepalived with higher_prio_send_advert (the
+// keepalived setting for issues #160/#166; without it keepalived yields
+// silently and nothing tells the surviving master to re-announce).
+func TestVRRPSplitBrainHeals(t *testing.T) {
+	if !netns.IsRoot() {
+		t.Skip("needs root for network namespaces")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft is not installed; it cuts the link between the directors")
+	}
+	for _, peer := range []string{"ulvs", "keepalived"} {
+		t.Run("lower peer "+peer, func(t *testing.T) { splitBrain(t, peer) })
+	}
+}
+
+func splitBrain(t *testing.T, peer string) {
+	l := newVRRPLab(t)
+	l.echoServers()
+	in := instance{version: 3, advert: "0.1"}
+	hi, lo := in, in
+	hi.prio, lo.prio = 150, 100
+	if peer == "keepalived" {
+		lo.extra = "  higher_prio_send_advert\n"
+	}
+	u := l.start("d1", "ulvs", hi)
+	l.settled(5*time.Second, u, u)
+	other := l.start("d2", peer, lo)
+	time.Sleep(time.Second)
+	l.settled(5*time.Second, u, u, other)
+
+	cut := func(on bool) {
+		t.Helper()
+		var args []string
+		if on {
+			args = []string{"-f", "-"}
+		} else {
+			args = []string{"delete", "table", "bridge", "splitbrain"}
+		}
+		cmd := exec.Command("ip", append([]string{"netns", "exec", l.sw.Name, "nft"}, args...)...)
+		if on {
+			cmd.Stdin = strings.NewReader(`table bridge splitbrain {
+	chain cut {
+		type filter hook forward priority 0;
+		iifname "s1" oifname "s2" drop
+		iifname "s2" oifname "s1" drop
+	}
+}
+`)
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("nft: %v %s", err, out)
+		}
+	}
+	cut(true)
+	// Both become master; the lower one announced last, so the client's
+	// cache points at it once the client talks to the VIP.
+	deadline := time.Now().Add(3 * time.Second)
+	for !(u.master() && other.master()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("partitioned: d1 master=%v d2 master=%v; want both", u.master(), other.master())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s := l.udpStream(5 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	during := l.clientNeigh()
+	// Which master the client resolved during the split depends on whose
+	// ARP answer came last; make it the one about to step down, the stale
+	// cache of issues #160/#166.
+	d2mac := l.mac["d2"]
+	if err := l.cl.IP("neigh", "replace", labVIP, "lladdr", net.HardwareAddr(d2mac[:]).String(), "dev", "eth0", "nud", "stale"); err != nil {
+		t.Fatal(err)
+	}
+	healAt := time.Now()
+	cut(false)
+	l.settled(3*time.Second, u, u, other)
+	var mac [6]byte
+	for time.Since(healAt) < 2*time.Second {
+		if mac = l.clientNeigh(); mac == l.mac["d1"] {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if mac != l.mac["d1"] {
+		t.Fatalf("after healing, the client's ARP entry points at %s, want d1 (the master)", l.name(mac))
+	}
+	if !strings.Contains(u.proc.Output(), "lower priority advertisement while master; answering and re-announcing") {
+		t.Fatal("d1 never heard the lower priority, so the correction did not come from its re-announcement")
+	}
+	t.Logf("split brain: client resolved %s during the split (set to d2); after healing one master (d1) and the entry corrected %v after the link came back",
+		l.name(during), time.Since(healAt).Round(time.Millisecond))
+	n := s.count()
+	time.Sleep(300 * time.Millisecond)
+	if s.count() <= n {
+		t.Fatal("no traffic through the VIP after healing")
+	}
+}
+
+// clientNeigh returns the MAC the client's kernel has for the VIP.
+func (l *vrrpLab) clientNeigh() [6]byte {
+	out, err := exec.Command("ip", "-n", l.cl.Name, "neigh", "show", labVIP, "dev", "eth0").CombinedOutput()
+	if err != nil {
+		return [6]byte{}
+	}
+	f := strings.Fields(string(out))
+	for i, w := range f {
+		if w == "lladdr" && i+1 < len(f) {
+			if hw, err := net.ParseMAC(f[i+1]); err == nil {
+				return [6]byte(hw)
+			}
+		}
+	}
+	return [6]byte{}
 }
