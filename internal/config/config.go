@@ -18,12 +18,17 @@ type Config struct {
 	Global         GlobalDefs
 	VirtualServers []*VirtualServer
 	ULVS           ULVS
+	// VRRP holds the vrrp_instance, vrrp_script and vrrp_sync_group blocks
+	// (vrrp.go).
+	VRRP VRRP
 
 	// Blocks are the top-level statements ulvs recognises but does not
 	// interpret yet, in file order: vrrp_instance, vrrp_script,
 	// vrrp_sync_group, virtual_server_group, garp_group, SSL, static_*,
 	// track_* and keepalived's top-level process settings.
 	Blocks []*Node
+
+	vrrpStates []*vrrpState // while decoding
 }
 
 // GlobalDefs is the global_defs block.

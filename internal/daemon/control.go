@@ -82,13 +82,7 @@ func (d *Director) apply(cfgs []balancer.ServiceConfig) error {
 			}
 		}
 	}
-	var vips [][4]byte
-	for _, s := range next.Services() {
-		if s.Key.Addr.Is4() && !slices.Contains(vips, s.Key.Addr.As4()) {
-			vips = append(vips, s.Key.Addr.As4())
-		}
-	}
-	d.vips.SetVIPs(vips...)
+	d.publishVIPs()
 	if d.dropInstalled.Load() {
 		if err := hostnet.InstallKernelDrop(d.nftTable, d.dropRules()); err != nil {
 			d.log.Warn("kernel drop rules not updated", "err", err)

@@ -26,6 +26,7 @@ import (
 	"github.com/ulvs/ulvs/internal/hostnet"
 	"github.com/ulvs/ulvs/internal/preflight"
 	"github.com/ulvs/ulvs/internal/status"
+	"github.com/ulvs/ulvs/vrrp"
 )
 
 // Options are what `ulvs run` takes on its command line; they override the
@@ -85,6 +86,14 @@ type Director struct {
 	retired status.Stats
 
 	dropInstalled atomic.Bool
+
+	vrrp *vrrp.Router
+	// vipMu guards which VIPs the loop answers ARP for (publishVIPs):
+	// vrrpManaged are the addresses of vrrp_instances, vrrpHeld those
+	// whose instance is MASTER.
+	vipMu       sync.Mutex
+	vrrpManaged map[[4]byte]bool
+	vrrpHeld    map[[4]byte]bool
 }
 
 // Load reads the configuration, builds the first Table, resolves the
@@ -121,6 +130,7 @@ func Load(opts Options) (*Director, error) {
 		return nil, err
 	}
 	d.reloads.LastOK = time.Now()
+	d.releaseVRRPAddrs()
 	if err := d.resolveInterfaces(); err != nil {
 		return nil, err
 	}
@@ -297,6 +307,9 @@ func (d *Director) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.loop = loop
 	d.mu.Unlock()
+	if err := d.startVRRP(ctx, &bg); err != nil {
+		return err
+	}
 
 	bg.Add(1)
 	go func() {
