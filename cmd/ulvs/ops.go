@@ -143,7 +143,13 @@ func listCmd(args []string, out io.Writer) error {
 	case *persist:
 		opts.Format = status.FormatPersistentConn
 	}
-	return status.WriteList(out, snap, opts)
+	if err := status.WriteList(out, snap, opts); err != nil {
+		return err
+	}
+	if len(snap.VRRP) > 0 {
+		fmt.Fprintln(out)
+	}
+	return status.WriteVRRP(out, snap.VRRP)
 }
 
 func writeJSON(w io.Writer, v any) error {

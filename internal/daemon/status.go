@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/ulvs/ulvs/vrrp"
 	"net/netip"
 
 	"github.com/ulvs/ulvs/balancer"
@@ -102,6 +103,21 @@ func (d *Director) snapshot(raw bool) *status.Snapshot {
 		snap.Services = append(snap.Services, ss)
 	}
 	status.Sort(snap.Services)
+	for _, v := range d.VRRP() {
+		vi := status.VRRPInstance{Name: v.Name, Interface: v.Interface, VRID: v.VRID, Version: v.Version,
+			State: v.State.String(), Since: v.Since, Priority: v.Priority, BasePriority: v.BasePriority,
+			Master: v.MasterAddr, VIPs: v.VIPs, BecameMaster: v.BecameMaster, AdvertsSent: v.AdvertsSent,
+			AdvertsReceived: v.AdvertsReceived}
+		for r, n := range v.Drops {
+			if n != 0 {
+				if vi.Drops == nil {
+					vi.Drops = map[string]uint64{}
+				}
+				vi.Drops[vrrp.Drop(r).String()] = n
+			}
+		}
+		snap.VRRP = append(snap.VRRP, vi)
+	}
 	return snap
 }
 

@@ -13,6 +13,8 @@ package e2e
 // and who answers for the VIP by ARP-probing from the client.
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -191,7 +193,7 @@ virtual_server %[1]s %[3]d {
   }
 }
 `, labVIP, labUDP, labTCP) + in.block(name)
-		args = []string{"run", "-f", conf, "--log-level", "debug"}
+		args = []string{"run", "-f", conf, "--log-level", "debug", "--admin-socket", filepath.Join(l.tmp, name+".sock")}
 	case "keepalived":
 		body = "global_defs {\n  router_id " + name + "\n}\n" + in.block(name)
 		bin = "keepalived"
@@ -674,8 +676,17 @@ func TestVRRPFailoverWithTraffic(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			killAt := time.Now()
+			if st := vrrpState(t, l, "d1"); st != "MASTER" {
+				t.Errorf("ulvs list on d1 says %q, want MASTER", st)
+			}
+			if st := vrrpState(t, l, "d2"); st != "BACKUP" {
+				t.Errorf("ulvs list on d2 says %q, want BACKUP", st)
+			}
 			d1.kill()
 			l.settled(6*time.Second, d2, d2)
+			if st := vrrpState(t, l, "d2"); st != "MASTER" {
+				t.Errorf("after the failover ulvs list on d2 says %q, want MASTER", st)
+			}
 			before := s.count()
 			deadline = time.Now().Add(3 * time.Second)
 			for s.count() < before+500 && time.Now().Before(deadline) {
@@ -694,6 +705,25 @@ func TestVRRPFailoverWithTraffic(t *testing.T) {
 			}
 		})
 	}
+}
+
+// vrrpState asks a ulvs director's admin socket (`ulvs list --json`) for
+// its instance's state.
+func vrrpState(t *testing.T, l *vrrpLab, name string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := l.dirs[name].Exec(ctx, ulvsBinary, "list", "--json", "--admin-socket", filepath.Join(l.tmp, name+".sock"))
+	if err != nil {
+		t.Fatalf("ulvs list on %s: %v\n%s", name, err, out)
+	}
+	var snap struct {
+		VRRP []struct{ State string } `json:"vrrp"`
+	}
+	if err := json.Unmarshal(out, &snap); err != nil || len(snap.VRRP) != 1 {
+		t.Fatalf("ulvs list --json on %s: %v\n%s", name, err, out)
+	}
+	return snap.VRRP[0].State
 }
 
 func errString(err error) string {

@@ -9,6 +9,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,7 +93,18 @@ var (
 	reloads         = desc("ulvs_config_reloads_total", "Configuration reloads by result.", "result")
 	reloadLastOK    = desc("ulvs_config_last_reload_success_timestamp_seconds", "When the configuration was last loaded successfully.")
 	reloadLastState = desc("ulvs_config_last_reload_successful", "Whether the last configuration reload succeeded (1) or failed (0).")
+	vrrpState       = desc("ulvs_vrrp_state", "VRRP instance state: 0 init, 1 backup, 2 master, 3 fault, 4 stopped (keepalived-exporter's numbering).", vrrpLabels...)
+	vrrpPriority    = desc("ulvs_vrrp_priority", "VRRP instance effective priority.", vrrpLabels...)
+	vrrpMasters     = desc("ulvs_vrrp_became_master_total", "Transitions of the VRRP instance to MASTER.", vrrpLabels...)
+	vrrpSent        = desc("ulvs_vrrp_adverts_sent_total", "VRRP advertisements sent.", vrrpLabels...)
+	vrrpReceived    = desc("ulvs_vrrp_adverts_received_total", "VRRP advertisements accepted.", vrrpLabels...)
+	vrrpDrops       = desc("ulvs_vrrp_drops_total", "VRRP packets discarded by the receive checks, by reason.", append(vrrpLabels, "reason")...)
 )
+
+var vrrpLabels = []string{"instance", "interface", "vrid"}
+
+// vrrpStateValue numbers states as keepalived-exporter does.
+var vrrpStateValue = map[string]float64{"INIT": 0, "BACKUP": 1, "MASTER": 2, "FAULT": 3, "STOP": 4, "STOPPED": 4}
 
 // Collector is a prometheus.Collector over a Source.
 type Collector struct {
@@ -108,7 +120,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		nodeInactive, nodeWeight, svcConns, svcInPkts, svcOutPkts, svcInBytes, svcOutBytes, beConns, bePersist,
 		beInPkts, beInBytes, drops, balancerDrops, rxFrames, txFrames, forwarded, ringDrops, txRingFull, arpReplies,
 		icmpSent, connEntries, connCapacity, arpRequests, arpResolved, arpRefreshed, arpFailures, arpQueueDrops,
-		arpEntries, reloads, reloadLastOK, reloadLastState} {
+		arpEntries, reloads, reloadLastOK, reloadLastState, vrrpState, vrrpPriority, vrrpMasters, vrrpSent,
+		vrrpReceived, vrrpDrops} {
 		ch <- d
 	}
 }
@@ -158,6 +171,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(nodeInBytes, total.InBytes)
 	counter(nodeOutBytes, total.OutBytes)
 	gauge(connEntries, float64(snap.ConnCount))
+	for _, v := range snap.VRRP {
+		l := []string{v.Name, v.Interface, strconv.Itoa(int(v.VRID))}
+		gauge(vrrpState, vrrpStateValue[strings.ToUpper(v.State)], l...)
+		gauge(vrrpPriority, float64(v.Priority), l...)
+		counter(vrrpMasters, v.BecameMaster, l...)
+		counter(vrrpSent, v.AdvertsSent, l...)
+		counter(vrrpReceived, v.AdvertsReceived, l...)
+		for r, n := range v.Drops {
+			counter(vrrpDrops, n, append(l, r)...)
+		}
+	}
 	gauge(connCapacity, float64(snap.ConnTableSize))
 
 	ls := c.src.Loop()

@@ -28,7 +28,8 @@ func (fakeSource) Counters() (*status.Snapshot, status.Stats) {
 					Stats: status.Stats{Conns: 7, InPkts: 70, InBytes: 700}}}},
 			{Proto: "FWM", FWMark: 10001000, Stats: status.Stats{Conns: 1, InPkts: 2, InBytes: 3},
 				Reals: []status.Real{{Addr: a("192.168.50.26"), Port: 3306, Weight: 20, ActiveConns: 64, InactConns: 1}}},
-		}},
+		}, VRRP: []status.VRRPInstance{{Name: "VI_1", Interface: "eth0", VRID: 51, State: "MASTER", Priority: 150,
+			BecameMaster: 2, AdvertsSent: 40, AdvertsReceived: 3, Drops: map[string]uint64{"ttl": 5}}}},
 		status.Stats{Conns: 1000, InPkts: 5}
 }
 
@@ -104,6 +105,7 @@ func TestScrape(t *testing.T) {
 		"remote_port": "80", "proto": "TCP", "local_mark": ""}
 	fwm := map[string]string{"local_address": "", "local_port": "0", "remote_address": "192.168.50.26",
 		"remote_port": "3306", "proto": "FWM", "local_mark": "10001000"}
+	vi := map[string]string{"instance": "VI_1", "interface": "eth0", "vrid": "51"}
 	cases := []struct {
 		name   string
 		labels map[string]string
@@ -134,6 +136,12 @@ func TestScrape(t *testing.T) {
 		{"ulvs_config_last_reload_success_timestamp_seconds", nil, 1700000000},
 		{"ulvs_config_last_reload_successful", nil, 0},
 		{"ulvs_build_info", map[string]string{"version": "test"}, 1},
+		{"ulvs_vrrp_state", vi, 2},
+		{"ulvs_vrrp_priority", vi, 150},
+		{"ulvs_vrrp_became_master_total", vi, 2},
+		{"ulvs_vrrp_adverts_sent_total", vi, 40},
+		{"ulvs_vrrp_adverts_received_total", vi, 3},
+		{"ulvs_vrrp_drops_total", map[string]string{"instance": "VI_1", "interface": "eth0", "vrid": "51", "reason": "ttl"}, 5},
 	}
 	for _, c := range cases {
 		if got := value(t, fams, c.name, c.labels); got != c.want {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
+	"time"
 )
 
 // Format selects one of ipvsadm's listing layouts.
@@ -200,3 +202,31 @@ func WriteConns(w io.Writer, conns []Conn) error {
 }
 
 func newBuf(w io.Writer) *bufio.Writer { return bufio.NewWriter(w) }
+
+// WriteVRRP prints the vrrp_instances, one line each, after the table:
+//
+//	VRRP Instance  Interface  VRID  State   Prio  Master       VIPs
+func WriteVRRP(w io.Writer, in []VRRPInstance) error {
+	if len(in) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VRRP Instance\tInterface\tVRID\tVer\tState\tPrio\tMaster\tSince\tVIPs")
+	for _, v := range in {
+		prio := strconv.Itoa(int(v.Priority))
+		if v.Priority != v.BasePriority {
+			prio += fmt.Sprintf(" (%d)", v.BasePriority)
+		}
+		master := "-"
+		if v.Master.IsValid() {
+			master = v.Master.String()
+		}
+		vips := make([]string, len(v.VIPs))
+		for i, a := range v.VIPs {
+			vips[i] = a.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\tv%d\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Interface, v.VRID, v.Version, v.State,
+			prio, master, v.Since.UTC().Format(time.RFC3339), strings.Join(vips, ","))
+	}
+	return tw.Flush()
+}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -169,5 +170,29 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs:\ngot\n%s\nwant\n%s", name, got, want)
+	}
+}
+
+func TestWriteVRRP(t *testing.T) {
+	var b strings.Builder
+	since := time.Date(2026, 11, 26, 17, 0, 0, 0, time.UTC)
+	err := WriteVRRP(&b, []VRRPInstance{
+		{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 3, State: "MASTER", Since: since, Priority: 140,
+			BasePriority: 150, Master: netip.MustParseAddr("10.0.1.2"),
+			VIPs: []netip.Addr{netip.MustParseAddr("10.0.1.100"), netip.MustParseAddr("10.0.1.101")}},
+		{Name: "VI_2", Interface: "eth1", VRID: 52, Version: 2, State: "BACKUP", Since: since, Priority: 100, BasePriority: 100},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "VRRP Instance  Interface  VRID  Ver  State   Prio       Master    Since                 VIPs\n" +
+		"VI_1           eth0       51    v3   MASTER  140 (150)  10.0.1.2  2026-11-26T17:00:00Z  10.0.1.100,10.0.1.101\n" +
+		"VI_2           eth1       52    v2   BACKUP  100        -         2026-11-26T17:00:00Z  \n"
+	if b.String() != want {
+		t.Errorf("got:\n%q\nwant:\n%q", b.String(), want)
+	}
+	b.Reset()
+	if WriteVRRP(&b, nil); b.Len() != 0 {
+		t.Errorf("no instances printed %q", b.String())
 	}
 }

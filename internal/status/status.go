@@ -21,6 +21,27 @@ type Snapshot struct {
 	Timeouts  Timeouts `json:"timeouts"`
 	// Services are sorted as ipvsadm sorts them (see Sort).
 	Services []Service `json:"services"`
+	// VRRP is the state of each vrrp_instance, when there are any.
+	VRRP []VRRPInstance `json:"vrrp,omitempty"`
+}
+
+// VRRPInstance is one vrrp_instance's state.
+type VRRPInstance struct {
+	Name            string       `json:"name"`
+	Interface       string       `json:"interface"`
+	VRID            uint8        `json:"vrid"`
+	Version         uint8        `json:"version"`
+	State           string       `json:"state"`
+	Since           time.Time    `json:"since"`
+	Priority        uint8        `json:"priority"`
+	BasePriority    uint8        `json:"base_priority"`
+	Master          netip.Addr   `json:"master"`
+	VIPs            []netip.Addr `json:"vips"`
+	BecameMaster    uint64       `json:"became_master"`
+	AdvertsSent     uint64       `json:"adverts_sent"`
+	AdvertsReceived uint64       `json:"adverts_received"`
+	// Drops counts discarded advertisements by reason.
+	Drops map[string]uint64 `json:"drops,omitempty"`
 }
 
 // Timeouts are the connection timeouts in seconds, ipvsadm --timeout.
