@@ -493,7 +493,6 @@ func TestServicesTUN(t *testing.T) {
 	}
 }
 
-
 // TestTestdata loads every golden file; all must parse, and all but the
 // GUE one must convert.
 func TestTestdata(t *testing.T) {
