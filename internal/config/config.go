@@ -33,9 +33,27 @@ type GlobalDefs struct {
 	Pos         Pos
 	RouterID    string
 	LVSTimeouts Timeouts
-	// Extra holds the other global_defs keywords keepalived knows
-	// (notification_email, vrrp_* defaults, ...), unvalidated.
+	// E-mail settings: parsed and validated; ulvs sends no e-mail, which
+	// a warning says when smtp_alert turns alerts on.
+	NotificationEmail     []string
+	NotificationEmailFrom string
+	SMTPServer            string // "HOST [PORT]"
+	SMTPHeloName          string
+	SMTPConnectTimeout    time.Duration // 30 s
+	// ScriptUser ("USER [GROUP]") and EnableScriptSecurity apply to the
+	// scripts of checkers and VRRP.
+	ScriptUser           string
+	EnableScriptSecurity bool
+	// LVSFlush and LVSFlushOnStop are always honoured: ulvs's table starts
+	// empty and goes away with the process.
+	LVSFlush, LVSFlushOnStop bool
+	// VRRP holds the vrrp_* defaults of every vrrp_instance.
+	VRRP VRRPDefaults
+	// Extra holds the other global_defs keywords keepalived knows, verbatim:
+	// VRRP-stage ones without a warning, ignored ones with one.
 	Extra []*Node
+
+	emailWarned bool
 }
 
 // Timeouts are IPVS's connection timeouts from global_defs' lvs_timeouts

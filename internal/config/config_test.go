@@ -459,8 +459,10 @@ func TestServices(t *testing.T) {
 	if !cfg.VirtualServers[0].Reals[1].InhibitOnFailure || cfg.VirtualServers[0].Reals[0].InhibitOnFailure {
 		t.Error("inhibit_on_failure")
 	}
-	if n := cfg.Global.Extra[0]; n.Keyword != "notification_email" || len(n.Children) != 2 {
-		t.Errorf("notification_email %v", n)
+	if g := cfg.Global; strings.Join(g.NotificationEmail, " ") != "ops@example.com noc@example.com" ||
+		g.NotificationEmailFrom != "lb1@example.com" || g.SMTPServer != "192.0.2.25" || g.SMTPConnectTimeout != 30*time.Second ||
+		g.VRRP.Version != 2 || g.VRRP.GarpMasterDelay != 5*time.Second || g.VRRP.McastGroup4.String() != "224.0.0.18" {
+		t.Errorf("global %+v", g)
 	}
 }
 
@@ -527,7 +529,7 @@ func TestMultiForms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(warns) != 0 {
+	if len(warns) != 1 || !strings.Contains(warns[0].String(), "multi.conf:6: lvs_sync_daemon: accepted but ignored") {
 		t.Errorf("warnings: %s", warnStrings(warns))
 	}
 	if cfg.Global.RouterID != "multi lb" {
