@@ -230,3 +230,33 @@ func TestGroupEntryString(t *testing.T) {
 		t.Errorf("addrs %v", addrs)
 	}
 }
+
+// TestGroupsTestdata loads the golden group file strictly: every keyword
+// in it is supported without a warning, and the groups expand as
+// keepalived would create them in IPVS.
+func TestGroupsTestdata(t *testing.T) {
+	cfg, _, err := Load("testdata/groups.conf", Options{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs, err := cfg.Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// web: 1+3+4+3 addresses for TCP and again for UDP; marks: 2; one plain.
+	if len(svcs) != 11+11+2+1 {
+		t.Fatalf("%d services", len(svcs))
+	}
+	var addr []balancer.ServiceConfig
+	for _, s := range svcs {
+		if s.Key.FWMark == 0 {
+			addr = append(addr, s)
+		}
+	}
+	if _, err := balancer.NewTable(nil, addr); err != nil {
+		t.Fatal(err)
+	}
+	if g := cfg.Global; g.VRRP.Version != 3 || !g.LVSFlush || !g.LVSFlushOnStop || g.VRRP.MaxAutoPriority != 50 {
+		t.Errorf("global %+v", g)
+	}
+}
