@@ -17,14 +17,16 @@ import (
 type Config struct {
 	Global         GlobalDefs
 	VirtualServers []*VirtualServer
-	ULVS           ULVS
+	// Groups are the virtual_server_group blocks, in file order.
+	Groups []*VirtualServerGroup
+	ULVS   ULVS
 	// VRRP holds the vrrp_instance, vrrp_script and vrrp_sync_group blocks
 	// (vrrp.go).
 	VRRP VRRP
 
 	// Blocks are the top-level statements ulvs recognises but does not
 	// interpret yet, in file order: vrrp_instance, vrrp_script,
-	// vrrp_sync_group, virtual_server_group, garp_group, SSL, static_*,
+	// vrrp_sync_group, garp_group, SSL, static_*,
 	// track_* and keepalived's top-level process settings.
 	Blocks []*Node
 
@@ -36,9 +38,27 @@ type GlobalDefs struct {
 	Pos         Pos
 	RouterID    string
 	LVSTimeouts Timeouts
-	// Extra holds the other global_defs keywords keepalived knows
-	// (notification_email, vrrp_* defaults, ...), unvalidated.
+	// E-mail settings: parsed and validated; ulvs sends no e-mail, which
+	// a warning says when smtp_alert turns alerts on.
+	NotificationEmail     []string
+	NotificationEmailFrom string
+	SMTPServer            string // "HOST [PORT]"
+	SMTPHeloName          string
+	SMTPConnectTimeout    time.Duration // 30 s
+	// ScriptUser ("USER [GROUP]") and EnableScriptSecurity apply to the
+	// scripts of checkers and VRRP.
+	ScriptUser           string
+	EnableScriptSecurity bool
+	// LVSFlush and LVSFlushOnStop are always honoured: ulvs's table starts
+	// empty and goes away with the process.
+	LVSFlush, LVSFlushOnStop bool
+	// VRRP holds the vrrp_* defaults of every vrrp_instance.
+	VRRP VRRPDefaults
+	// Extra holds the other global_defs keywords keepalived knows, verbatim:
+	// VRRP-stage ones without a warning, ignored ones with one.
 	Extra []*Node
+
+	emailWarned bool
 }
 
 // Timeouts are IPVS's connection timeouts from global_defs' lvs_timeouts
@@ -144,11 +164,54 @@ type VirtualServer struct {
 	// (sorry_server_inhibit).
 	SorryInhibit bool
 
+	// Family is ip_family: 4 or 6, or 0 when not set (the family of the
+	// address, or of the real servers for fwmark services).
+	Family int
+	// HASuspend is ha_suspend: checkers pause while the VIP is not
+	// owned (given behaviour by VRRP).
+	HASuspend bool
+	// Virtualhost is the default Host header of the HTTP checkers.
+	Virtualhost string
+	// Checks holds the checker defaults the real servers inherit.
+	Checks CheckDefaults
+
 	Reals []*RealServer
-	// Extra holds the other virtual_server keywords keepalived knows
-	// (checker defaults such as retry, ha_suspend, virtualhost, ...),
-	// unvalidated.
+	// Extra holds the virtual_server keywords ulvs accepts but ignores
+	// (each reported with a warning), verbatim.
 	Extra []*Node
+
+	protoSet, ops bool
+	granularityV6 bool // PersistenceMaskBits is an IPv6 prefix length
+}
+
+// CheckDefaults are the health-check settings a virtual_server passes to
+// its real servers and a real server to its checkers (keepalived's
+// connect_timeout, retry, delay_before_retry, warmup). Zero values mean
+// "unset": the checker's own default applies.
+type CheckDefaults struct {
+	ConnectTimeout   time.Duration // connect_timeout; 5 s in keepalived when nothing sets it
+	Retry            uint32        // retry; the checker's default (1, MISC_CHECK 0, DNS_CHECK 3) when 0
+	DelayBeforeRetry time.Duration // delay_before_retry; the checker's default when 0
+	// Warmup is the largest random delay before the first check; when
+	// WarmupSet is false it is the checker's delay_loop.
+	Warmup    time.Duration
+	WarmupSet bool
+}
+
+// inherit fills c's unset fields from parent.
+func (c *CheckDefaults) inherit(parent CheckDefaults) {
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = parent.ConnectTimeout
+	}
+	if c.Retry == 0 {
+		c.Retry = parent.Retry
+	}
+	if c.DelayBeforeRetry == 0 {
+		c.DelayBeforeRetry = parent.DelayBeforeRetry
+	}
+	if !c.WarmupSet {
+		c.Warmup, c.WarmupSet = parent.Warmup, parent.WarmupSet
+	}
 }
 
 // SorryServer is a virtual server's sorry_server line, with
@@ -173,14 +236,28 @@ type RealServer struct {
 	UpperThreshold   uint32 // uthreshold; 0 = unset
 	LowerThreshold   uint32 // lthreshold; 0 = unset
 	InhibitOnFailure bool
+	// Alpha starts the server as failed until its checkers pass; the
+	// virtual server's alpha when not set.
+	Alpha bool
+	// NotifyUp and NotifyDown are the scripts run when the server comes
+	// up or goes down ("CMD ARGS", verbatim).
+	NotifyUp, NotifyDown string
+	// DelayLoop is the checkers' interval; the virtual server's when unset.
+	DelayLoop time.Duration
+	// Virtualhost is the HTTP checkers' Host header; the virtual server's
+	// when unset.
+	Virtualhost string
+	// Checks are the checker defaults, inherited from the virtual server
+	// field by field.
+	Checks CheckDefaults
 	// Checkers are the health-check blocks (TCP_CHECK, HTTP_GET, ...) in
 	// file order, uninterpreted.
 	Checkers []*Node
-	// Extra holds the other real_server keywords keepalived knows
-	// (notify_up, retry, connect_timeout, ...), unvalidated.
+	// Extra holds the real_server keywords ulvs accepts but ignores (each
+	// reported with a warning), verbatim.
 	Extra []*Node
 
-	methodSet, weightSet, inhibitSet, portSet bool
+	methodSet, weightSet, inhibitSet, portSet, alphaSet bool
 }
 
 // IOMode selects how ulvs moves frames.

@@ -132,11 +132,23 @@ func TestVirtualServerKeywords(t *testing.T) {
 				t.Error("inhibit_on_failure not inherited")
 			}
 		}},
-		{"known keywords kept", "virtualhost www.example.com\nretry 3\nhashed", func(t *testing.T, vs *VirtualServer) {
-			if len(vs.Extra) != 2 || vs.Extra[0].Keyword != "virtualhost" || vs.Extra[1].Args[0] != "3" {
-				t.Errorf("extra %v", vs.Extra)
-			}
-		}},
+		{"checker defaults inherited", "virtualhost www.example.com\nretry 3\nhashed\nconnect_timeout 2.5\nwarmup 0\n" +
+			"delay_before_retry 4\nha_suspend\nip_family inet\nalpha\nreal_server 10.0.2.2 80 {\n retry 5\n alpha off\n notify_up \"/bin/up.sh a\"\n}",
+			func(t *testing.T, vs *VirtualServer) {
+				want := CheckDefaults{ConnectTimeout: 2500 * time.Millisecond, Retry: 3, DelayBeforeRetry: 4 * time.Second, WarmupSet: true}
+				if vs.Checks != want || vs.Virtualhost != "www.example.com" || !vs.HASuspend || vs.Family != 4 || len(vs.Extra) != 0 {
+					t.Errorf("vs %+v", vs)
+				}
+				rs := vs.Reals[0]
+				want.Retry = 5
+				if rs.Checks != want || rs.Virtualhost != "www.example.com" || rs.Alpha || rs.NotifyUp != "/bin/up.sh a" ||
+					rs.DelayLoop != 60*time.Second {
+					t.Errorf("rs %+v", rs)
+				}
+				if r1 := vs.Reals[1]; !r1.Alpha || r1.Checks.Retry != 3 {
+					t.Errorf("second rs %+v", r1)
+				}
+			}},
 		{"quorum and sorry server", "sorry_server 10.0.2.9 8080\nsorry_server_lvs_method DR\nsorry_server_inhibit\nquorum 2\nhysteresis 1\n" +
 			"quorum_up \"/bin/up arg\"\nquorum_down /bin/down\nalpha\nomega off", func(t *testing.T, vs *VirtualServer) {
 			want := SorryServer{Addr: netip.MustParseAddr("10.0.2.9"), Port: 8080, Method: balancer.DR}
@@ -447,8 +459,10 @@ func TestServices(t *testing.T) {
 	if !cfg.VirtualServers[0].Reals[1].InhibitOnFailure || cfg.VirtualServers[0].Reals[0].InhibitOnFailure {
 		t.Error("inhibit_on_failure")
 	}
-	if n := cfg.Global.Extra[0]; n.Keyword != "notification_email" || len(n.Children) != 2 {
-		t.Errorf("notification_email %v", n)
+	if g := cfg.Global; strings.Join(g.NotificationEmail, " ") != "ops@example.com noc@example.com" ||
+		g.NotificationEmailFrom != "lb1@example.com" || g.SMTPServer != "192.0.2.25" || g.SMTPConnectTimeout != 30*time.Second ||
+		g.VRRP.Version != 2 || g.VRRP.GarpMasterDelay != 5*time.Second || g.VRRP.McastGroup4.String() != "224.0.0.18" {
+		t.Errorf("global %+v", g)
 	}
 }
 
@@ -478,13 +492,6 @@ func TestServicesTUN(t *testing.T) {
 	}
 	if _, err := cfg.Services(); err == nil || !strings.Contains(err.Error(), `tun-gue.conf:6: real_server: TUN type gue is parsed but ulvs tunnels with IPIP only (remove "type gue"`) {
 		t.Errorf("gue: got %v", err)
-	}
-}
-
-func TestServicesGroup(t *testing.T) {
-	cfg, _ := mustParse(t, "virtual_server group web {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n real_server 10.0.2.1 80\n}\n")
-	if _, err := cfg.Services(); err == nil || !strings.Contains(err.Error(), "virtual_server group web is parsed but not supported") {
-		t.Errorf("got %v", err)
 	}
 }
 
@@ -522,7 +529,7 @@ func TestMultiForms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(warns) != 0 {
+	if len(warns) != 1 || !strings.Contains(warns[0].String(), "multi.conf:6: lvs_sync_daemon: accepted but ignored") {
 		t.Errorf("warnings: %s", warnStrings(warns))
 	}
 	if cfg.Global.RouterID != "multi lb" {
@@ -549,7 +556,10 @@ func TestMultiForms(t *testing.T) {
 	for _, b := range cfg.Blocks {
 		kinds = append(kinds, b.Keyword)
 	}
-	if got := strings.Join(kinds, " "); got != "vrrp_sync_group vrrp_instance vrrp_instance virtual_server_group SSL" {
+	if len(cfg.Groups) != 1 || len(cfg.Groups[0].Entries) != 3 {
+		t.Errorf("groups %+v", cfg.Groups)
+	}
+	if got := strings.Join(kinds, " "); got != "vrrp_sync_group vrrp_instance vrrp_instance SSL" {
 		t.Errorf("blocks %s", got)
 	}
 }

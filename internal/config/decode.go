@@ -12,11 +12,12 @@ import (
 
 // keepalived defaults (check_data.c, check_parser.c, ipvswrapper.h).
 const (
-	defaultScheduler   = "wlc"
-	defaultDelayLoop   = 60 * time.Second
-	defaultPersistence = 360 * time.Second // IPVS_SVC_PERSISTENT_TIMEOUT, for a bare persistence_timeout
-	defaultWeight      = 1
-	weightLimit        = 65535 // IPVS_WEIGHT_LIMIT
+	defaultScheduler      = "wlc"
+	defaultDelayLoop      = 60 * time.Second
+	defaultPersistence    = 360 * time.Second // IPVS_SVC_PERSISTENT_TIMEOUT, for a bare persistence_timeout
+	defaultWeight         = 1
+	defaultConnectTimeout = 5 * time.Second
+	weightLimit           = 65535 // IPVS_WEIGHT_LIMIT
 )
 
 // schedulers are the IPVS scheduler names keepalived passes to the kernel.
@@ -49,44 +50,6 @@ var rootTable = newTable("the top level", func(c *Config, n *Node) { c.Blocks = 
 	// keepalived's top-level process settings (global_parser.c roots).
 	known(noBlock, "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets", "use_pid_dir", "instance",
 		"child_wait_time", "linkbeat_use_polling")
-
-var globalTable = newTable("global_defs", func(g *GlobalDefs, n *Node) { g.Extra = append(g.Extra, n) }).
-	add(noBlock, func(d *decoder, n *Node, g *GlobalDefs) {
-		if d.args(n, 1, 1, "router_id NAME") {
-			g.RouterID = n.Args[0]
-		}
-	}, "router_id").
-	add(noBlock, decodeLVSTimeouts, "lvs_timeouts").
-	known(anyBlock, "notification_email").
-	known(noBlock, "process_names", "process_name", "vrrp_process_name", "checker_process_name",
-		"lvs_process_name", "bfd_process_name", "notification_email_from", "smtp_server", "smtp_helo_name",
-		"smtp_connect_timeout", "smtp_alert", "startup_script", "startup_script_timeout", "shutdown_script",
-		"shutdown_script_timeout", "max_auto_priority", "min_auto_priority_delay", "smtp_alert_vrrp",
-		"smtp_alert_checker", "checker_log_all_failures", "dynamic_interfaces", "no_email_faults",
-		"default_interface", "disable_local_igmp", "lvs_flush", "lvs_flush_on_stop", "lvs_flush_onstop",
-		"lvs_sync_daemon", "vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_garp_master_delay",
-		"vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
-		"vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_garp_interval", "vrrp_gna_interval",
-		"vrrp_min_garp", "vrrp_garp_extra_if", "vrrp_vmac_garp_intvl", "vrrp_lower_prio_no_advert",
-		"vrrp_higher_prio_send_advert", "vrrp_version", "vrrp_iptables", "vrrp_ipsets", "nftables",
-		"nftables_priority", "nftables_ifindex", "nftables_ipvs", "nftables_ipvs_priority",
-		"nftables_ipvs_start_fwmark", "nftables_counters", "vrrp_check_unicast_src", "vrrp_skip_check_adv_addr",
-		"vrrp_strict", "vrrp_priority", "vrrp_no_swap", "vrrp_rt_priority", "vrrp_cpu_affinity",
-		"vrrp_rlimit_rttime", "vrrp_rlimit_rtime", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo",
-		"vrrp_notify_fifo_script", "vrrp_notify_priority_changes", "lvs_notify_fifo", "lvs_notify_fifo_script",
-		"checker_priority", "checker_no_swap", "checker_rt_priority", "checker_cpu_affinity",
-		"checker_rlimit_rttime", "checker_rlimit_rtime", "bfd_priority", "bfd_no_swap", "bfd_rt_priority",
-		"bfd_cpu_affinity", "bfd_rlimit_rttime", "bfd_rlimit_rtime", "snmp_socket", "enable_traps",
-		"enable_snmp_vrrp", "enable_snmp_keepalived", "enable_snmp_rfc", "enable_snmp_rfcv2",
-		"enable_snmp_rfcv3", "enable_snmp_checker", "enable_dbus", "dbus_service_name", "script_user",
-		"enable_script_security", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
-		"vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs",
-		"process_monitor_rcv_bufs_force", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
-		"lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "rs_init_notifies",
-		"no_checker_emails", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier", "vrrp_startup_delay",
-		"log_unknown_vrids", "vmac_prefix", "vmac_addr_prefix", "umask", "random_seed", "reload_check_config",
-		"reload_time_file", "reload_repeat", "reload_file", "include_check", "tmp_config_directory",
-		"data_use_instance", "v3_checksum_as_v2", "vrrp_track_process")
 
 // decodeLVSTimeouts parses "lvs_timeouts [tcp N] [tcpfin N] [udp N]".
 func decodeLVSTimeouts(d *decoder, n *Node, g *GlobalDefs) {
@@ -203,12 +166,13 @@ func (d *decoder) ifName(n *Node) bool {
 
 // decodeRoot decodes the whole tree and applies the ulvs defaults.
 func (d *decoder) decodeRoot(root *Node) *Config {
-	cfg := &Config{}
+	cfg := &Config{Global: defaultGlobalDefs()}
 	decodeBlock(d, rootTable, root, cfg)
 	d.finishVRRP(cfg)
 	if cfg.ULVS.AdminSocket == "" {
 		cfg.ULVS.AdminSocket = DefaultAdminSocket
 	}
+	cfg.VirtualServers = d.resolveGroups(cfg)
 	seen := map[string]*VirtualServer{}
 	for _, vs := range cfg.VirtualServers {
 		key := vs.identity()
@@ -229,7 +193,7 @@ func (vs *VirtualServer) identity() string {
 	case vs.FWMark != 0:
 		return fmt.Sprintf("fwmark %d", vs.FWMark)
 	case vs.Group != "":
-		return "group " + vs.Group
+		return fmt.Sprintf("%v group %s", vs.Protocol, vs.Group)
 	}
 	return fmt.Sprintf("%v %v", vs.Protocol, netip.AddrPortFrom(vs.Addr, vs.Port))
 }
@@ -395,8 +359,101 @@ var vsTable = newTable("virtual_server", func(s *vsState, n *Node) { s.vs.Extra 
 			s.sorryMethod, s.sorryTunnel, s.sorryMethodSet = m, t, true
 		}
 	}, "sorry_server_lvs_method").
-	known(noBlock, "ip_family", "retry", "delay_before_retry", "warmup", "connect_timeout", "persistence_engine",
-		"ha_suspend", "smtp_alert", "virtualhost", "snmp_name", "nat_mask")
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		if !d.args(n, 1, 1, "ip_family inet|inet6") {
+			return
+		}
+		switch n.Args[0] {
+		case "inet":
+			s.vs.Family = 4
+		case "inet6":
+			s.vs.Family = 6
+		default:
+			d.errorf(n, "write ip_family inet or ip_family inet6", "unknown address family %q", n.Args[0])
+			return
+		}
+		if s.vs.Addr.IsValid() && (s.vs.Family == 4) != s.vs.Addr.Is4() {
+			d.errorf(n, "remove ip_family, or make it match the virtual server's address", "ip_family %s conflicts with %v", n.Args[0], s.vs.Addr)
+		}
+	}, "ip_family").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) { d.checkDefault(n, &s.vs.Checks) },
+		"connect_timeout", "retry", "delay_before_retry", "warmup").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		if v, ok := d.optionalBool(n); ok {
+			s.vs.HASuspend = v
+		}
+	}, "ha_suspend").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		if d.args(n, 1, -1, n.Keyword+" www.example.com") {
+			s.vs.Virtualhost = n.Args[0]
+		}
+	}, "virtualhost").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		if d.ignored(n, "ulvs has no IPVS persistence engines (SIP Call-ID); persistence uses the client address") {
+			s.vs.Extra = append(s.vs.Extra, n)
+		}
+	}, "persistence_engine").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		if d.smtpAlert(n) {
+			s.vs.Extra = append(s.vs.Extra, n)
+		}
+	}, "smtp_alert").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		if d.ignored(n, "ulvs has no SNMP agent") {
+			s.vs.Extra = append(s.vs.Extra, n)
+		}
+	}, "snmp_name").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) {
+		if d.ignored(n, "nat_mask was removed from keepalived and has no effect") {
+			s.vs.Extra = append(s.vs.Extra, n)
+		}
+	}, "nat_mask")
+
+// ignored reports a keyword ulvs accepts but does not act on, saying why.
+func (d *decoder) ignored(n *Node, why string) bool {
+	d.warnf(n, "accepted but ignored: %s", why)
+	return true
+}
+
+// smtpAlert parses "smtp_alert [<BOOL>]"; turning alerts on is reported,
+// since ulvs sends no e-mail.
+func (d *decoder) smtpAlert(n *Node) bool {
+	v, ok := d.optionalBool(n)
+	return ok && v && d.ignored(n, "ulvs sends no e-mail alerts")
+}
+
+// checkDefault parses connect_timeout, retry, delay_before_retry and
+// warmup, the checker defaults of a virtual_server or real_server.
+func (d *decoder) checkDefault(n *Node, c *CheckDefaults) {
+	switch n.Keyword {
+	case "retry":
+		const usage = "retry 3 (1..4294967295)"
+		if d.args(n, 1, 1, usage) {
+			if v, ok := d.uintArg(n, 0, 1, 1<<32-1, usage); ok {
+				c.Retry = uint32(v)
+			}
+		}
+	case "connect_timeout":
+		if v, ok := d.timerArg(n, "connect_timeout 5 (seconds, fractions allowed)"); ok {
+			c.ConnectTimeout = v
+		}
+	case "delay_before_retry":
+		if v, ok := d.timerArg(n, "delay_before_retry 3 (seconds, fractions allowed)"); ok {
+			c.DelayBeforeRetry = v
+		}
+	case "warmup":
+		const usage = "warmup 5 (seconds, fractions allowed; 0 starts checks at once)"
+		if !d.args(n, 1, 1, usage) {
+			return
+		}
+		v, err := parseTimer(n.Args[0])
+		if err != nil {
+			d.errorf(n, "write "+usage, "%v", err)
+			return
+		}
+		c.Warmup, c.WarmupSet = v, true
+	}
+}
 
 // decodeGranularity parses persistence_granularity: an IPv4 netmask, or an
 // IPv6 prefix length. Like keepalived it makes the service persistent
@@ -412,7 +469,7 @@ func decodeGranularity(d *decoder, n *Node, s *vsState) {
 		if !ok {
 			return
 		}
-		s.vs.PersistenceMaskBits = int(v)
+		s.vs.PersistenceMaskBits, s.vs.granularityV6 = int(v), true
 	} else {
 		b, err := maskBits(n.Args[0])
 		if err != nil {
@@ -532,7 +589,8 @@ func (d *decoder) method(n *Node) (balancer.Method, Tunnel, bool) {
 // the service is dropped.
 func (d *decoder) virtualServer(n *Node) *VirtualServer {
 	const usage = "virtual_server IP PORT, virtual_server fwmark N or virtual_server group NAME"
-	vs := &VirtualServer{Pos: n.Pos, Scheduler: "", DelayLoop: defaultDelayLoop, Weight: defaultWeight}
+	vs := &VirtualServer{Pos: n.Pos, DelayLoop: defaultDelayLoop, Weight: defaultWeight,
+		Checks: CheckDefaults{ConnectTimeout: defaultConnectTimeout}}
 	if !d.args(n, 1, -1, usage) {
 		return nil
 	}
@@ -612,12 +670,21 @@ func (d *decoder) finishVirtualServer(n *Node, s *vsState) {
 	for _, f := range s.mhFlags {
 		d.schedFlag(f, vs, "mh")
 	}
-	if vs.FWMark != 0 {
+	vs.protoSet, vs.ops = s.protoSet, s.ops
+	switch {
+	case vs.Group != "":
+		// Protocol, ops and the zero-port rule depend on the group's
+		// entries: see finishGroupServer.
+	case vs.FWMark != 0:
 		if s.protoSet {
 			d.warnf(n, "protocol is ignored for a fwmark service")
 			vs.Protocol = 0
 		}
-	} else {
+		if vs.HASuspend {
+			d.warnf(n, "ha_suspend cannot be used with fwmarks; cleared, as keepalived does")
+			vs.HASuspend = false
+		}
+	default:
 		if !s.protoSet {
 			d.warnf(n, "no protocol set; defaulting to UDP as keepalived does (write protocol TCP for TCP services)")
 			vs.Protocol = balancer.UDP
@@ -626,12 +693,12 @@ func (d *decoder) finishVirtualServer(n *Node, s *vsState) {
 			d.warnf(n, "ops (one-packet scheduling) requires UDP; ignored")
 			s.ops = false
 		}
-		if vs.Group == "" && vs.Port == 0 && vs.Persistence == 0 {
+		if vs.Port == 0 && vs.Persistence == 0 {
 			d.warnf(n, "a zero port is valid only for persistent services; setting persistence_timeout 360 as keepalived does")
 			vs.Persistence = defaultPersistence
 		}
 	}
-	if s.ops {
+	if s.ops && vs.Group == "" {
 		vs.Flags |= balancer.FlagOnePacket
 	}
 	if !s.methodSet {
@@ -656,6 +723,16 @@ func (d *decoder) finishVirtualServer(n *Node, s *vsState) {
 		if !rs.inhibitSet {
 			rs.InhibitOnFailure = vs.InhibitOnFailure
 		}
+		if !rs.alphaSet {
+			rs.Alpha = vs.Alpha
+		}
+		if rs.DelayLoop == 0 {
+			rs.DelayLoop = vs.DelayLoop
+		}
+		if rs.Virtualhost == "" {
+			rs.Virtualhost = vs.Virtualhost
+		}
+		rs.Checks.inherit(vs.Checks)
 		if vs.Addr.IsValid() && rs.Method != balancer.TUN && rs.Addr.Is4() != vs.Addr.Is4() {
 			d.warnf(rsNode, "address family of %v does not match virtual server %v; real server skipped", rs.Addr, vs.Addr)
 			continue
@@ -738,8 +815,42 @@ var rsTable = newTable("real_server", func(rs *RealServer, n *Node) { rs.Extra =
 		}
 	}, "inhibit_on_failure").
 	add(needBlock, func(d *decoder, n *Node, rs *RealServer) { rs.Checkers = append(rs.Checkers, n) }, checkerBlocks...).
-	known(noBlock, "notify_up", "notify_down", "alpha", "retry", "delay_before_retry", "warmup", "connect_timeout",
-		"delay_loop", "smtp_alert", "virtualhost", "snmp_name")
+	add(noBlock, func(d *decoder, n *Node, rs *RealServer) {
+		if d.args(n, 1, -1, n.Keyword+" \"/path/to/script args\" [user [group]]") {
+			if n.Keyword == "notify_up" {
+				rs.NotifyUp = n.Args[0]
+			} else {
+				rs.NotifyDown = n.Args[0]
+			}
+		}
+	}, "notify_up", "notify_down").
+	add(noBlock, func(d *decoder, n *Node, rs *RealServer) {
+		if v, ok := d.optionalBool(n); ok {
+			rs.Alpha, rs.alphaSet = v, true
+		}
+	}, "alpha").
+	add(noBlock, func(d *decoder, n *Node, rs *RealServer) { d.checkDefault(n, &rs.Checks) },
+		"connect_timeout", "retry", "delay_before_retry", "warmup").
+	add(noBlock, func(d *decoder, n *Node, rs *RealServer) {
+		if v, ok := d.timerArg(n, "delay_loop 6 (seconds, fractions allowed)"); ok {
+			rs.DelayLoop = v
+		}
+	}, "delay_loop").
+	add(noBlock, func(d *decoder, n *Node, rs *RealServer) {
+		if d.args(n, 1, -1, n.Keyword+" www.example.com") {
+			rs.Virtualhost = n.Args[0]
+		}
+	}, "virtualhost").
+	add(noBlock, func(d *decoder, n *Node, rs *RealServer) {
+		if d.smtpAlert(n) {
+			rs.Extra = append(rs.Extra, n)
+		}
+	}, "smtp_alert").
+	add(noBlock, func(d *decoder, n *Node, rs *RealServer) {
+		if d.ignored(n, "ulvs has no SNMP agent") {
+			rs.Extra = append(rs.Extra, n)
+		}
+	}, "snmp_name")
 
 // realServer decodes "real_server IP [PORT] { ... }".
 func (d *decoder) realServer(n *Node) *RealServer {

@@ -70,6 +70,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("include *.conf\ninclude conf.d/{10,20}-*.conf\n@lb1 include loop.conf\n"))
 	f.Add([]byte("virtual_server 10.0.0.1 80 {\n lb_kind TUN type gue port 1 csum\n real_server 10.0.2.1 {\n}\n}\n"))
+	f.Add([]byte("virtual_server_group g {\n 10.0.0.1-3 80\n 10.0.1.0/30\n 2001:db8::1-a 80\n fwmark 3 inet6\n}\n" +
+		"virtual_server group g {\n protocol TCP\n real_server 10.0.2.1 { }\n}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > maxFuzzInput {
 			return
@@ -89,9 +91,22 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("warning without position or message: %+v", w)
 			}
 		}
+		want := 0
+		for _, vs := range cfg.VirtualServers {
+			if vs.Group == "" {
+				want++
+				continue
+			}
+			for _, e := range cfg.Group(vs.Group).Entries {
+				want += max(e.count(), 1)
+			}
+		}
+		if want > maxGroupServices*2 {
+			t.Fatalf("%d services despite the limit", want)
+		}
 		svcs, err := cfg.Services()
-		if err == nil && len(svcs) != len(cfg.VirtualServers) {
-			t.Fatalf("%d services from %d virtual servers", len(svcs), len(cfg.VirtualServers))
+		if err == nil && len(svcs) != want {
+			t.Fatalf("%d services, want %d", len(svcs), want)
 		}
 		for _, vs := range cfg.VirtualServers {
 			if vs.Scheduler == "" || len(vs.Reals) == 0 {

@@ -533,46 +533,17 @@ type globalVRRP struct {
 }
 
 func (d *decoder) globalVRRP(g *GlobalDefs) globalVRRP {
-	v := globalVRRP{version: 2, garpDelay: 5 * time.Second, garpRepeat: 5, garpRefreshRepeat: 1, garpLower: -1, higherPrioSendAdvert: true}
-	for _, n := range g.Extra {
-		if len(n.Args) == 0 && n.Keyword != "vrrp_lower_prio_no_advert" && n.Keyword != "vrrp_check_unicast_src" &&
-			n.Keyword != "vrrp_higher_prio_send_advert" {
-			continue
-		}
-		switch n.Keyword {
-		case "vrrp_version":
-			if x, ok := d.uintArg(n, 0, 2, 3, "vrrp_version 2|3"); ok {
-				v.version = uint8(x)
-			}
-		case "vrrp_garp_master_delay":
-			if x, ok := d.vrrpSeconds(n, 3600, "vrrp_garp_master_delay SECONDS"); ok {
-				v.garpDelay = x
-			}
-		case "vrrp_garp_master_repeat":
-			if x, ok := d.uintArg(n, 0, 0, 255, "vrrp_garp_master_repeat 0..255"); ok {
-				v.garpRepeat = int(x)
-			}
-		case "vrrp_garp_master_refresh":
-			if x, ok := d.vrrpSeconds(n, 86400, "vrrp_garp_master_refresh SECONDS"); ok {
-				v.garpRefresh = x
-			}
-		case "vrrp_garp_master_refresh_repeat":
-			if x, ok := d.uintArg(n, 0, 1, 255, "vrrp_garp_master_refresh_repeat 1..255"); ok {
-				v.garpRefreshRepeat = int(x)
-			}
-		case "vrrp_garp_lower_prio_repeat":
-			if x, ok := d.uintArg(n, 0, 0, 255, "vrrp_garp_lower_prio_repeat 0..255"); ok {
-				v.garpLower = int(x)
-			}
-		case "vrrp_lower_prio_no_advert":
-			v.lowerPrioNoAdvert, _ = d.optionalBool(n)
-		case "vrrp_higher_prio_send_advert":
-			v.higherPrioSendAdvert, _ = d.optionalBool(n)
-		case "vrrp_check_unicast_src":
-			v.checkUnicastSrc = true
-		}
+	v := g.VRRP
+	lower := v.GarpLowerPrioRepeat
+	if lower == 0 {
+		lower = -1 // the instance's garp_master_repeat
 	}
-	return v
+	return globalVRRP{
+		version: uint8(v.Version), garpDelay: v.GarpMasterDelay, garpRefresh: v.GarpMasterRefresh,
+		garpRepeat: v.GarpMasterRepeat, garpRefreshRepeat: v.GarpMasterRefreshRepeat, garpLower: lower,
+		lowerPrioNoAdvert: v.LowerPrioNoAdvert, checkUnicastSrc: v.CheckUnicastSrc,
+		higherPrioSendAdvert: v.HigherPrioSendAdvert,
+	}
 }
 
 // finishVRRP applies defaults and checks what spans blocks: names, VRIDs,
