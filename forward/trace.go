@@ -99,8 +99,10 @@ type TraceFilter struct {
 	Service balancer.ServiceKey
 	// Client, when valid, selects the frames of clients inside it (IPv4).
 	Client netip.Prefix
-	// Real, when not zero, selects the frames to or from that real server.
-	Real balancer.RealID
+	// Reals, when not empty, selects the frames to or from these real
+	// servers (one address:port has an ID per service it serves); at
+	// most MaxTraceReals.
+	Reals []balancer.RealID
 }
 
 // TraceConfig arms a trace.
@@ -125,6 +127,7 @@ const (
 	MaxTraceSnap      = 16384
 	DefaultTraceSlots = 64
 	MaxTraceSlots     = 4096
+	MaxTraceReals     = 8
 )
 
 // ErrTraceBusy is StartTrace's answer while another trace is armed.
@@ -152,11 +155,16 @@ type traceMatch struct {
 	client     bool
 	clientNet  uint32
 	clientMask uint32
-	real       balancer.RealID
+	nreals     int
+	reals      [MaxTraceReals]balancer.RealID
 }
 
 func compileFilter(f TraceFilter) (traceMatch, error) {
-	m := traceMatch{outcome: f.Outcome, reason: f.Reason, real: f.Real}
+	m := traceMatch{outcome: f.Outcome, reason: f.Reason, nreals: len(f.Reals)}
+	if len(f.Reals) > MaxTraceReals {
+		return m, fmt.Errorf("trace: %d real servers to filter on: at most %d; narrow the filter to one service", len(f.Reals), MaxTraceReals)
+	}
+	copy(m.reals[:], f.Reals)
 	if f.Outcome > TraceDropped {
 		return m, fmt.Errorf("trace: unknown outcome %d", f.Outcome)
 	}
@@ -201,7 +209,7 @@ func be32(a [4]byte) uint32 {
 // address parts; known is false when the frame's ids could not be read.
 func (m *traceMatch) match(id *traceIDs, known bool) bool {
 	if !known {
-		return !m.svc && !m.client && m.real == 0
+		return !m.svc && !m.client && m.nreals == 0
 	}
 	if m.svc && (!id.hasSvc || id.proto != m.svcProto || id.vip != m.svcAddr || (m.svcPort != 0 && id.vport != m.svcPort)) {
 		return false
@@ -209,7 +217,15 @@ func (m *traceMatch) match(id *traceIDs, known bool) bool {
 	if m.client && be32(id.client)&m.clientMask != m.clientNet {
 		return false
 	}
-	return m.real == 0 || id.real == m.real
+	if m.nreals == 0 {
+		return true
+	}
+	for _, r := range m.reals[:m.nreals] {
+		if id.real == r {
+			return true
+		}
+	}
+	return false
 }
 
 // wantDrop reports whether the filter selects drops for reason r.
@@ -364,7 +380,7 @@ func (w *worker) handleTraced(f *afpacket.Frame, tab *balancer.Table, now balanc
 
 // traceDecided runs when the balancer has decided for a frame, before any
 // rewrite: a frame the filter selects is copied now, as received.
-func (w *worker) traceDecided(frame []byte, ids traceIDs) {
+func (w *worker) traceDecided(frame []byte, ids traceIDs, fromClient bool) {
 	t := w.tr
 	t.ids, t.decided = ids, true
 	if t.m.outcome == TraceDropped {
@@ -378,16 +394,17 @@ func (w *worker) traceDecided(frame []byte, ids traceIDs) {
 	if s == nil {
 		return
 	}
-	s.ids, s.idsKnown, s.fromCl = ids, true, w.in == w.loop.cfg.Client
+	s.ids, s.idsKnown, s.fromCl = ids, true, fromClient
 	s.setBefore(frame)
 	t.cur = s
 }
 
-// traceInbound is traceDecided for a frame going to real server r.
+// traceInbound is traceDecided for a client-side frame going to real
+// server r.
 func (w *worker) traceInbound(frame []byte, r *balancer.RealServer) {
-	ids := w.packetIDs(w.in == w.loop.cfg.Client)
+	ids := w.packetIDs(true)
 	ids.real, ids.tun = r.ID, r.Method == balancer.TUN
-	w.traceDecided(frame, ids)
+	w.traceDecided(frame, ids, true)
 }
 
 // traceOutbound is traceDecided for a NAT reply from real server r
@@ -395,7 +412,7 @@ func (w *worker) traceInbound(frame []byte, r *balancer.RealServer) {
 func (w *worker) traceOutbound(frame []byte, r balancer.RealID, vip [4]byte, vport uint16) {
 	ids := w.packetIDs(false)
 	ids.hasSvc, ids.vip, ids.vport, ids.real = true, vip, vport, r
-	w.traceDecided(frame, ids)
+	w.traceDecided(frame, ids, false)
 }
 
 // traceSent records the first frame a selected frame produced: its

@@ -66,9 +66,10 @@ func TestTraceFilterMatch(t *testing.T) {
 		{"client /0", TraceFilter{Client: netip.MustParsePrefix("0.0.0.0/0")}, in, true, true},
 		{"client miss", TraceFilter{Client: netip.MustParsePrefix("10.0.9.0/24")}, in, true, false},
 		{"client unmasked prefix", TraceFilter{Client: netip.MustParsePrefix("10.0.1.77/24")}, in, true, true},
-		{"real", TraceFilter{Real: 3}, in, true, true},
-		{"real miss", TraceFilter{Real: 4}, in, true, false},
-		{"all three", TraceFilter{Service: svc, Client: netip.MustParsePrefix("10.0.1.10/32"), Real: 3}, in, true, true},
+		{"real", TraceFilter{Reals: []balancer.RealID{3}}, in, true, true},
+		{"one of the reals", TraceFilter{Reals: []balancer.RealID{7, 3}}, in, true, true},
+		{"real miss", TraceFilter{Reals: []balancer.RealID{4}}, in, true, false},
+		{"all three", TraceFilter{Service: svc, Client: netip.MustParsePrefix("10.0.1.10/32"), Reals: []balancer.RealID{3}}, in, true, true},
 	} {
 		m, err := compileFilter(tt.f)
 		if err != nil {
@@ -83,6 +84,7 @@ func TestTraceFilterMatch(t *testing.T) {
 		{Client: netip.MustParsePrefix("2001:db8::/64")},
 		{Outcome: 9},
 		{Reason: numTraceReasons},
+		{Reals: make([]balancer.RealID, MaxTraceReals+1)},
 	} {
 		if _, err := compileFilter(bad); err == nil {
 			t.Errorf("compileFilter(%+v): no error", bad)
@@ -214,8 +216,8 @@ func TestTraceFiltersInLoop(t *testing.T) {
 		{"dropped", TraceFilter{Outcome: TraceDropped}, []TraceReason{notSYN}},
 		{"not_ours by name", TraceFilter{Reason: FrameDrop(DropNotOurs)}, []TraceReason{FrameDrop(DropNotOurs)}},
 		{"client miss", TraceFilter{Client: netip.MustParsePrefix("192.0.2.0/24")}, nil},
-		{"real miss", TraceFilter{Real: 99}, nil},
-		{"real: drops before a decision have none", TraceFilter{Real: 1}, []TraceReason{0}},
+		{"real miss", TraceFilter{Reals: []balancer.RealID{99}}, nil},
+		{"real: drops before a decision have none", TraceFilter{Reals: []balancer.RealID{1}}, []TraceReason{0}},
 		{"service", TraceFilter{Service: balancer.ServiceKey{Addr: netip.AddrFrom4(lpVIP), Port: 80, Proto: balancer.TCP}}, []TraceReason{0, notSYN}},
 		{"service miss", TraceFilter{Service: balancer.ServiceKey{Addr: netip.AddrFrom4(lpVIP), Port: 81, Proto: balancer.TCP}}, nil},
 	} {
