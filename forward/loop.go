@@ -89,6 +89,8 @@ type Loop struct {
 	log     *slog.Logger
 	workers []*worker
 	conns   []afpacket.Conn
+	// trace is the armed trace, if any (see trace.go).
+	trace atomic.Pointer[Trace]
 }
 
 // NewLoop opens every worker's sockets. Close them with Run's return or
@@ -270,6 +272,9 @@ type worker struct {
 	ipid              uint16
 	icmp              tokenBucket
 	ctr               workerCounters
+	// tr is this worker's ring of the armed trace, read once per batch;
+	// nil when no trace is armed.
+	tr *traceRing
 }
 
 func (w *worker) setTx(p *Port, c afpacket.Conn) {
@@ -309,6 +314,7 @@ func (w *worker) handleBatch(frames []afpacket.Frame) {
 	tab := w.loop.cfg.Table.Load()
 	now := w.loop.cfg.Clock()
 	w.icmp.refill(now)
+	w.tr = w.loop.traceRing(w.idx)
 	for i := range frames {
 		w.handle(&frames[i], tab, now)
 	}
@@ -357,11 +363,23 @@ func (w *worker) send(toClient bool, frame []byte) {
 		w.ctr.drop(DropNoRoom)
 		return
 	}
+	if w.tr != nil {
+		w.traceSent(frame, toClient, false)
+	}
 	tx.Commit(copy(slot, frame))
 	w.ctr.tx.Add(1)
 }
 
 func (w *worker) handle(f *afpacket.Frame, tab *balancer.Table, now balancer.Tick) {
+	if w.tr != nil {
+		w.handleTraced(f, tab, now)
+		return
+	}
+	w.process(f, tab, now)
+}
+
+// process is handle's work: parse, balance, rewrite, transmit.
+func (w *worker) process(f *afpacket.Frame, tab *balancer.Table, now balancer.Tick) {
 	if f.Flags&afpacket.FlagVLAN != 0 {
 		// The NIC stripped an 802.1Q tag; ulvs forwards untagged frames
 		// and in-band tags only (see docs/architecture.md).
@@ -435,6 +453,9 @@ func (w *worker) inbound(frame []byte, tab *balancer.Table, now balancer.Tick) {
 // method and queues it on the real-server port.
 func (w *worker) toReal(frame []byte, real *balancer.RealServer, now balancer.Tick) {
 	p := &w.p
+	if w.tr != nil {
+		w.traceInbound(frame, real)
+	}
 	out := w.loop.cfg.Reals
 	realIP := real.Addr.Unmap().As4()
 	mac, ok := w.resolve(out, realIP)
@@ -476,6 +497,9 @@ func (w *worker) tunnel(frame []byte, real *balancer.RealServer, realIP [4]byte,
 	if r != DropNone {
 		w.refuse(frame, r, out.MTU-TUNOverhead)
 		return
+	}
+	if w.tr != nil {
+		w.traceSent(slot[:n], false, false)
 	}
 	w.txReals.Commit(n)
 	real.CountIn(w.idx, n)
@@ -529,6 +553,9 @@ func (w *worker) refuse(frame []byte, r DropReason, mtu int) {
 	if n == 0 {
 		return
 	}
+	if w.tr != nil {
+		w.traceSent(slot[:n], true, true)
+	}
 	tx.Commit(n)
 	w.ctr.icmpSent.Add(1)
 	w.ctr.tx.Add(1)
@@ -554,6 +581,9 @@ func (w *worker) outbound(frame []byte, now balancer.Tick, icmp bool) {
 	if res.Action != balancer.ActionForward {
 		w.ctr.drop(DropNotOurs)
 		return
+	}
+	if w.tr != nil {
+		w.traceOutbound(frame, res.Real, res.VIP, res.VPort)
 	}
 	back := w.loop.cfg.Client
 	mac, ok := w.resolve(back, p.Dst)
@@ -673,13 +703,21 @@ type workerCounters struct {
 	rx, tx, inbound, outbound, arp, icmpSent, icmpLimited atomic.Uint64
 	drops                                                 Counters
 	balancer                                              [balancer.NumDropReasons]atomic.Uint64
+	// last is the reason of the latest drop, for the trace; worker only.
+	last TraceReason
 }
 
 func (c *workerCounters) init() {}
 
-func (c *workerCounters) drop(r DropReason) { c.drops.Inc(r) }
+func (c *workerCounters) drop(r DropReason) {
+	c.drops.Inc(r)
+	c.last = FrameDrop(r)
+}
 
-func (c *workerCounters) balancerDrop(r balancer.DropReason) { c.balancer[r].Add(1) }
+func (c *workerCounters) balancerDrop(r balancer.DropReason) {
+	c.balancer[r].Add(1)
+	c.last = BalancerDrop(r)
+}
 
 func (c *workerCounters) addTo(s *LoopStats) {
 	s.RxFrames += c.rx.Load()

@@ -247,61 +247,130 @@ func TestLoopARPAndNotOurs(t *testing.T) {
 	}
 }
 
+// traceModes are the states the allocation test and BenchmarkLoopFrame
+// run the worker in: no trace armed; armed with a filter the frame
+// misses; armed and selecting every frame but out of tokens (the steady
+// state of a busy traced flow); and armed, copying every frame.
+var traceModes = []string{"off", "trace-miss", "trace-limited", "trace-copy"}
+
+// armTrace arms the trace of a mode on the fixture and returns what
+// keeps it sampling: for trace-copy, a function that frees a slot and a
+// token, as the control plane's Drain would.
+func (f *loopFixture) armTrace(t testing.TB, mode string) (stop, refill func()) {
+	t.Helper()
+	nop := func() {}
+	cfg := TraceConfig{Rate: MaxTraceRate}
+	switch mode {
+	case "off":
+		return nop, nop
+	case "trace-miss":
+		cfg.Filter.Client = netip.MustParsePrefix("192.0.2.0/24")
+	case "trace-limited":
+		cfg.Rate = 1
+	}
+	tr, err := f.loop.StartTrace(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range f.loop.workers {
+		w.tr = f.loop.traceRing(w.idx) // handleBatch does this per batch
+	}
+	if mode == "trace-limited" {
+		tr.tokens.Store(0)
+	}
+	refill = nop
+	if mode == "trace-copy" {
+		refill = func() {
+			for _, r := range tr.rings {
+				r.tail.Store(r.prod)
+			}
+			tr.tokens.Store(1 << 40)
+		}
+	}
+	return tr.Stop, refill
+}
+
 // TestLoopNoAllocs: an established flow's frame goes through parse,
 // connection lookup, rewrite and TX without allocating, for every method
-// and for NAT replies.
+// and for NAT replies, with tracing off, armed and missing, and sampling.
 func TestLoopNoAllocs(t *testing.T) {
-	for _, m := range []balancer.Method{balancer.NAT, balancer.DR, balancer.TUN} {
-		f := newLoopFixture(t, m, 80)
-		f.rconn.keep, f.cconn.keep = false, false
-		f.client.txClient.(*memConn).keep = false
-		syn := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil)
-		data := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, false, true, make([]byte, 100))
-		reply := tcpFrame(t, lpBackMAC, lpRealMAC, lpRealIP, lpClientIP, 80, 40000, false, true, make([]byte, 100))
-		f.feed(f.client, syn)
-		tab := f.table.Load()
-		buf := make([]byte, len(data))
-		fr := afpacket.Frame{Data: buf, Len: uint32(len(buf))}
-		allocs := testing.AllocsPerRun(200, func() {
-			copy(buf, data) // the rewrite works in place
-			f.client.handle(&fr, tab, 1000)
-		})
-		if allocs != 0 {
-			t.Errorf("%v inbound: %v allocs per frame", m, allocs)
-		}
-		if m == balancer.NAT {
-			rbuf := make([]byte, len(reply))
-			rf := afpacket.Frame{Data: rbuf, Len: uint32(len(rbuf))}
-			allocs = testing.AllocsPerRun(200, func() {
-				copy(rbuf, reply)
-				f.reals.handle(&rf, tab, 1000)
+	for _, mode := range traceModes {
+		for _, m := range []balancer.Method{balancer.NAT, balancer.DR, balancer.TUN} {
+			f := newLoopFixture(t, m, 80)
+			f.rconn.keep, f.cconn.keep = false, false
+			f.client.txClient.(*memConn).keep = false
+			syn := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil)
+			data := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, false, true, make([]byte, 100))
+			reply := tcpFrame(t, lpBackMAC, lpRealMAC, lpRealIP, lpClientIP, 80, 40000, false, true, make([]byte, 100))
+			f.feed(f.client, syn)
+			stop, refill := f.armTrace(t, mode)
+			tab := f.table.Load()
+			buf := make([]byte, len(data))
+			fr := afpacket.Frame{Data: buf, Len: uint32(len(buf))}
+			allocs := testing.AllocsPerRun(200, func() {
+				refill()
+				copy(buf, data) // the rewrite works in place
+				f.client.handle(&fr, tab, 1000)
 			})
 			if allocs != 0 {
-				t.Errorf("NAT outbound: %v allocs per frame", allocs)
+				t.Errorf("%v inbound, trace %s: %v allocs per frame", m, mode, allocs)
 			}
-		}
-		if f.loop.Stats().Inbound < 200 {
-			t.Errorf("%v: frames were not forwarded: %+v", m, f.loop.Stats())
+			if m == balancer.NAT {
+				rbuf := make([]byte, len(reply))
+				rf := afpacket.Frame{Data: rbuf, Len: uint32(len(rbuf))}
+				allocs = testing.AllocsPerRun(200, func() {
+					refill()
+					copy(rbuf, reply)
+					f.reals.handle(&rf, tab, 1000)
+				})
+				if allocs != 0 {
+					t.Errorf("NAT outbound, trace %s: %v allocs per frame", mode, allocs)
+				}
+			}
+			if f.loop.Stats().Inbound < 200 {
+				t.Errorf("%v: frames were not forwarded: %+v", m, f.loop.Stats())
+			}
+			if tr := f.loop.trace.Load(); tr != nil {
+				st := tr.Stats()
+				switch {
+				case mode == "trace-miss" && st != (TraceStats{}),
+					mode == "trace-limited" && (st.Sampled != 0 || st.RateLimited < 200),
+					mode == "trace-copy" && st.Sampled < 200:
+					t.Errorf("%v, trace %s: stats %+v", m, mode, st)
+				}
+			}
+			stop()
 		}
 	}
 }
 
+// BenchmarkLoopFrame measures one established-flow frame through handle
+// per method, with tracing off and in each armed state (traceModes).
 func BenchmarkLoopFrame(b *testing.B) {
 	for _, m := range []balancer.Method{balancer.NAT, balancer.DR, balancer.TUN} {
-		b.Run(m.String(), func(b *testing.B) {
-			f := newLoopFixture(b, m, 80)
-			f.rconn.keep = false
-			f.feed(f.client, tcpFrame(b, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil))
-			data := tcpFrame(b, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, false, true, make([]byte, 18))
-			buf := make([]byte, len(data))
-			fr := afpacket.Frame{Data: buf, Len: uint32(len(buf))}
-			tab := f.table.Load()
-			b.ReportAllocs()
-			for b.Loop() {
-				copy(buf, data)
-				f.client.handle(&fr, tab, 1000)
+		for _, mode := range traceModes {
+			name := m.String()
+			if mode != "off" {
+				name += "/" + mode
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				f := newLoopFixture(b, m, 80)
+				f.rconn.keep = false
+				f.feed(f.client, tcpFrame(b, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil))
+				stop, refill := f.armTrace(b, mode)
+				defer stop()
+				data := tcpFrame(b, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, false, true, make([]byte, 18))
+				buf := make([]byte, len(data))
+				fr := afpacket.Frame{Data: buf, Len: uint32(len(buf))}
+				tab := f.table.Load()
+				b.ReportAllocs()
+				for b.Loop() {
+					refill()
+					copy(buf, data)
+					f.client.handle(&fr, tab, 1000)
+				}
+			})
+		}
 	}
 }
 

@@ -120,6 +120,7 @@ func Handler(c Control) http.Handler {
 		}
 		reply(w, nil, c.Drain(k, ap, deadline))
 	})
+	registerTrace(mux, c)
 	return mux
 }
 
@@ -159,6 +160,8 @@ type Server struct {
 	path string
 	ln   net.Listener
 	srv  *http.Server
+	// stop cancels the requests' context: streams (trace) end on Close.
+	stop context.CancelFunc
 }
 
 // Listen creates the socket at path with mode 0600, replacing a stale
@@ -187,10 +190,12 @@ func Listen(path string, c Control, log *slog.Logger) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("admin socket: %w", err)
 	}
-	s := &Server{path: path, ln: ln, srv: &http.Server{
+	base, stop := context.WithCancel(context.Background())
+	s := &Server{path: path, ln: ln, stop: stop, srv: &http.Server{
 		Handler:           Handler(c),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}}
 	go s.srv.Serve(ln)
 	return s, nil
@@ -198,6 +203,7 @@ func Listen(path string, c Control, log *slog.Logger) (*Server, error) {
 
 // Close stops serving and removes the socket file.
 func (s *Server) Close() error {
+	s.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
