@@ -38,6 +38,7 @@ commands:
   demo       build a namespace topology and show NAT, DR and TUN at work
   inspect    show field by field how NAT, DR or TUN rewrites a packet (described, or from a capture)
   simulate   which real server a flow gets, the spread of N flows, and how many move on a change
+  bench      measure ulvs NAT/DR/TUN against a null forwarder and nftables DNAT, every packet verified
   version    print the version
 
 Run 'ulvs <command> -h' for a command's flags.
@@ -69,6 +70,8 @@ func main() {
 		err = inspect.Command(args, os.Stdout)
 	case "simulate":
 		err = simulate.Command(args, os.Stdout)
+	case "bench":
+		err = benchCmd(args, os.Stdout)
 	case "list":
 		err = listCmd(args, os.Stdout)
 	case "admin":
