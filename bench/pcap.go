@@ -51,8 +51,11 @@ func LoadPcap(path string) (*Traffic, error) {
 	defer f.Close()
 	br := bufio.NewReader(f)
 	magic, err := br.Peek(4)
-	if err != nil {
-		return nil, fmt.Errorf("bench: pcap %s: too short for a capture file header (%d bytes): %w", path, len(magic), err)
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil, fmt.Errorf("bench: pcap %s: too short for a capture file header (%d bytes)", path, len(magic))
+	case err != nil:
+		return nil, fmt.Errorf("bench: pcap %s: cannot read it: %w", path, err)
 	}
 	var r packetReader
 	if bytes.Equal(magic, pcapngMagic) {
