@@ -37,6 +37,8 @@ type harness struct {
 	gen    *generator
 	dir    string
 	pinned bool
+	// tcp adds a TCP service next to the UDP one.
+	tcp bool
 }
 
 // RunPPS builds the standard topology (client, director, real servers on a

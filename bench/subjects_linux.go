@@ -67,6 +67,14 @@ func (u *ulvsSubject) config() string {
 		fmt.Fprintf(&b, "    real_server %v %d {\n        weight 1\n    }\n", netns.RealAddr(i).Addr(), servicePort)
 	}
 	b.WriteString("}\n")
+	if u.h.tcp {
+		// The same service for TCP (ulvs bench traffic with TCP flows).
+		fmt.Fprintf(&b, "\nvirtual_server %v %d {\n    lb_algo rr\n    lb_kind %v\n    protocol TCP\n", u.h.lvs.VIP, servicePort, u.method)
+		for i := range u.h.lvs.Reals {
+			fmt.Fprintf(&b, "    real_server %v %d {\n        weight 1\n    }\n", netns.RealAddr(i).Addr(), servicePort)
+		}
+		b.WriteString("}\n")
+	}
 	return b.String()
 }
 
@@ -308,7 +316,7 @@ func (k *kernelSubject) start() error {
 	for i := range h.lvs.Reals {
 		m = append(m, fmt.Sprintf("%d : %v", i, netns.RealAddr(i).Addr()))
 	}
-	script := fmt.Sprintf("table ip %s {\n\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tip daddr %v udp dport %d dnat to numgen inc mod %d map { %s }\n\t}\n}\n",
+	script := fmt.Sprintf("table ip %s {\n\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tip daddr %v meta l4proto { tcp, udp } th dport %d dnat to numgen inc mod %d map { %s }\n\t}\n}\n",
 		natTable, h.lvs.VIP, servicePort, len(h.lvs.Reals), strings.Join(m, ", "))
 	if err := h.nft(h.lvs.Director, script); err != nil {
 		return err

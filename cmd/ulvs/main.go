@@ -39,6 +39,7 @@ commands:
   inspect    show field by field how NAT, DR or TUN rewrites a packet (described, or from a capture)
   simulate   which real server a flow gets, the spread of N flows, and how many move on a change
   trace      watch the running director rewrite: sampled frames before and after, filtered (as inspect shows them)
+  bench      measure ulvs NAT/DR/TUN against a null forwarder and nftables DNAT, every packet verified
   version    print the version
 
 Run 'ulvs <command> -h' for a command's flags.
@@ -72,6 +73,8 @@ func main() {
 		err = simulate.Command(args, os.Stdout)
 	case "trace":
 		err = traceCmd(args, os.Stdout, os.Stderr)
+	case "bench":
+		err = benchCmd(args, os.Stdout)
 	case "list":
 		err = listCmd(args, os.Stdout)
 	case "admin":

@@ -70,7 +70,7 @@ flags:
 			return err
 		}
 	}
-	p := &inspect.Printer{W: out, Color: *color == "always" || (*color == "auto" && isTerminal(out)), NoHex: *noHex}
+	p := &inspect.Printer{W: out, Color: inspect.UseColor(*color, out), NoHex: *noHex}
 	enc := json.NewEncoder(out)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -121,16 +121,4 @@ flags:
 	fmt.Fprintf(errOut, "%d samples shown; the director sampled %d, and skipped %d (rate limit) and %d (ring full)\n",
 		n, last.Sampled, last.RateLimited, last.RingFull)
 	return nil
-}
-
-func isTerminal(w io.Writer) bool {
-	if os.Getenv("NO_COLOR") != "" {
-		return false
-	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

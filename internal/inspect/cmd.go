@@ -150,7 +150,7 @@ flags:
 			return err
 		}
 	}
-	p := &Printer{W: out, Color: useColor(*color, out), NoHex: *noHex}
+	p := &Printer{W: out, Color: UseColor(*color, out), NoHex: *noHex}
 	var all []Rewrite
 	for i, in := range inputs {
 		rws := e.Inspect(in)
@@ -183,9 +183,9 @@ flags:
 	return nil
 }
 
-// useColor decides --color auto: colour only on a terminal, and never
+// UseColor decides --color auto: colour only on a terminal, and never
 // when NO_COLOR is set.
-func useColor(mode string, out io.Writer) bool {
+func UseColor(mode string, out io.Writer) bool {
 	switch mode {
 	case "always":
 		return true

@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// WriteTable writes the report as a human-readable table.
+func (r *BenchReport) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	s := r.Setup
+	fmt.Fprintf(&b, "ulvs bench: %s\n%d flows, %d packets per pass (%d TCP, %d UDP), %s, %d x %s windows (+%s warmup), %d real servers, ulvs --workers %d\n",
+		s.Source, s.Flows, s.Packets, s.TCPPackets, s.UDPPackets, s.Pace, s.Runs, s.Window, s.Warmup, s.Reals, s.Workers)
+	pin := "unpinned"
+	if s.Pinned {
+		pin = fmt.Sprintf("generator and sinks on CPU%d, subject on CPU%d", s.GenCPU, s.SubjectCPU)
+	}
+	fmt.Fprintf(&b, "host: %s, %d CPUs, kernel %s, %s, load average at start %s; %s\n\n", r.Host.Model, r.Host.CPUs, r.Host.Kernel, r.Host.Go, r.Host.LoadAvg, pin)
+	fmt.Fprintf(&b, "%-16s %10s %10s %9s %10s %7s %6s %5s %5s %9s %9s %9s %8s %8s  %s\n",
+		"subject", "deliv kpps", "offer kpps", "verified", "failed", "lost", "dups", "reord", "wrong", "p50 us", "p99 us", "p99.9 us", "ns/pkt", "peak MiB", "limit")
+	for _, res := range r.Results {
+		ns, mem := "-", "-"
+		if res.SubjectNsPerPkt > 0 {
+			ns = fmt.Sprintf("%.0f", res.SubjectNsPerPkt)
+		}
+		if res.PeakMemoryBytes > 0 {
+			mem = fmt.Sprintf("%.1f", float64(res.PeakMemoryBytes)/(1<<20))
+		}
+		wrong := "-"
+		if res.FlowChecked {
+			wrong = fmt.Sprint(res.WrongReal)
+		}
+		fmt.Fprintf(&b, "%-16s %10.1f %10.1f %9d %10d %7d %6d %5d %5s %9.1f %9.1f %9.1f %8s %8s  %s\n",
+			res.Subject, res.DeliveredPPS/1e3, res.OfferedPPS/1e3, res.Verified, sumFailures(res.Failures), res.Lost,
+			res.Duplicates, res.Reordered, wrong, res.LatencyP50, res.LatencyP99, res.LatencyP999, ns, mem, res.Limit)
+	}
+	for _, res := range r.Results {
+		if n := sumFailures(res.Failures); n > 0 {
+			fmt.Fprintf(&b, "%s failures: %v\n", res.Subject, res.Failures)
+		}
+	}
+	if len(r.Ratios) > 0 {
+		b.WriteString("\nratios of median delivered rates:\n")
+		for _, q := range r.Ratios {
+			fmt.Fprintf(&b, "  %-36s %.3f\n", q.Name, q.Value)
+		}
+	}
+	for _, wn := range r.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", wn)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *BenchReport) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteFile writes the JSON report to path, creating its directory.
+func (r *BenchReport) WriteFile(path string, write func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// WriteSVG draws delivered throughput and latency (p50, p99, p99.9) per
+// subject as two horizontal bar charts.
+func (r *BenchReport) WriteSVG(w io.Writer) error {
+	const (
+		width   = 900
+		label   = 150
+		barH    = 18
+		gap     = 10
+		plotW   = width - label - 120
+		titleH  = 40
+		latRows = 3
+	)
+	n := len(r.Results)
+	tpH := titleH + n*(barH+gap)
+	latH := titleH + n*(latRows*barH+gap)
+	height := tpH + latH + 40
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&b, `<text x="10" y="20" font-size="14" font-weight="bold">Delivered throughput (kpps, median) - %s</text>`+"\n", html.EscapeString(r.Setup.Source))
+	maxPPS := 0.0
+	for _, res := range r.Results {
+		maxPPS = max(maxPPS, res.DeliveredPPS)
+	}
+	y := titleH
+	for _, res := range r.Results {
+		bw := 0.0
+		if maxPPS > 0 {
+			bw = res.DeliveredPPS / maxPPS * plotW
+		}
+		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text><rect x="%d" y="%d" width="%.1f" height="%d" fill="#4878d0"/><text x="%.1f" y="%d">%.1f</text>`+"\n",
+			y+barH-4, res.Subject, label, y, bw, barH, float64(label)+bw+5, y+barH-4, res.DeliveredPPS/1e3)
+		y += barH + gap
+	}
+	y += 20
+	fmt.Fprintf(&b, `<text x="10" y="%d" font-size="14" font-weight="bold">Latency generator to sink (us): p50, p99, p99.9</text>`+"\n", y)
+	y += titleH - 20
+	maxLat := 0.0
+	for _, res := range r.Results {
+		maxLat = max(maxLat, res.LatencyP999)
+	}
+	colors := []string{"#6acc64", "#d65f5f", "#956cb4"}
+	for _, res := range r.Results {
+		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+barH-4, res.Subject)
+		for k, v := range []float64{res.LatencyP50, res.LatencyP99, res.LatencyP999} {
+			bw := 0.0
+			if maxLat > 0 {
+				bw = v / maxLat * plotW
+			}
+			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/><text x="%.1f" y="%d">%s %.1f</text>`+"\n",
+				label, y, bw, barH-2, colors[k], float64(label)+bw+5, y+barH-4, []string{"p50", "p99", "p99.9"}[k], v)
+			y += barH
+		}
+		y += gap
+	}
+	b.WriteString("</svg>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,595 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ulvs/ulvs/forward/afpacket"
+	"github.com/ulvs/ulvs/forward/header"
+	"github.com/ulvs/ulvs/internal/netns"
+)
+
+// streamGen sends a Traffic's templates from a TX ring, paced or not.
+type streamGen struct {
+	conn  *afpacket.RingPort
+	tmpls []template
+	syns  []template // opening SYN per TCP flow
+	conns []template // single-SYN connection templates, one per client address
+	clk   *clock
+	cpu   int
+	tr    *Traffic
+	pass  time.Duration // recorded length of one pass
+	// flowSeq is the next sequence number per flow.
+	flowSeq []uint32
+	sent    atomic.Uint64 // for the progress display
+}
+
+func newStreamGen(h *harness, tr *Traffic, clk *clock, cpu int) (*streamGen, error) {
+	pl := placement{srcMAC: [6]byte(h.lvs.Client.Dev.MAC), dstMAC: [6]byte(h.lvs.Front.MAC), vip: h.lvs.VIP.As4(), port: servicePort}
+	g := &streamGen{clk: clk, cpu: cpu, tr: tr, flowSeq: make([]uint32, tr.Flows)}
+	openedSYN := map[uint32]bool{}
+	for i := range tr.Packets {
+		p := &tr.Packets[i]
+		t, err := buildTemplate(p, pl)
+		if err != nil {
+			return nil, fmt.Errorf("bench: %s packet %d: %w", tr.Name, i+1, err)
+		}
+		g.tmpls = append(g.tmpls, t)
+		if p.Proto == protoTCP && p.Flow != NoFlow && !openedSYN[p.Flow] {
+			openedSYN[p.Flow] = true
+			syn := Packet{Proto: protoTCP, Client: p.Client, SrcPort: p.SrcPort, TCPFlags: header.TCPFlagSYN,
+				TCPSeq: p.TCPSeq - 1, FrameLen: minFrameLen(protoTCP), Flow: p.Flow}
+			st, err := buildTemplate(&syn, pl)
+			if err != nil {
+				return nil, err
+			}
+			g.syns = append(g.syns, st)
+		}
+	}
+	if tr.NewConnRate > 0 {
+		for c := range ClientAddrs {
+			syn := Packet{Proto: protoTCP, Client: c, TCPFlags: header.TCPFlagSYN, TCPSeq: 1, FrameLen: minFrameLen(protoTCP), Flow: NoFlow}
+			st, err := buildTemplate(&syn, pl)
+			if err != nil {
+				return nil, err
+			}
+			g.conns = append(g.conns, st)
+		}
+	}
+	if n := len(tr.Packets); tr.Paced && n > 0 {
+		g.pass = tr.Duration + tr.Duration/time.Duration(max(1, n-1))
+		if g.pass <= 0 {
+			g.pass = time.Millisecond
+		}
+	}
+	err := h.lvs.Client.NS.Do(func() error {
+		var err error
+		g.conn, err = afpacket.Open(h.lvs.Client.Dev.Name, &afpacket.Config{NoRX: true, FrameSize: 2048, TxFrames: 4096})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: generator on %s: %w", h.lvs.Client.Dev.Name, err)
+	}
+	return g, nil
+}
+
+// sendSYNs sends every TCP flow's opening SYN once (epoch 0).
+func (g *streamGen) sendSYNs() error {
+	for i := range g.syns {
+		slot := g.conn.TxSlot()
+		for slot == nil {
+			if err := g.conn.Flush(); err != nil {
+				return err
+			}
+			time.Sleep(100 * time.Microsecond)
+			slot = g.conn.TxSlot()
+		}
+		t := &g.syns[i]
+		g.conn.Commit(t.write(slot, stampFields{sport: t.sport, flow: t.flow, ts: g.clk.now32()}))
+		if i%256 == 255 {
+			if err := g.conn.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return g.conn.Flush()
+}
+
+// run sends for d (or maxFrames) at pace with the given epoch and returns
+// what it sent. Epoch 0 is warmup traffic the sinks ignore.
+func (g *streamGen) run(d time.Duration, pace Pace, epoch uint8, maxFrames uint64) (genResult, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if g.cpu >= 0 {
+		restore, err := pinThread(g.cpu)
+		if err != nil {
+			return genResult{}, err
+		}
+		defer restore()
+	}
+	clear(g.flowSeq)
+	g.sent.Store(0)
+	cpu0 := threadCPU()
+	start := time.Now()
+	var sent, next, loops, conns uint64
+	n := uint64(len(g.tmpls))
+	connEvery := time.Duration(0)
+	if g.tr.NewConnRate > 0 {
+		connEvery = time.Duration(float64(time.Second) / g.tr.NewConnRate)
+	}
+	for sent < maxFrames {
+		el := time.Since(start)
+		if el >= d {
+			break
+		}
+		budget := uint64(genBatch)
+		switch pace.Mode {
+		case PaceRate:
+			due := uint64(pace.Rate * el.Seconds())
+			budget = min(budget, due+1-min(due+1, sent))
+		case PaceRecorded:
+			budget = 0
+			for budget < genBatch {
+				i := (next + budget) % n
+				l := (next + budget) / n
+				at := time.Duration(float64(time.Duration(l)*g.pass+g.tmpls[i].at) / pace.Speed)
+				if at > el {
+					break
+				}
+				budget++
+			}
+		}
+		if budget == 0 {
+			if wait := 50 * time.Microsecond; pace.Mode != PaceMax {
+				time.Sleep(wait)
+			}
+			continue
+		}
+		ts := g.clk.now32()
+		for range budget {
+			slot := g.conn.TxSlot()
+			if slot == nil {
+				break
+			}
+			var t *template
+			sport := uint16(0)
+			if connEvery > 0 && el >= time.Duration(conns)*connEvery {
+				t = &g.conns[conns%uint64(len(g.conns))]
+				sport = uint16(40000 + (conns/uint64(len(g.conns)))%25000)
+				conns++
+			} else {
+				i := next % n
+				loops = next / n
+				t = &g.tmpls[i]
+				sport = t.sport
+				if g.tr.SYNFlood {
+					sport = uint16(1024 + (uint64(t.sport)+loops*n)%64000)
+				}
+				next++
+			}
+			fs := stampFields{sport: sport, epoch: epoch, flow: t.flow, seq: uint32(sent), ts: ts}
+			if t.flow != NoFlow && int(t.flow) < len(g.flowSeq) {
+				g.flowSeq[t.flow]++
+				fs.flowSeq = g.flowSeq[t.flow]
+			}
+			g.conn.Commit(t.write(slot, fs))
+			sent++
+		}
+		if err := g.conn.Flush(); err != nil {
+			return genResult{}, err
+		}
+		g.sent.Store(sent)
+	}
+	return genResult{sent: sent, elapsed: time.Since(start), cpu: threadCPU() - cpu0}, nil
+}
+
+// Run builds the namespace topology, measures every subject in turn with
+// the configured traffic, verifying every packet at the real servers, and
+// removes the topology. It needs root, nft, and for the ulvs subjects the
+// ulvs binary (and taskset when pinning).
+func Run(ctx context.Context, c Config) (*BenchReport, error) {
+	c = c.withDefaults()
+	if c.Traffic == nil || len(c.Traffic.Packets) == 0 {
+		return nil, errors.New("bench: no traffic: give a capture or synthetic traffic")
+	}
+	if c.Pace.Mode == PaceRecorded && !c.Traffic.Paced {
+		return nil, errors.New("bench: the recorded pace needs a capture; synthetic traffic runs at a rate or as fast as possible")
+	}
+	if !netns.IsRoot() {
+		return nil, errors.New("bench: ulvs bench builds network namespaces and needs root")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		return nil, errors.New("bench: nft is missing; the sinks and the kernel subjects need it (apt-get install nftables)")
+	}
+	pinned := !c.NoPin && runtime.NumCPU() >= 2
+	if pinned && (c.GenCPU == c.SubjectCPU || max(c.GenCPU, c.SubjectCPU) >= runtime.NumCPU() || min(c.GenCPU, c.SubjectCPU) < 0) {
+		return nil, fmt.Errorf("bench: generator CPU %d and subject CPU %d must be distinct CPUs below %d", c.GenCPU, c.SubjectCPU, runtime.NumCPU())
+	}
+	for _, s := range c.Subjects {
+		if !slicesContains(AllSubjects(), s) {
+			return nil, fmt.Errorf("bench: unknown subject %q; use one of %v", s, AllSubjects())
+		}
+		if !s.IsULVS() {
+			continue
+		}
+		if c.Binary == "" {
+			return nil, fmt.Errorf("bench: subject %s needs the ulvs binary", s)
+		}
+		if _, err := os.Stat(c.Binary); err != nil {
+			return nil, fmt.Errorf("bench: ulvs binary: %w", err)
+		}
+		if pinned {
+			if _, err := exec.LookPath("taskset"); err != nil {
+				return nil, errors.New("bench: taskset (util-linux) is missing; install it or run unpinned")
+			}
+		}
+	}
+	tr := c.Traffic
+	rep := &BenchReport{Started: time.Now(), Host: hostInfo(), Warnings: []string{}}
+	rep.Host.CPUs, rep.Host.Go = runtime.NumCPU(), runtime.Version()
+	rep.Setup = BenchSetup{Source: tr.Name, Pace: c.Pace.String(), Window: c.Duration.String(), Warmup: c.Warmup.String(),
+		Runs: c.Runs, Reals: c.Reals, Flows: tr.Flows, Packets: len(tr.Packets), TCPPackets: tr.TCP, UDPPackets: tr.UDP,
+		SYNFlood: tr.SYNFlood, NewConnRate: tr.NewConnRate, Workers: c.Workers, GOMAXPROCS: c.GOMAXPROCS,
+		GenCPU: c.GenCPU, SubjectCPU: c.SubjectCPU, Pinned: pinned}
+
+	env, err := netns.NewEnv(c.Logger)
+	if err != nil {
+		return nil, err
+	}
+	defer env.Close()
+	lvs, err := netns.NewLVS(env, netns.Options{Reals: c.Reals})
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "ulvs-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	o := Options{Binary: c.Binary, Workers: c.Workers, GOMAXPROCS: c.GOMAXPROCS, GenCPU: c.GenCPU, SubjectCPU: c.SubjectCPU,
+		Warmup: c.Warmup, MaxFrames: c.MaxFrames, Logger: c.Logger}
+	h := &harness{ctx: ctx, o: o, log: c.Logger, lvs: lvs, dir: dir, pinned: pinned, tcp: tr.TCP > 0 || tr.NewConnRate > 0}
+	if err := h.setupSinks(); err != nil {
+		return nil, err
+	}
+	genCPU := -1
+	if pinned {
+		genCPU = c.GenCPU
+	}
+	// The generator and the null forwarder each hold a P on a locked,
+	// busy thread; the sinks need Ps of their own or they starve. Their
+	// threads are pinned, so extra Ps do not take CPU from the subject.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), c.Reals+3)))
+	clk := &clock{base: time.Now()}
+	g, err := newStreamGen(h, tr, clk, genCPU)
+	if err != nil {
+		return nil, err
+	}
+	defer g.conn.Close()
+	sinks := make([]*sink, len(lvs.Reals))
+	for i, r := range lvs.Reals {
+		if sinks[i], err = openSink(i, r, clk, genCPU); err != nil {
+			return nil, fmt.Errorf("bench: sink on %s: %w", r.NS.Name, err)
+		}
+		defer sinks[i].close()
+	}
+	m := &measurer{h: h, c: c, g: g, sinks: sinks, seen: make([]atomic.Uint64, (c.MaxFrames+63)/64), owner: make([]atomic.Int32, tr.Flows)}
+
+	results := make([]SubjectResult, len(c.Subjects))
+	for i, s := range c.Subjects {
+		results[i] = SubjectResult{Subject: s, Description: s.Describe(), Rewrite: rewriteOf(s).String(), FlowChecked: flowChecked(s, tr)}
+	}
+	total := c.Runs * len(c.Subjects)
+	for run := 1; run <= c.Runs; run++ {
+		for i, s := range c.Subjects {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			m.index = (run-1)*len(c.Subjects) + i + 1
+			m.of = total
+			w, err := m.measure(s, run)
+			if err != nil {
+				return nil, fmt.Errorf("bench: %s run %d: %w", s, run, err)
+			}
+			c.Logger.Info("window", "subject", s, "run", run, "delivered_kpps", int(w.DeliveredPPS/1e3), "verified", w.Verified, "lost", w.Lost)
+			results[i].Windows = append(results[i].Windows, w)
+		}
+	}
+	for i := range results {
+		r := &results[i]
+		r.summarize()
+		if r.Verified+sumFailures(r.Failures) < r.Received {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: %d received packets neither verified nor failed", r.Subject, r.Received-r.Verified))
+		}
+		if r.SinkDrops > 0 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: the sinks could not keep up and missed %d delivered packets (not verified); lower the rate to verify every packet", r.Subject, r.SinkDrops))
+		}
+		if (r.Subject == KernelDNAT || r.Subject == KernelDNATRPS) && tr.Paced && tr.TCP > 0 && r.Lost > 0 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: conntrack treats a replayed TCP flow's packets after its SYN as INVALID (it never sees the server's SYN-ACK) and does not translate them; part of the loss is that", r.Subject))
+		}
+	}
+	rep.Results = results
+	rep.computeRatios()
+	rep.Elapsed = time.Since(rep.Started).Round(time.Millisecond).String()
+	return rep, nil
+}
+
+func slicesContains(s []Subject, v Subject) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func sumFailures(m map[string]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// flowChecked reports whether the sinks check one real per flow for s:
+// the null forwarder spreads packets round robin, and a SYN flood makes
+// every packet a new connection.
+func flowChecked(s Subject, tr *Traffic) bool { return s != Null && !tr.SYNFlood }
+
+// measurer runs the windows of one Run.
+type measurer struct {
+	h         *harness
+	c         Config
+	g         *streamGen
+	sinks     []*sink
+	seen      []atomic.Uint64
+	owner     []atomic.Int32
+	epoch     uint8
+	index, of int
+}
+
+func (m *measurer) nextEpoch() uint8 {
+	m.epoch++
+	if m.epoch == 0 {
+		m.epoch = 1
+	}
+	return m.epoch
+}
+
+// warm sends warmup traffic until something is delivered, then once more.
+// With syns, every TCP flow's opening SYN goes first each time, since the
+// subject may not have been listening yet the time before.
+func (m *measurer) warm(sub subject, syns bool) error {
+	deadline := time.Now().Add(startupTimeout)
+	for {
+		if err := sub.alive(); err != nil {
+			return err
+		}
+		if syns {
+			if err := m.g.sendSYNs(); err != nil {
+				return err
+			}
+		}
+		before, err := m.h.delivered()
+		if err != nil {
+			return err
+		}
+		if _, err := m.g.run(m.c.Warmup, m.c.Pace, 0, m.c.MaxFrames); err != nil {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+		after, err := m.h.delivered()
+		if err != nil {
+			return err
+		}
+		if after > before {
+			if syns {
+				if err := m.g.sendSYNs(); err != nil {
+					return err
+				}
+			}
+			_, err := m.g.run(m.c.Warmup, m.c.Pace, 0, m.c.MaxFrames)
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing delivered after %v of warmup", startupTimeout)
+		}
+		if err := m.h.ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+func (m *measurer) measure(s Subject, run int) (w Window, err error) {
+	h := m.h
+	sub, err := h.newSubject(s, run)
+	if err != nil {
+		return w, err
+	}
+	if err := sub.start(); err != nil {
+		return w, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_, _ = sub.stop()
+		}
+	}()
+	// ulvs, like IPVS, schedules TCP only on a SYN; conntrack, by
+	// contrast, picks up a flow from any packet but marks one that follows
+	// an unanswered SYN invalid, so only the ulvs subjects get the SYNs.
+	if err := m.warm(sub, s.IsULVS() && len(m.g.syns) > 0); err != nil {
+		return w, err
+	}
+	time.Sleep(50 * time.Millisecond) // warmup frames drain before the window opens
+
+	for i := range m.seen {
+		m.seen[i].Store(0)
+	}
+	for i := range m.owner {
+		m.owner[i].Store(0)
+	}
+	win := &window{epoch: m.nextEpoch(), seen: m.seen, owner: m.owner, checkFlow: flowChecked(s, m.c.Traffic)}
+	exp := expectation{vip: h.lvs.VIP.As4(), port: servicePort, rewrite: rewriteOf(s), epoch: win.epoch}
+	drops0 := make([]uint64, len(m.sinks))
+	for i, sk := range m.sinks {
+		drops0[i] = sk.conn.Stats().RingDrops
+		sk.arm(win, exp, m.c.Traffic.Flows)
+	}
+	d0, err := h.delivered()
+	if err != nil {
+		return w, err
+	}
+	l0, err := readLinkStats(h.lvs.Client.NS, h.lvs.Client.Dev.Name)
+	if err != nil {
+		return w, err
+	}
+	sc0, cpuOK := sub.cpu()
+	c0, err := readCPUTimes()
+	if err != nil {
+		return w, err
+	}
+	stopProgress := m.progress(s, run)
+	g, err := m.g.run(m.c.Duration, m.c.Pace, win.epoch, m.c.MaxFrames)
+	stopProgress()
+	if err != nil {
+		return w, err
+	}
+	c1, _ := readCPUTimes()
+	sc1, cpuOK1 := sub.cpu()
+	time.Sleep(100 * time.Millisecond) // frames still in the rings reach the sinks
+	l1, err := readLinkStats(h.lvs.Client.NS, h.lvs.Client.Dev.Name)
+	if err != nil {
+		return w, err
+	}
+	d1, err := h.delivered()
+	if err != nil {
+		return w, err
+	}
+	var st sinkStats
+	w.Failures = map[string]uint64{}
+	for _, name := range failureNames {
+		w.Failures[name] = 0
+	}
+	for i, sk := range m.sinks {
+		ss := sk.disarm()
+		st.received += ss.received
+		st.verified += ss.verified
+		st.dups += ss.dups
+		st.reordered += ss.reordered
+		st.stale += ss.stale
+		st.latency.Merge(&ss.latency)
+		for v, n := range ss.failures {
+			if name, ok := failureNames[Verdict(v)]; ok {
+				w.Failures[name] += n
+			}
+		}
+		w.SinkDrops += sk.conn.Stats().RingDrops - drops0[i]
+	}
+	if u, ok := sub.(*ulvsSubject); ok {
+		w.PeakMemoryBytes = vmHWM(u.proc.Pid())
+	}
+	if err := sub.alive(); err != nil {
+		return w, err
+	}
+	stopped = true
+	if w.Counters, err = sub.stop(); err != nil {
+		return w, err
+	}
+	if w.Counters == nil {
+		w.Counters = map[string]uint64{}
+	}
+
+	secs := g.elapsed.Seconds()
+	w.Run, w.Seconds, w.Sent = run, secs, g.sent
+	w.Offered = (l1.txPackets - l0.txPackets) + (l1.txDropped - l0.txDropped)
+	w.Delivered = d1 - d0
+	w.OfferedPPS, w.DeliveredPPS = float64(w.Offered)/secs, float64(w.Delivered)/secs
+	if m.c.Pace.Mode == PaceRate {
+		w.TargetPPS = m.c.Pace.Rate
+	} else if m.c.Pace.Mode == PaceRecorded {
+		w.TargetPPS = float64(len(m.c.Traffic.Packets)) / (m.g.pass.Seconds() / m.c.Pace.Speed)
+	}
+	w.Received, w.Verified, w.Duplicates, w.Reordered, w.Stale = st.received, st.verified, st.dups, st.reordered, st.stale
+	w.WrongReal = win.wrongReal.Load()
+	// Socket drop counts may be missing; the kernel's ingress counters
+	// say how many delivered frames the sinks never read.
+	if seen := st.received + st.stale + w.SinkDrops; w.Delivered > seen {
+		w.SinkDrops += w.Delivered - seen
+	}
+	unique := st.received - st.dups
+	if got := unique + w.SinkDrops; got < w.Sent {
+		w.Lost = w.Sent - got
+	}
+	w.hist = st.latency
+	w.LatencyP50, w.LatencyP99, w.LatencyP999 = st.latency.Quantile(0.5)/1e3, st.latency.Quantile(0.99)/1e3, st.latency.Quantile(0.999)/1e3
+	if w.Offered > 0 {
+		w.GenNsPerPkt = float64(g.cpu.Nanoseconds()) / float64(w.Offered)
+	}
+	if cpuOK && cpuOK1 {
+		w.SubjectCPUSeconds = (sc1 - sc0).Seconds()
+		if w.Delivered > 0 {
+			w.SubjectNsPerPkt = float64((sc1 - sc0).Nanoseconds()) / float64(w.Delivered)
+		}
+	}
+	w.CPUBusy, w.CPUSoftirq = cpuShares(c0, c1)
+	w.Limit = limitOf(&w)
+	return w, nil
+}
+
+// progress reports the window's state to Config.Progress until stopped.
+func (m *measurer) progress(s Subject, run int) func() {
+	if m.c.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				var d uint64
+				for _, sk := range m.sinks {
+					sk.mu.Lock()
+					d += sk.stats.received
+					sk.mu.Unlock()
+				}
+				m.c.Progress(Progress{Subject: s, Index: m.index, Of: m.of, Run: run, Elapsed: time.Since(start),
+					Window: m.c.Duration, Sent: m.g.sent.Load(), Delivered: d})
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// vmHWM is a process's peak resident set size (VmHWM) in bytes.
+func vmHWM(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseUint(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ulvs/ulvs/bench"
+	"golang.org/x/sys/unix"
+)
+
+// benchCmd runs `ulvs bench`: subjects side by side on a namespace
+// topology, every delivered packet verified.
+func benchCmd(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	subjects := fs.String("subjects", "", "comma-separated subjects (default all): "+joinSubjects())
+	pcap := fs.String("pcap", "", "replay this pcap or pcapng `FILE` instead of synthetic traffic")
+	pace := fs.String("pace", "", "max, recorded (captures), xN (N times recorded), or packets per second (50k, 1.2M); default max, recorded for a capture")
+	flows := fs.Int("flows", 1000, "synthetic: concurrent flows")
+	sizes := fs.String("sizes", "60", "synthetic: frame sizes in bytes without FCS, round robin per flow (60 = 64 on the wire)")
+	tcp := fs.Float64("tcp", 0, "synthetic: share of flows that are TCP (0..1)")
+	newConns := fs.Float64("new-conns", 0, "synthetic: new TCP connections (single SYNs) per second on top")
+	synFlood := fs.Bool("syn-flood", false, "synthetic: every packet a SYN from a fresh source port")
+	dur := fs.Duration("duration", 3*time.Second, "measured window per subject")
+	warm := fs.Duration("warmup", 300*time.Millisecond, "warmup before every window")
+	runs := fs.Int("runs", 1, "windows per subject (interleaved; medians reported)")
+	reals := fs.Int("reals", 4, "real servers")
+	workers := fs.Int("workers", 1, "ulvs --workers")
+	gomaxprocs := fs.Int("gomaxprocs", 0, "GOMAXPROCS for ulvs (0: runtime default)")
+	noPin := fs.Bool("no-pin", false, "do not pin generator/sinks and subject to CPUs 0 and 1")
+	jsonOut := fs.String("json", "", "write the full report as JSON to `FILE` (- for stdout instead of the table)")
+	svg := fs.String("svg", "", "write a plot of throughput and latency per subject to `FILE` (SVG)")
+	binary := fs.String("binary", "", "ulvs binary for the ulvs subjects (default: this executable)")
+	fs.Parse(args)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+
+	var c bench.Config
+	var err error
+	if *pcap != "" {
+		c.Traffic, err = bench.LoadPcap(*pcap)
+		c.Pace = bench.Pace{Mode: bench.PaceRecorded, Speed: 1}
+	} else {
+		var sz []int
+		for _, s := range strings.Split(*sizes, ",") {
+			v, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("--sizes %q: want comma-separated byte counts such as 60,1500", *sizes)
+			}
+			sz = append(sz, v)
+		}
+		c.Traffic, err = bench.Synthetic(bench.SyntheticSpec{Flows: *flows, Sizes: sz, TCPShare: *tcp, NewConnRate: *newConns, SYNFlood: *synFlood})
+	}
+	if err != nil {
+		return err
+	}
+	if *pace != "" {
+		if c.Pace, err = bench.ParsePace(*pace); err != nil {
+			return err
+		}
+	}
+	if *subjects != "" {
+		for _, s := range strings.Split(*subjects, ",") {
+			c.Subjects = append(c.Subjects, bench.Subject(strings.TrimSpace(s)))
+		}
+	}
+	c.Binary = *binary
+	if c.Binary == "" {
+		if c.Binary, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	c.Duration, c.Warmup, c.Runs, c.Reals, c.Workers, c.GOMAXPROCS, c.NoPin = *dur, *warm, *runs, *reals, *workers, *gomaxprocs, *noPin
+	n := len(c.Subjects)
+	if n == 0 {
+		n = len(bench.AllSubjects())
+	}
+	if isTerminal(os.Stderr) && time.Duration(n**runs)*(*dur) > 3*time.Second {
+		c.Progress = func(p bench.Progress) {
+			fmt.Fprintf(os.Stderr, "\r\033[K[%d/%d] %-16s run %d  %4.1f/%.0fs  sent %d  verified-so-far %d",
+				p.Index, p.Of, p.Subject, p.Run, p.Elapsed.Seconds(), p.Window.Seconds(), p.Sent, p.Delivered)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Run(ctx, c)
+	if c.Progress != nil {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	if err != nil {
+		return err
+	}
+	if *svg != "" {
+		if err := rep.WriteFile(*svg, rep.WriteSVG); err != nil {
+			return fmt.Errorf("--svg: %w", err)
+		}
+	}
+	switch *jsonOut {
+	case "-":
+		return rep.WriteJSON(out)
+	case "":
+	default:
+		if err := rep.WriteFile(*jsonOut, rep.WriteJSON); err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+	}
+	return rep.WriteTable(out)
+}
+
+func joinSubjects() string {
+	var s []string
+	for _, x := range bench.AllSubjects() {
+		s = append(s, string(x))
+	}
+	return strings.Join(s, ",")
+}
+
+// isTerminal reports whether f is a terminal (for the progress line).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
