@@ -10,9 +10,9 @@ const connBatchMax = 256
 // connBatchSlot is a batch call's per-packet scratch: the hashing done
 // ahead of the locked lookups.
 type connBatchSlot struct {
-	sh *connShard
-	h  uint64
-	in inKey
+	sh  *connShard
+	h   uint64
+	in  inKey
 	out outKey
 }
 
