@@ -11,11 +11,15 @@ import (
 )
 
 // connBenchSetup returns a director holding n NAT connections from
-// distinct clients, the clients' tuples in random order, and the source.
-func connBenchSetup(b *testing.B, n int) (*Director, *Worker, []Tuple4, *connTestSource) {
+// distinct clients, the clients' tuples in random order, and the source: a
+// real Table (rr over three NAT servers), as the packet loop passes.
+func connBenchSetup(b *testing.B, n int) (*Director, *Worker, []Tuple4, *Table) {
 	b.Helper()
-	reals := []*RealServer{newConnTestReal("10.0.2.1", 80, NAT), newConnTestReal("10.0.2.2", 80, NAT), newConnTestReal("10.0.2.3", 80, NAT)}
-	src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, reals...))
+	cfg := ServiceConfig{Key: ServiceKey{Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Proto: TCP}, Scheduler: "rr"}
+	for i := 1; i <= 3; i++ {
+		cfg.Reals = append(cfg.Reals, RealConfig{Addr: netip.AddrFrom4([4]byte{10, 0, 2, byte(i)}), Port: 80, Method: NAT, Weight: 1})
+	}
+	src := mustTable(b, nil, cfg)
 	d := newConnTestDirector(b, DirectorConfig{MaxConns: n})
 	w := d.NewWorker()
 	tuples := make([]Tuple4, n)

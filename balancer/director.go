@@ -480,12 +480,28 @@ func (w *Worker) drop(r DropReason) InboundResult {
 // faster when the table is larger than the CPU caches.
 func (w *Worker) Inbound(src ServiceSource, t Tuple4, flags TCPFlags, now Tick) InboundResult {
 	if t.Proto != TCP && t.Proto != UDP {
-		return w.untracked(src, t)
+		res := w.untracked(src, t)
+		w.tally(res.Action)
+		return res
 	}
 	d := w.d
 	sh := d.tab.shardOf(t.Src, t.SrcPort, t.Proto)
 	k := makeInKey(t.Src, t.Dst, t.SrcPort, t.DstPort, t.Proto, kindConn)
-	return w.inbound(src, sh, &k, d.tab.hash.in(&k), t, flags, now)
+	res := w.inbound(src, sh, &k, d.tab.hash.in(&k), t, flags, now)
+	w.tally(res.Action)
+	return res
+}
+
+// tally counts a forwarded or not-service outcome. The inner paths count
+// only drops and table events, so that a batch can add its outcomes with
+// one atomic operation per counter instead of one per packet.
+func (w *Worker) tally(a Action) {
+	switch a {
+	case ActionForward:
+		w.ctr.forwarded.Add(1)
+	case ActionNotService:
+		w.ctr.notService.Add(1)
+	}
 }
 
 // untracked handles a client packet of a protocol without connection
@@ -494,7 +510,6 @@ func (w *Worker) untracked(src ServiceSource, t Tuple4) InboundResult {
 	if src.LookupV4(t.Proto, t.Dst, t.DstPort) != nil {
 		return w.drop(DropProtocol)
 	}
-	w.ctr.notService.Add(1)
 	return InboundResult{}
 }
 
@@ -530,7 +545,6 @@ func (w *Worker) inbound(src ServiceSource, sh *connShard, k *inKey, h uint64, t
 			if !resched {
 				d.update(e, cur, viewInput, flags, now)
 				sh.mu.Unlock()
-				w.ctr.forwarded.Add(1)
 				return InboundResult{Action: ActionForward, Real: cur}
 			}
 			d.dropEntry(src, sh, uint32(pos), &rel)
@@ -559,7 +573,6 @@ func (w *Worker) scheduleLocked(src ServiceSource, sh *connShard, k *inKey, t Tu
 	switch {
 	case svc == nil:
 		sh.mu.Unlock()
-		w.ctr.notService.Add(1)
 		return InboundResult{}
 	case t.Proto == TCP && (flags&TCPSyn == 0 || flags&TCPRst != 0):
 		sh.mu.Unlock()
@@ -598,7 +611,6 @@ func (w *Worker) scheduleLocked(src ServiceSource, sh *connShard, k *inKey, t Tu
 	sh.mu.Unlock()
 	rel.run(d)
 	w.ctr.newConns.Add(1)
-	w.ctr.forwarded.Add(1)
 	return InboundResult{Action: ActionForward, Real: r, Service: svc, New: true}
 }
 
@@ -631,7 +643,6 @@ func newConnEntry(k *inKey, t Tuple4, svc *Service, r *RealServer) connEntry {
 func (w *Worker) schedule(src ServiceSource, sh *connShard, k *inKey, h uint64, t Tuple4, flags TCPFlags, now Tick) InboundResult {
 	svc := src.LookupV4(t.Proto, t.Dst, t.DstPort)
 	if svc == nil {
-		w.ctr.notService.Add(1)
 		return InboundResult{}
 	}
 	if t.Proto == TCP && (flags&TCPSyn == 0 || flags&TCPRst != 0) {
@@ -684,7 +695,6 @@ func (w *Worker) scheduleService(src ServiceSource, svc *Service, sh *connShard,
 		r.Bind(ConnInactive)
 		r.Unbind(ConnInactive)
 		w.ctr.onePacket.Add(1)
-		w.ctr.forwarded.Add(1)
 		return InboundResult{Action: ActionForward, Real: r, Service: svc}
 	}
 
@@ -709,7 +719,6 @@ func (w *Worker) scheduleService(src ServiceSource, svc *Service, sh *connShard,
 			if controlled {
 				d.releaseTemplate(&tk)
 			}
-			w.ctr.forwarded.Add(1)
 			return InboundResult{Action: ActionForward, Real: cur}
 		}
 		d.dropEntry(src, sh, uint32(pos), &rel)
@@ -729,7 +738,6 @@ func (w *Worker) scheduleService(src ServiceSource, svc *Service, sh *connShard,
 	sh.mu.Unlock()
 	rel.run(d)
 	w.ctr.newConns.Add(1)
-	w.ctr.forwarded.Add(1)
 	return InboundResult{Action: ActionForward, Real: r, Service: svc, New: true}
 }
 
@@ -767,7 +775,9 @@ func (w *Worker) Outbound(src ServiceSource, t Tuple4, flags TCPFlags, now Tick)
 	tab := w.d.tab
 	sh := tab.shardOf(t.Dst, t.DstPort, t.Proto)
 	k := makeOutKey(&t)
-	return w.outbound(src, sh, &k, tab.hash.out(&k), flags, now)
+	res := w.outbound(src, sh, &k, tab.hash.out(&k), flags, now)
+	w.tally(res.Action)
+	return res
 }
 
 // makeOutKey is the outbound key of a reply tuple (real -> client).
@@ -783,7 +793,6 @@ func (w *Worker) outbound(src ServiceSource, sh *connShard, k *outKey, h uint64,
 	pos := sh.findOut(k, h)
 	if pos < 0 {
 		sh.mu.Unlock()
-		w.ctr.notService.Add(1)
 		return OutboundResult{}
 	}
 	e := &sh.slots[pos]
@@ -792,13 +801,11 @@ func (w *Worker) outbound(src ServiceSource, sh *connShard, k *outKey, h uint64,
 		sh.mu.Unlock()
 		rel.run(d)
 		w.ctr.expired.Add(1)
-		w.ctr.notService.Add(1)
 		return OutboundResult{}
 	}
 	d.update(e, d.realByID(src, e.real), viewOutput, flags, now)
 	res := OutboundResult{Action: ActionForward, VIP: connAddr4(e.virtual()), VPort: e.vport(), Real: e.real}
 	sh.mu.Unlock()
-	w.ctr.forwarded.Add(1)
 	return res
 }
 

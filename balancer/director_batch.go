@@ -49,14 +49,39 @@ func (w *Worker) inboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFla
 		s.h = tab.hash.in(&s.in)
 		prefetch(unsafe.Pointer(&s.sh.slots[connHome(s.h, s.sh.n)]))
 	}
+	var tally connTally
 	for i := range tuples {
 		t := tuples[i]
 		if t.Proto != TCP && t.Proto != UDP {
 			res[i] = w.untracked(src, t)
-			continue
+		} else {
+			s := &b[i]
+			res[i] = w.inbound(src, s.sh, &s.in, s.h, t, flags[i], now)
 		}
-		s := &b[i]
-		res[i] = w.inbound(src, s.sh, &s.in, s.h, t, flags[i], now)
+		tally.add(res[i].Action)
+	}
+	tally.flush(&w.ctr)
+}
+
+// connTally counts a batch's outcomes, so the shared counters take one
+// atomic add per batch rather than one per packet.
+type connTally struct{ forwarded, notService uint64 }
+
+func (c *connTally) add(a Action) {
+	switch a {
+	case ActionForward:
+		c.forwarded++
+	case ActionNotService:
+		c.notService++
+	}
+}
+
+func (c *connTally) flush(ctr *connCounters) {
+	if c.forwarded != 0 {
+		ctr.forwarded.Add(c.forwarded)
+	}
+	if c.notService != 0 {
+		ctr.notService.Add(c.notService)
 	}
 }
 
@@ -97,8 +122,11 @@ func (w *Worker) outboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFl
 			}
 		}
 	}
+	var tally connTally
 	for i := range tuples {
 		s := &b[i]
 		res[i] = w.outbound(src, s.sh, &s.out, s.h, flags[i], now)
+		tally.add(res[i].Action)
 	}
+	tally.flush(&w.ctr)
 }
