@@ -371,10 +371,15 @@ func newConnTable(maxConns, shards int) *connTable {
 	// entries at 95 % of MaxConns in about one table of four.
 	lim := per + max(per*connShardSlackPct/100, connShardSlackSigmas*int(math.Sqrt(float64(per)))) + 8
 	n := lim*connLoadDen/connLoadNum + 1
+	// One array for all shards, so a big table spans whole huge pages.
+	slots := make([]connEntry, n*shards)
+	out := make([]uint64, n*shards)
+	connAdviseHuge(slots)
+	connAdviseHuge(out)
 	for i := range t.shards {
 		s := &t.shards[i]
-		s.slots = make([]connEntry, n)
-		s.out = make([]uint64, n)
+		s.slots = slots[i*n : (i+1)*n : (i+1)*n]
+		s.out = out[i*n : (i+1)*n : (i+1)*n]
 		s.n = uint32(n)
 		s.limit = uint32(lim)
 	}
