@@ -489,12 +489,16 @@ func (w *Worker) Inbound(src ServiceSource, t Tuple4, flags TCPFlags, now Tick) 
 	k := makeInKey(t.Src, t.Dst, t.SrcPort, t.DstPort, t.Proto, kindConn)
 	res := w.inbound(src, sh, &k, d.tab.hash.in(&k), t, flags, now)
 	w.tally(res.Action)
+	if res.New {
+		w.ctr.newConns.Add(1)
+	}
 	return res
 }
 
 // tally counts a forwarded or not-service outcome. The inner paths count
-// only drops and table events, so that a batch can add its outcomes with
-// one atomic operation per counter instead of one per packet.
+// only drops and table events, and leave forwarded, notService and
+// newConns to their callers, so that a batch adds its outcomes with one
+// atomic operation per counter instead of one per packet.
 func (w *Worker) tally(a Action) {
 	switch a {
 	case ActionForward:
@@ -610,7 +614,6 @@ func (w *Worker) scheduleLocked(src ServiceSource, sh *connShard, k *inKey, t Tu
 	d.update(&sh.slots[pos], r, viewInput, flags, now)
 	sh.mu.Unlock()
 	rel.run(d)
-	w.ctr.newConns.Add(1)
 	return InboundResult{Action: ActionForward, Real: r, Service: svc, New: true}
 }
 
@@ -737,7 +740,6 @@ func (w *Worker) scheduleService(src ServiceSource, svc *Service, sh *connShard,
 	d.update(&sh.slots[pos], r, viewInput, flags, now)
 	sh.mu.Unlock()
 	rel.run(d)
-	w.ctr.newConns.Add(1)
 	return InboundResult{Action: ActionForward, Real: r, Service: svc, New: true}
 }
 

@@ -59,13 +59,16 @@ func (w *Worker) inboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFla
 			res[i] = w.inbound(src, s.sh, &s.in, s.h, t, flags[i], now)
 		}
 		tally.add(res[i].Action)
+		if res[i].New {
+			tally.newConns++
+		}
 	}
 	tally.flush(&w.ctr)
 }
 
 // connTally counts a batch's outcomes, so the shared counters take one
 // atomic add per batch rather than one per packet.
-type connTally struct{ forwarded, notService uint64 }
+type connTally struct{ forwarded, notService, newConns uint64 }
 
 func (c *connTally) add(a Action) {
 	switch a {
@@ -82,6 +85,9 @@ func (c *connTally) flush(ctr *connCounters) {
 	}
 	if c.notService != 0 {
 		ctr.notService.Add(c.notService)
+	}
+	if c.newConns != 0 {
+		ctr.newConns.Add(c.newConns)
 	}
 }
 

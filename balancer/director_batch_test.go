@@ -111,6 +111,9 @@ func TestBatchMatchesSingle(t *testing.T) {
 		if a.d.Counters() != b.d.Counters() {
 			t.Fatalf("%+v counters differ:\nsingle %+v\nbatch  %+v", cfg, a.d.Counters(), b.d.Counters())
 		}
+		if c := b.d.Counters(); c.NewConns == 0 || c.Forwarded == 0 || c.NotService == 0 || c.Drops[DropNotSYN] == 0 || c.Templates == 0 || c.Expired == 0 {
+			t.Fatalf("%+v: the batches did not cover the main outcomes: %+v", cfg, c)
+		}
 	}
 }
 
