@@ -51,44 +51,15 @@ func (w *Worker) inboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFla
 	}
 	var tally connTally
 	for i := range tuples {
-		t := tuples[i]
+		t := &tuples[i]
 		if t.Proto != TCP && t.Proto != UDP {
-			res[i] = w.untracked(src, t)
+			res[i] = w.untracked(src, t, &tally)
 		} else {
 			s := &b[i]
-			res[i] = w.inbound(src, s.sh, &s.in, s.h, t, flags[i], now)
-		}
-		tally.add(res[i].Action)
-		if res[i].New {
-			tally.newConns++
+			res[i] = w.inbound(src, s.sh, &s.in, s.h, t, flags[i], now, &tally)
 		}
 	}
 	tally.flush(&w.ctr)
-}
-
-// connTally counts a batch's outcomes, so the shared counters take one
-// atomic add per batch rather than one per packet.
-type connTally struct{ forwarded, notService, newConns uint64 }
-
-func (c *connTally) add(a Action) {
-	switch a {
-	case ActionForward:
-		c.forwarded++
-	case ActionNotService:
-		c.notService++
-	}
-}
-
-func (c *connTally) flush(ctr *connCounters) {
-	if c.forwarded != 0 {
-		ctr.forwarded.Add(c.forwarded)
-	}
-	if c.notService != 0 {
-		ctr.notService.Add(c.notService)
-	}
-	if c.newConns != 0 {
-		ctr.newConns.Add(c.newConns)
-	}
 }
 
 // OutboundBatch decides a batch of NAT replies: res[i] is what
@@ -131,8 +102,7 @@ func (w *Worker) outboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFl
 	var tally connTally
 	for i := range tuples {
 		s := &b[i]
-		res[i] = w.outbound(src, s.sh, &s.out, s.h, flags[i], now)
-		tally.add(res[i].Action)
+		res[i] = w.outbound(src, s.sh, &s.out, s.h, flags[i], now, &tally)
 	}
 	tally.flush(&w.ctr)
 }

@@ -175,3 +175,42 @@ func TestBatchAllocs(t *testing.T) {
 		t.Fatalf("batch did not forward: %+v %+v", res[0], out[0])
 	}
 }
+
+// TestSYNReuseOverRemovedServer: a SYN over a closed entry whose server
+// left the table starts a new connection (conn_reuse_mode) even with
+// expire_nodest_conn off, while an ACK is dropped; through both the
+// single-packet and the batch path.
+func TestSYNReuseOverRemovedServer(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		r1 := newConnTestReal("10.0.2.1", 80, NAT)
+		r2 := newConnTestReal("10.0.2.2", 80, NAT)
+		src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, r1))
+		d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
+		w := d.NewWorker()
+		in := func(src ServiceSource, c Tuple4, f TCPFlags, now Tick) InboundResult {
+			if !batch {
+				return w.Inbound(src, c, f, now)
+			}
+			res := make([]InboundResult, 1)
+			w.InboundBatch(src, []Tuple4{c}, []TCPFlags{f}, now, res)
+			return res[0]
+		}
+		c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+		in(src, c, TCPSyn, 0)
+		in(src, c, TCPAck, connSec/2)
+		in(src, c, TCPRst, connSec)
+		if info, ok := d.LookupInbound(c, connSec); !ok || info.State != StateClose {
+			t.Fatalf("batch %v: after RST: %+v %v, want CLOSE", batch, info, ok)
+		}
+		src2 := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, r2))
+		if res := in(src2, c, TCPAck, 2*connSec); res.Action != ActionDrop || res.Reason != DropRealUnavailable {
+			t.Fatalf("batch %v: ACK over removed server: %+v, want drop real-unavailable", batch, res)
+		}
+		if res := in(src2, c, TCPSyn, 3*connSec); res.Real != r2 || !res.New {
+			t.Fatalf("batch %v: SYN over closed entry of removed server: %+v, want a new connection to r2", batch, res)
+		}
+		if c := d.Counters(); c.Rescheduled != 1 || c.NewConns != 2 {
+			t.Errorf("batch %v: counters %+v", batch, c)
+		}
+	}
+}
