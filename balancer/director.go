@@ -839,10 +839,22 @@ func (d *Director) admit(src ServiceSource, sh *connShard, now Tick, rel *connRe
 // view and returns the virtual address and port to rewrite the source to.
 // Outbound does not allocate.
 func (w *Worker) Outbound(src ServiceSource, t Tuple4, flags TCPFlags, now Tick) OutboundResult {
-	tab := w.d.tab
-	sh := tab.shardOf(t.Dst, t.DstPort, t.Proto)
+	d := w.d
+	sh := d.tab.shardOf(t.Dst, t.DstPort, t.Proto)
 	k := makeOutKey(&t)
-	return w.outbound(src, sh, &k, tab.hash.out(&k), flags, now, nil)
+	h := d.tab.hash.out(&k)
+	// The hit is spelled out here as in outbound, to save a call.
+	sh.mu.Lock()
+	pos := sh.findOut(&k, h)
+	if pos >= 0 && !sh.slots[pos].expired(now) {
+		e := &sh.slots[pos]
+		d.update(e, d.realByID(src, e.real), viewOutput, flags, now)
+		res := OutboundResult{Action: ActionForward, VIP: connAddr4(e.virtual()), VPort: e.vport(), Real: e.real}
+		sh.mu.Unlock()
+		w.ctr.forwarded.Add(1)
+		return res
+	}
+	return w.outboundMiss(src, sh, pos, nil)
 }
 
 // makeOutKey is the outbound key of a reply tuple (real -> client).
@@ -850,31 +862,37 @@ func makeOutKey(t *Tuple4) outKey {
 	return outKey{addrs: uint64(connBE32(t.Src))<<32 | uint64(connBE32(t.Dst)), ports: uint32(t.SrcPort)<<16 | uint32(t.DstPort), proto: t.Proto}
 }
 
-// outbound is Outbound with the shard, key and hash already known.
+// outbound is Outbound with the shard, key and hash already known,
+// counting into tl (nil: into the worker's counters).
 func (w *Worker) outbound(src ServiceSource, sh *connShard, k *outKey, h uint64, flags TCPFlags, now Tick, tl *connTally) OutboundResult {
 	d := w.d
-	var rel connReleases
 	sh.mu.Lock()
 	pos := sh.findOut(k, h)
-	if pos < 0 {
+	if pos >= 0 && !sh.slots[pos].expired(now) {
+		e := &sh.slots[pos]
+		d.update(e, d.realByID(src, e.real), viewOutput, flags, now)
+		res := OutboundResult{Action: ActionForward, VIP: connAddr4(e.virtual()), VPort: e.vport(), Real: e.real}
 		sh.mu.Unlock()
-		w.countNotService(tl)
-		return OutboundResult{}
+		w.countForward(tl, false)
+		return res
 	}
-	e := &sh.slots[pos]
-	if e.expired(now) {
-		d.dropEntry(src, sh, uint32(pos), &rel)
+	return w.outboundMiss(src, sh, pos, tl)
+}
+
+// outboundMiss handles a reply that found no live entry, with sh locked:
+// pos is an expired entry to remove, or -1. It unlocks sh.
+func (w *Worker) outboundMiss(src ServiceSource, sh *connShard, pos int, tl *connTally) OutboundResult {
+	if pos >= 0 {
+		var rel connReleases
+		w.d.dropEntry(src, sh, uint32(pos), &rel)
 		sh.mu.Unlock()
-		rel.run(d)
+		rel.run(w.d)
 		w.ctr.expired.Add(1)
-		w.countNotService(tl)
-		return OutboundResult{}
+	} else {
+		sh.mu.Unlock()
 	}
-	d.update(e, d.realByID(src, e.real), viewOutput, flags, now)
-	res := OutboundResult{Action: ActionForward, VIP: connAddr4(e.virtual()), VPort: e.vport(), Real: e.real}
-	sh.mu.Unlock()
-	w.countForward(tl, false)
-	return res
+	w.countNotService(tl)
+	return OutboundResult{}
 }
 
 // ConnInfo describes one entry, for listings and ICMP handling.
