@@ -233,6 +233,40 @@ func BenchmarkOutboundBatchHit(b *testing.B) {
 	}
 }
 
+// BenchmarkDecideBatchHit is DecideBatch over batches of 256 random hits,
+// alternately a client packet and a NAT reply (a one-armed director).
+// ns/op is per packet.
+func BenchmarkDecideBatchHit(b *testing.B) {
+	for _, n := range connBenchSizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			_, w, tuples, src := connBenchSetup(b, n)
+			replies := connBenchReplies(b, n)
+			pkts := make([]BatchPacket, n)
+			for i := range pkts {
+				pkts[i] = BatchPacket{Tuple: tuples[i], Flags: TCPAck}
+				if i%2 == 1 {
+					pkts[i] = BatchPacket{Tuple: replies[i], Flags: TCPAck, Reply: true}
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			off := 0
+			for done := 0; done < b.N; done += connBatchMax {
+				m := min(connBatchMax, b.N-done)
+				if off+m > n {
+					off = 0
+				}
+				batch := pkts[off : off+m]
+				w.DecideBatch(src, batch, 1)
+				if batch[0].In.Action != ActionForward || batch[m-1].In.Action|batch[m-1].Out.Action != ActionForward {
+					b.Fatal(batch[0], batch[m-1])
+				}
+				off += m
+			}
+		})
+	}
+}
+
 // BenchmarkNewConnSched measures a SYN for a fresh tuple that the real
 // scheduler (from NewTable) schedules and the director inserts, for rr,
 // wrr, wlc and mh over 10 and 1,000 NAT real servers. Entries expire

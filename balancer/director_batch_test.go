@@ -154,6 +154,13 @@ func TestBatchAllocs(t *testing.T) {
 	for i := range flags {
 		flags[i] = TCPAck
 	}
+	mixed := make([]BatchPacket, connBatchMax)
+	for i := range mixed {
+		mixed[i] = BatchPacket{Tuple: tuples[i], Flags: TCPAck}
+		if i%2 == 1 {
+			mixed[i] = BatchPacket{Tuple: replies[i], Flags: TCPAck, Reply: true}
+		}
+	}
 	port := uint16(0)
 	for _, tt := range []struct {
 		name string
@@ -161,6 +168,7 @@ func TestBatchAllocs(t *testing.T) {
 	}{
 		{"InboundBatch hits", func() { w.InboundBatch(src, tuples, flags, 1, res) }},
 		{"OutboundBatch hits", func() { w.OutboundBatch(src, replies, flags, 1, out) }},
+		{"DecideBatch mixed hits", func() { w.DecideBatch(src, mixed, 1) }},
 		{"InboundBatch new", func() {
 			port++
 			syn := [1]Tuple4{{Src: [4]byte{10, 8, 0, 1}, SrcPort: port, Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: TCP}}
@@ -171,8 +179,8 @@ func TestBatchAllocs(t *testing.T) {
 			t.Errorf("%s allocates %.1f times per call", tt.name, got)
 		}
 	}
-	if res[0].Action != ActionForward || out[0].Action != ActionForward {
-		t.Fatalf("batch did not forward: %+v %+v", res[0], out[0])
+	if res[0].Action != ActionForward || out[0].Action != ActionForward || mixed[0].In.Action != ActionForward || mixed[1].Out.Action != ActionForward {
+		t.Fatalf("batch did not forward: %+v %+v %+v %+v", res[0], out[0], mixed[0], mixed[1])
 	}
 }
 
@@ -211,6 +219,52 @@ func TestSYNReuseOverRemovedServer(t *testing.T) {
 		}
 		if c := d.Counters(); c.Rescheduled != 1 || c.NewConns != 2 {
 			t.Errorf("batch %v: counters %+v", batch, c)
+		}
+	}
+}
+
+// TestDecideBatchMatchesSingle checks that DecideBatch, given client
+// packets and NAT replies interleaved as a one-armed director receives
+// them, decides exactly as Inbound and Outbound called in the same order.
+func TestDecideBatchMatchesSingle(t *testing.T) {
+	for _, cfg := range []DirectorConfig{
+		{MaxConns: 4096, Shards: 4},
+		{MaxConns: 64, Shards: 2},
+		{MaxConns: 4096, Shards: 1, NoConnReuse: true, ExpireNodestConn: true},
+	} {
+		src, nat, a, b := connBatchTwins(t, cfg)
+		rng := rand.New(rand.NewPCG(2, uint64(cfg.MaxConns)))
+		now := Tick(1)
+		for round := range 40 {
+			pkts := make([]BatchPacket, []int{1, 9, 256, 300, 600}[round%5])
+			for i := range pkts {
+				p := &pkts[i]
+				p.Tuple, p.Flags = connBatchTuple(rng)
+				if rng.IntN(2) == 0 {
+					p.Reply, p.Tuple = true, connReply(p.Tuple, nat[rng.IntN(len(nat))])
+				}
+				p.In.Action, p.Out.Action = ActionDrop, ActionDrop // stale values DecideBatch must clear
+			}
+			b.DecideBatch(src, pkts, now)
+			for i, p := range pkts {
+				var want BatchPacket
+				if p.Reply {
+					want.Out = a.Outbound(src, p.Tuple, p.Flags, now)
+				} else {
+					want.In = a.Inbound(src, p.Tuple, p.Flags, now)
+				}
+				if p.In != want.In || p.Out != want.Out {
+					t.Fatalf("%+v round %d packet %d %+v: batch %+v %+v, single %+v %+v", cfg, round, i, p.Tuple, p.In, p.Out, want.In, want.Out)
+				}
+			}
+			now += Tick(rng.IntN(40)) * 1000
+			connBatchSameTable(t, src, now, a.d, b.d)
+		}
+		if a.d.Counters() != b.d.Counters() {
+			t.Fatalf("%+v counters differ:\nsingle %+v\nbatch  %+v", cfg, a.d.Counters(), b.d.Counters())
+		}
+		if c := b.d.Counters(); c.NewConns == 0 || c.Forwarded < c.NewConns+1 {
+			t.Fatalf("%+v: the batches did not forward replies: %+v", cfg, c)
 		}
 	}
 }
