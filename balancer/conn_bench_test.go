@@ -258,8 +258,10 @@ func BenchmarkDecideBatchHit(b *testing.B) {
 				}
 				batch := pkts[off : off+m]
 				w.DecideBatch(src, batch, 1)
-				if batch[0].In.Action != ActionForward || batch[m-1].In.Action|batch[m-1].Out.Action != ActionForward {
-					b.Fatal(batch[0], batch[m-1])
+				for _, p := range [...]*BatchPacket{&batch[0], &batch[m-1]} {
+					if p.Reply && p.Out.Action != ActionForward || !p.Reply && p.In.Action != ActionForward {
+						b.Fatal(*p)
+					}
 				}
 				off += m
 			}
