@@ -3,17 +3,49 @@ package balancer
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 	"unsafe"
 )
 
+// connBench is a filled director shared by the hit benchmarks.
+type connBench struct {
+	d      *Director
+	w      *Worker
+	tuples []Tuple4
+	src    *Table
+	// replies are the NAT replies of tuples, made on first use.
+	replies []Tuple4
+}
+
+// connBenchCache keeps one filled director per size for the whole test
+// binary: filling a million entries takes longer than measuring them, and
+// the hit benchmarks only refresh entries, so they can share it. That keeps
+// -count=N runs short, which matters on a shared machine.
+var connBenchCache = map[int]*connBench{}
+
 // connBenchSetup returns a director holding n NAT connections from
-// distinct clients, the clients' tuples in random order, and the source.
-func connBenchSetup(b *testing.B, n int) (*Director, *Worker, []Tuple4, *connTestSource) {
+// distinct clients, the clients' tuples in random order, and the source: a
+// real Table (rr over three NAT servers), as the packet loop passes.
+func connBenchSetup(b *testing.B, n int) (*Director, *Worker, []Tuple4, *Table) {
 	b.Helper()
-	reals := []*RealServer{newConnTestReal("10.0.2.1", 80, NAT), newConnTestReal("10.0.2.2", 80, NAT), newConnTestReal("10.0.2.3", 80, NAT)}
-	src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, reals...))
+	if c := connBenchCache[n]; c != nil {
+		return c.d, c.w, c.tuples, c.src
+	}
+	d, w, tuples, src := connBenchFill(b, n)
+	connBenchCache[n] = &connBench{d: d, w: w, tuples: tuples, src: src}
+	return d, w, tuples, src
+}
+
+func connBenchFill(b *testing.B, n int) (*Director, *Worker, []Tuple4, *Table) {
+	b.Helper()
+	cfg := ServiceConfig{Key: ServiceKey{Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Proto: TCP}, Scheduler: "rr"}
+	for i := 1; i <= 3; i++ {
+		cfg.Reals = append(cfg.Reals, RealConfig{Addr: netip.AddrFrom4([4]byte{10, 0, 2, byte(i)}), Port: 80, Method: NAT, Weight: 1})
+	}
+	src := mustTable(b, nil, cfg)
 	d := newConnTestDirector(b, DirectorConfig{MaxConns: n})
 	w := d.NewWorker()
 	tuples := make([]Tuple4, n)
@@ -25,6 +57,20 @@ func connBenchSetup(b *testing.B, n int) (*Director, *Worker, []Tuple4, *connTes
 	}
 	rand.Shuffle(len(tuples), func(i, j int) { tuples[i], tuples[j] = tuples[j], tuples[i] })
 	return d, w, tuples, src
+}
+
+// connBenchReplies returns the NAT reply tuples of connBenchSetup(b, n).
+func connBenchReplies(b *testing.B, n int) []Tuple4 {
+	connBenchSetup(b, n)
+	c := connBenchCache[n]
+	if c.replies == nil {
+		c.replies = make([]Tuple4, n)
+		for i, t := range c.tuples {
+			info, _ := c.d.LookupInbound(t, 0)
+			c.replies[i] = Tuple4{Src: info.Real, SrcPort: info.RPort, Dst: t.Src, DstPort: t.SrcPort, Proto: TCP}
+		}
+	}
+	return c.replies
 }
 
 var connBenchSizes = []int{1_000, 100_000, 1_000_000}
@@ -62,12 +108,8 @@ func BenchmarkInboundHit(b *testing.B) {
 func BenchmarkOutboundHit(b *testing.B) {
 	for _, n := range connBenchSizes {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			d, w, tuples, src := connBenchSetup(b, n)
-			replies := make([]Tuple4, n)
-			for i, t := range tuples {
-				info, _ := d.LookupInbound(t, 0)
-				replies[i] = Tuple4{Src: info.Real, SrcPort: info.RPort, Dst: t.Src, DstPort: t.SrcPort, Proto: TCP}
-			}
+			_, w, _, src := connBenchSetup(b, n)
+			replies := connBenchReplies(b, n)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -116,7 +158,7 @@ func BenchmarkConnMemory(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		d, _, tuples, _ := connBenchSetup(b, n)
+		d, _, tuples, _ := connBenchFill(b, n)
 		tuplesBytes := len(tuples) * int(unsafe.Sizeof(Tuple4{}))
 		runtime.GC()
 		runtime.ReadMemStats(&after)
@@ -128,5 +170,156 @@ func BenchmarkConnMemory(b *testing.B) {
 		b.ReportMetric(float64(d.MemoryBytes())/n, "table-B/conn")
 		runtime.KeepAlive(d)
 		runtime.KeepAlive(tuples)
+	}
+}
+
+// BenchmarkInboundBatchHit is BenchmarkInboundHit through InboundBatch, as
+// the packet loop would call it: batches of 256 random hits. ns/op is per
+// packet.
+func BenchmarkInboundBatchHit(b *testing.B) {
+	for _, n := range connBenchSizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			_, w, tuples, src := connBenchSetup(b, n)
+			flags := make([]TCPFlags, connBatchMax)
+			for i := range flags {
+				flags[i] = TCPAck
+			}
+			res := make([]InboundResult, connBatchMax)
+			b.ReportAllocs()
+			b.ResetTimer()
+			off := 0
+			for done := 0; done < b.N; done += connBatchMax {
+				m := min(connBatchMax, b.N-done)
+				if off+m > n {
+					off = 0
+				}
+				w.InboundBatch(src, tuples[off:off+m], flags[:m], 1, res[:m])
+				if res[0].Action != ActionForward || res[m-1].Action != ActionForward {
+					b.Fatal(res[0], res[m-1])
+				}
+				off += m
+			}
+		})
+	}
+}
+
+// BenchmarkOutboundBatchHit is BenchmarkOutboundHit through OutboundBatch,
+// in batches of 256 random NAT replies. ns/op is per packet.
+func BenchmarkOutboundBatchHit(b *testing.B) {
+	for _, n := range connBenchSizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			_, w, _, src := connBenchSetup(b, n)
+			replies := connBenchReplies(b, n)
+			flags := make([]TCPFlags, connBatchMax)
+			for i := range flags {
+				flags[i] = TCPAck
+			}
+			res := make([]OutboundResult, connBatchMax)
+			b.ReportAllocs()
+			b.ResetTimer()
+			off := 0
+			for done := 0; done < b.N; done += connBatchMax {
+				m := min(connBatchMax, b.N-done)
+				if off+m > n {
+					off = 0
+				}
+				w.OutboundBatch(src, replies[off:off+m], flags[:m], 1, res[:m])
+				if res[0].Action != ActionForward || res[m-1].Action != ActionForward {
+					b.Fatal(res[0], res[m-1])
+				}
+				off += m
+			}
+		})
+	}
+}
+
+// BenchmarkDecideBatchHit is DecideBatch over batches of 256 random hits,
+// alternately a client packet and a NAT reply (a one-armed director).
+// ns/op is per packet.
+func BenchmarkDecideBatchHit(b *testing.B) {
+	for _, n := range connBenchSizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			_, w, tuples, src := connBenchSetup(b, n)
+			replies := connBenchReplies(b, n)
+			pkts := make([]BatchPacket, n)
+			for i := range pkts {
+				pkts[i] = BatchPacket{Tuple: tuples[i], Flags: TCPAck}
+				if i%2 == 1 {
+					pkts[i] = BatchPacket{Tuple: replies[i], Flags: TCPAck, Reply: true}
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			off := 0
+			for done := 0; done < b.N; done += connBatchMax {
+				m := min(connBatchMax, b.N-done)
+				if off+m > n {
+					off = 0
+				}
+				batch := pkts[off : off+m]
+				w.DecideBatch(src, batch, 1)
+				for _, p := range [...]*BatchPacket{&batch[0], &batch[m-1]} {
+					if p.Reply && p.Out.Action != ActionForward || !p.Reply && p.In.Action != ActionForward {
+						b.Fatal(*p)
+					}
+				}
+				off += m
+			}
+		})
+	}
+}
+
+// BenchmarkNewConnSched measures a SYN for a fresh tuple that the real
+// scheduler (from NewTable) schedules and the director inserts, for rr,
+// wrr, wlc and mh over 10 and 1,000 NAT real servers. Entries expire
+// (SYN_RECV timeout 4 s, the clock advancing 1 ms every 8 SYNs) and a full
+// Sweep runs every 4096 SYNs with the timer stopped, so the table holds a
+// steady ~32k live entries of its 64k and never fills. The figure is the
+// schedule + insert + bind work of one new connection; its later removal
+// (in Sweep) is not in it.
+func BenchmarkNewConnSched(b *testing.B) {
+	for _, sched := range []string{"rr", "wrr", "wlc", "mh"} {
+		for _, nreals := range []int{10, 1000} {
+			b.Run(fmt.Sprintf("%s/%d", sched, nreals), func(b *testing.B) {
+				cfg := ServiceConfig{Key: ServiceKey{Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Proto: TCP}, Scheduler: sched}
+				for i := range nreals {
+					cfg.Reals = append(cfg.Reals, RealConfig{Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Port: 8080, Method: NAT, Weight: uint32(1 + i%5)})
+				}
+				tab := mustTable(b, nil, cfg)
+				d := newConnTestDirector(b, DirectorConfig{MaxConns: 1 << 16})
+				if err := d.SetStateTimeout(StateSynRecv, 4*time.Second); err != nil {
+					b.Fatal(err)
+				}
+				w := d.NewWorker()
+				now := Tick(1)
+				// Warm up: the director records each real server once
+				// (a copy-on-write map), which is not per-connection work.
+				for i := 0; len(*d.reg.Load()) < nreals && i < 100*nreals; i++ {
+					w.Inbound(tab, Tuple4{Src: [4]byte{12, byte(i >> 16), byte(i >> 8), byte(i)}, SrcPort: 1024, Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: TCP}, TCPSyn, now)
+					if i%8192 == 8191 {
+						now += 5000
+						d.Sweep(tab, now, d.Slots())
+					}
+				}
+				now += 5000
+				d.Sweep(tab, now, d.Slots())
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if i%8 == 0 {
+						now++
+					}
+					if i%4096 == 4095 {
+						b.StopTimer()
+						d.Sweep(tab, now, d.Slots())
+						b.StartTimer()
+					}
+					t := Tuple4{Src: [4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}, SrcPort: uint16(1024 + i>>24), Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: TCP}
+					if res := w.Inbound(tab, t, TCPSyn, now); !res.New {
+						b.Fatal(i, res)
+					}
+				}
+			})
+		}
 	}
 }

@@ -324,9 +324,10 @@ func (d *Director) Counters() ConnCounters {
 // so the per-packet calls allocate nothing, and counters only its goroutine
 // writes. A Worker is not safe for concurrent use; make one per goroutine.
 type Worker struct {
-	d    *Director
-	flow Flow
-	ctr  connCounters
+	d     *Director
+	flow  Flow
+	ctr   connCounters
+	batch [connBatchMax]connBatchSlot
 }
 
 // NewWorker returns a handle for one packet-loop goroutine.
@@ -475,70 +476,250 @@ func (w *Worker) drop(r DropReason) InboundResult {
 // (expire_nodest_conn) expires it; an entry whose server left the table is
 // dropped or expired (expire_nodest_conn); otherwise a miss schedules a new
 // connection through the service's persistence template or scheduler.
-// Inbound does not allocate.
+// Inbound does not allocate. InboundBatch decides a whole receive batch
+// faster when the table is larger than the CPU caches.
 func (w *Worker) Inbound(src ServiceSource, t Tuple4, flags TCPFlags, now Tick) InboundResult {
-	d := w.d
 	if t.Proto != TCP && t.Proto != UDP {
-		if src.LookupV4(t.Proto, t.Dst, t.DstPort) != nil {
-			return w.drop(DropProtocol)
-		}
-		w.ctr.notService.Add(1)
-		return InboundResult{}
+		return w.untracked(src, &t, nil)
 	}
+	d := w.d
 	sh := d.tab.shardOf(t.Src, t.SrcPort, t.Proto)
 	k := makeInKey(t.Src, t.Dst, t.SrcPort, t.DstPort, t.Proto, kindConn)
 	h := d.tab.hash.in(&k)
-	var rel connReleases
-
+	// The plain hit is spelled out here as in inbound, rather than
+	// Inbound calling inbound: the extra call costs about 10 ns (a sixth)
+	// of a cached hit.
 	sh.mu.Lock()
-	if pos := sh.findIn(&k, h); pos >= 0 {
+	pos := sh.findIn(&k, h)
+	if pos >= 0 {
 		e := &sh.slots[pos]
-		if e.expired(now) {
-			d.dropEntry(src, sh, uint32(pos), &rel)
-			w.ctr.expired.Add(1)
-		} else {
-			cur := src.Real(e.real)
-			resched := false
-			if t.Proto == TCP && flags&TCPSyn != 0 && e.flags&flagControlled == 0 {
-				if d.cfg.ExpireNodestConn && cur != nil && cur.Weight == 0 {
-					resched = true
-				} else if !d.cfg.NoConnReuse && d.newConnExpected(e) {
-					resched = true
-				}
-			}
-			if !resched && cur == nil {
-				if !d.cfg.ExpireNodestConn {
-					sh.mu.Unlock()
-					return w.drop(DropRealUnavailable)
-				}
-				resched = true
-			}
-			if !resched {
+		if !e.expired(now) {
+			if cur := src.Real(e.real); cur != nil && !d.synReschedules(e, cur, &t, flags) {
 				d.update(e, cur, viewInput, flags, now)
 				sh.mu.Unlock()
 				w.ctr.forwarded.Add(1)
 				return InboundResult{Action: ActionForward, Real: cur}
 			}
+		}
+	}
+	return w.inboundLocked(src, sh, pos, &k, h, &t, flags, now, nil)
+}
+
+// connTally counts a batch's outcomes, so the worker's counters take one
+// atomic add per batch rather than one per packet.
+type connTally struct{ forwarded, notService, newConns uint64 }
+
+func (c *connTally) flush(ctr *connCounters) {
+	if c.forwarded != 0 {
+		ctr.forwarded.Add(c.forwarded)
+	}
+	if c.notService != 0 {
+		ctr.notService.Add(c.notService)
+	}
+	if c.newConns != 0 {
+		ctr.newConns.Add(c.newConns)
+	}
+}
+
+// countForward counts a forwarded packet, and a new connection when isNew:
+// into tl when a batch is tallying, else at once.
+func (w *Worker) countForward(tl *connTally, isNew bool) {
+	if tl != nil {
+		tl.forwarded++
+		if isNew {
+			tl.newConns++
+		}
+		return
+	}
+	w.ctr.forwarded.Add(1)
+	if isNew {
+		w.ctr.newConns.Add(1)
+	}
+}
+
+// countNotService counts a packet that belongs to no service or connection.
+func (w *Worker) countNotService(tl *connTally) {
+	if tl != nil {
+		tl.notService++
+		return
+	}
+	w.ctr.notService.Add(1)
+}
+
+// untracked handles a client packet of a protocol without connection
+// tracking.
+func (w *Worker) untracked(src ServiceSource, t *Tuple4, tl *connTally) InboundResult {
+	if src.LookupV4(t.Proto, t.Dst, t.DstPort) != nil {
+		return w.drop(DropProtocol)
+	}
+	w.countNotService(tl)
+	return InboundResult{}
+}
+
+// inbound is Inbound for a TCP or UDP tuple whose shard, key and hash are
+// already known, counting into tl (nil: into the worker's counters).
+func (w *Worker) inbound(src ServiceSource, sh *connShard, k *inKey, h uint64, t *Tuple4, flags TCPFlags, now Tick, tl *connTally) InboundResult {
+	d := w.d
+	sh.mu.Lock()
+	pos := sh.findIn(k, h)
+	if pos >= 0 {
+		e := &sh.slots[pos]
+		if !e.expired(now) {
+			if cur := src.Real(e.real); cur != nil && !d.synReschedules(e, cur, t, flags) {
+				d.update(e, cur, viewInput, flags, now)
+				sh.mu.Unlock()
+				w.countForward(tl, false)
+				return InboundResult{Action: ActionForward, Real: cur}
+			}
+		}
+	}
+	return w.inboundLocked(src, sh, pos, k, h, t, flags, now, tl)
+}
+
+// synReschedules reports whether a SYN over the live entry e, whose real
+// server is cur (nil when it left the table), starts a new connection
+// instead of following the entry: conn_reuse_mode over a finished entry, or
+// expire_nodest_conn over a weight-0 server. Connections under a
+// persistence template follow it regardless.
+func (d *Director) synReschedules(e *connEntry, cur *RealServer, t *Tuple4, flags TCPFlags) bool {
+	if t.Proto != TCP || flags&TCPSyn == 0 || e.flags&flagControlled != 0 {
+		return false
+	}
+	if d.cfg.ExpireNodestConn && cur != nil && cur.Weight == 0 {
+		return true
+	}
+	return !d.cfg.NoConnReuse && d.newConnExpected(e)
+}
+
+// inboundLocked is everything but the plain hit, with sh locked and pos the
+// lookup's answer: an expired entry, a rescheduling SYN, an entry whose
+// real server left the table, or a miss. It unlocks sh.
+func (w *Worker) inboundLocked(src ServiceSource, sh *connShard, pos int, k *inKey, h uint64, t *Tuple4, flags TCPFlags, now Tick, tl *connTally) InboundResult {
+	d := w.d
+	var rel connReleases
+	if pos >= 0 {
+		e := &sh.slots[pos]
+		if e.expired(now) {
+			d.dropEntry(src, sh, uint32(pos), &rel)
+			w.ctr.expired.Add(1)
+		} else {
+			// Not a plain hit: a rescheduling SYN, or the server is gone,
+			// which drops the packet unless expire_nodest_conn or a
+			// rescheduling SYN makes way for a new connection.
+			if src.Real(e.real) == nil && !d.cfg.ExpireNodestConn && !d.synReschedules(e, nil, t, flags) {
+				sh.mu.Unlock()
+				return w.drop(DropRealUnavailable)
+			}
 			d.dropEntry(src, sh, uint32(pos), &rel)
 			w.ctr.rescheduled.Add(1)
 		}
 	}
+	if rel.n == 0 {
+		// The common miss: nothing to release, so a plain service can be
+		// scheduled and inserted under this same lock.
+		return w.scheduleLocked(src, sh, k, t, flags, now, tl)
+	}
 	sh.mu.Unlock()
 	rel.run(d)
-	return w.schedule(src, sh, &k, h, t, flags, now)
+	return w.schedule(src, sh, k, h, t, flags, now, tl)
 }
 
-// schedule handles a packet that matched no live connection.
-func (w *Worker) schedule(src ServiceSource, sh *connShard, k *inKey, h uint64, t Tuple4, flags TCPFlags, now Tick) InboundResult {
+// scheduleLocked handles a miss with sh still locked from the lookup, and
+// unlocks it. A non-persistent service is scheduled and its entry inserted
+// without unlocking in between (schedulers take no shard locks); a
+// persistent service or a one-packet datagram unlocks first and goes
+// through schedule, since a template lives in another shard and a
+// goroutine never holds two shard locks.
+func (w *Worker) scheduleLocked(src ServiceSource, sh *connShard, k *inKey, t *Tuple4, flags TCPFlags, now Tick, tl *connTally) InboundResult {
 	d := w.d
 	svc := src.LookupV4(t.Proto, t.Dst, t.DstPort)
+	switch {
+	case svc == nil:
+		sh.mu.Unlock()
+		w.countNotService(tl)
+		return InboundResult{}
+	case t.Proto == TCP && (flags&TCPSyn == 0 || flags&TCPRst != 0):
+		sh.mu.Unlock()
+		return w.drop(DropNotSYN)
+	case svc.Persistence > 0 || t.Proto == UDP && svc.Flags&FlagOnePacket != 0:
+		sh.mu.Unlock()
+		return w.scheduleService(src, svc, sh, k, d.tab.hash.in(k), t, flags, now, tl)
+	case svc.Key.FWMark == 0 && svc.Key.Port != t.DstPort:
+		sh.mu.Unlock()
+		return w.drop(DropPortZero)
+	}
+	w.flow = Flow{Proto: t.Proto, Src: connAddrFrom4(t.Src), Dst: connAddrFrom4(t.Dst), SrcPort: t.SrcPort, DstPort: t.DstPort}
+	var r *RealServer
+	if svc.Sched != nil {
+		r = svc.Sched.Schedule(&w.flow)
+	}
+	if r == nil {
+		sh.mu.Unlock()
+		return w.drop(DropNoRealServer)
+	}
+	if !r.Addr.Unmap().Is4() {
+		sh.mu.Unlock()
+		return w.drop(DropRealNotIPv4)
+	}
+	d.remember(r)
+	e := newConnEntry(k, t, svc, r)
+	var rel connReleases
+	if !d.admit(src, sh, now, &rel, &w.ctr) {
+		sh.mu.Unlock()
+		rel.run(d)
+		return w.drop(DropTableFull)
+	}
+	pos := sh.insert(&d.tab.hash, &e)
+	r.Bind(ConnInactive)
+	d.update(&sh.slots[pos], r, viewInput, flags, now)
+	sh.mu.Unlock()
+	rel.run(d)
+	w.countForward(tl, true)
+	return InboundResult{Action: ActionForward, Real: r, Service: svc, New: true}
+}
+
+// newConnEntry builds the entry of a new connection of t, scheduled to r.
+func newConnEntry(k *inKey, t *Tuple4, svc *Service, r *RealServer) connEntry {
+	// The real port replaces the virtual port only for the service's own
+	// port; port-zero and fwmark services keep the packet's port (IPVS).
+	dport := r.Port
+	if dport == 0 || svc.Key.Port != t.DstPort {
+		dport = t.DstPort
+	}
+	e := connEntry{
+		addrs: k.addrs, ports: k.ports, proto: t.Proto, kind: kindConn,
+		flags: flagInactive | uint8(r.Method)<<flagMethodShift,
+		dst:   connBE32(r.Addr.Unmap().As4()),
+		aux:   uint32(dport) << 16,
+		real:  r.ID,
+	}
+	if r.Method != NAT {
+		e.flags |= flagNoOutput
+	}
+	if t.Proto == UDP {
+		e.state = StateUDP
+	}
+	return e
+}
+
+// schedule handles a packet that matched no live connection, with no shard
+// lock held.
+func (w *Worker) schedule(src ServiceSource, sh *connShard, k *inKey, h uint64, t *Tuple4, flags TCPFlags, now Tick, tl *connTally) InboundResult {
+	svc := src.LookupV4(t.Proto, t.Dst, t.DstPort)
 	if svc == nil {
-		w.ctr.notService.Add(1)
+		w.countNotService(tl)
 		return InboundResult{}
 	}
 	if t.Proto == TCP && (flags&TCPSyn == 0 || flags&TCPRst != 0) {
 		return w.drop(DropNotSYN)
 	}
+	return w.scheduleService(src, svc, sh, k, h, t, flags, now, tl)
+}
+
+// scheduleService schedules a new flow of svc (found, and the TCP flags
+// checked) with no shard lock held.
+func (w *Worker) scheduleService(src ServiceSource, svc *Service, sh *connShard, k *inKey, h uint64, t *Tuple4, flags TCPFlags, now Tick, tl *connTally) InboundResult {
+	d := w.d
 	w.flow = Flow{Proto: t.Proto, Src: connAddrFrom4(t.Src), Dst: connAddrFrom4(t.Dst), SrcPort: t.SrcPort, DstPort: t.DstPort}
 	onePacket := t.Proto == UDP && svc.Flags&FlagOnePacket != 0
 
@@ -550,7 +731,7 @@ func (w *Worker) schedule(src ServiceSource, sh *connShard, k *inKey, h uint64, 
 	)
 	if svc.Persistence > 0 {
 		var reason DropReason
-		r, tk, maskBits, reason = w.persist(src, svc, t, !onePacket, now)
+		r, tk, maskBits, reason = w.persist(src, svc, *t, !onePacket, now)
 		if r == nil {
 			return w.drop(reason)
 		}
@@ -579,29 +760,11 @@ func (w *Worker) schedule(src ServiceSource, sh *connShard, k *inKey, h uint64, 
 		r.Bind(ConnInactive)
 		r.Unbind(ConnInactive)
 		w.ctr.onePacket.Add(1)
-		w.ctr.forwarded.Add(1)
+		w.countForward(tl, false)
 		return InboundResult{Action: ActionForward, Real: r, Service: svc}
 	}
 
-	// The real port replaces the virtual port only for the service's own
-	// port; port-zero and fwmark services keep the packet's port (IPVS).
-	dport := r.Port
-	if dport == 0 || svc.Key.Port != t.DstPort {
-		dport = t.DstPort
-	}
-	e := connEntry{
-		addrs: k.addrs, ports: k.ports, proto: t.Proto, kind: kindConn,
-		flags: flagInactive | uint8(r.Method)<<flagMethodShift,
-		dst:   connBE32(r.Addr.Unmap().As4()),
-		aux:   uint32(dport) << 16,
-		real:  r.ID,
-	}
-	if r.Method != NAT {
-		e.flags |= flagNoOutput
-	}
-	if t.Proto == UDP {
-		e.state = StateUDP
-	}
+	e := newConnEntry(k, t, svc, r)
 	if controlled {
 		e.flags |= flagControlled
 		e.aux |= uint32(maskBits)
@@ -622,7 +785,7 @@ func (w *Worker) schedule(src ServiceSource, sh *connShard, k *inKey, h uint64, 
 			if controlled {
 				d.releaseTemplate(&tk)
 			}
-			w.ctr.forwarded.Add(1)
+			w.countForward(tl, false)
 			return InboundResult{Action: ActionForward, Real: cur}
 		}
 		d.dropEntry(src, sh, uint32(pos), &rel)
@@ -641,8 +804,7 @@ func (w *Worker) schedule(src ServiceSource, sh *connShard, k *inKey, h uint64, 
 	d.update(&sh.slots[pos], r, viewInput, flags, now)
 	sh.mu.Unlock()
 	rel.run(d)
-	w.ctr.newConns.Add(1)
-	w.ctr.forwarded.Add(1)
+	w.countForward(tl, true)
 	return InboundResult{Action: ActionForward, Real: r, Service: svc, New: true}
 }
 
@@ -679,30 +841,58 @@ func (d *Director) admit(src ServiceSource, sh *connShard, now Tick, rel *connRe
 func (w *Worker) Outbound(src ServiceSource, t Tuple4, flags TCPFlags, now Tick) OutboundResult {
 	d := w.d
 	sh := d.tab.shardOf(t.Dst, t.DstPort, t.Proto)
-	k := outKey{addrs: uint64(connBE32(t.Src))<<32 | uint64(connBE32(t.Dst)), ports: uint32(t.SrcPort)<<16 | uint32(t.DstPort), proto: t.Proto}
+	k := makeOutKey(&t)
 	h := d.tab.hash.out(&k)
-	var rel connReleases
+	// The hit is spelled out here as in outbound, to save a call.
 	sh.mu.Lock()
 	pos := sh.findOut(&k, h)
-	if pos < 0 {
+	if pos >= 0 && !sh.slots[pos].expired(now) {
+		e := &sh.slots[pos]
+		d.update(e, d.realByID(src, e.real), viewOutput, flags, now)
+		res := OutboundResult{Action: ActionForward, VIP: connAddr4(e.virtual()), VPort: e.vport(), Real: e.real}
 		sh.mu.Unlock()
-		w.ctr.notService.Add(1)
-		return OutboundResult{}
+		w.ctr.forwarded.Add(1)
+		return res
 	}
-	e := &sh.slots[pos]
-	if e.expired(now) {
-		d.dropEntry(src, sh, uint32(pos), &rel)
+	return w.outboundMiss(src, sh, pos, nil)
+}
+
+// makeOutKey is the outbound key of a reply tuple (real -> client).
+func makeOutKey(t *Tuple4) outKey {
+	return outKey{addrs: uint64(connBE32(t.Src))<<32 | uint64(connBE32(t.Dst)), ports: uint32(t.SrcPort)<<16 | uint32(t.DstPort), proto: t.Proto}
+}
+
+// outbound is Outbound with the shard, key and hash already known,
+// counting into tl (nil: into the worker's counters).
+func (w *Worker) outbound(src ServiceSource, sh *connShard, k *outKey, h uint64, flags TCPFlags, now Tick, tl *connTally) OutboundResult {
+	d := w.d
+	sh.mu.Lock()
+	pos := sh.findOut(k, h)
+	if pos >= 0 && !sh.slots[pos].expired(now) {
+		e := &sh.slots[pos]
+		d.update(e, d.realByID(src, e.real), viewOutput, flags, now)
+		res := OutboundResult{Action: ActionForward, VIP: connAddr4(e.virtual()), VPort: e.vport(), Real: e.real}
 		sh.mu.Unlock()
-		rel.run(d)
+		w.countForward(tl, false)
+		return res
+	}
+	return w.outboundMiss(src, sh, pos, tl)
+}
+
+// outboundMiss handles a reply that found no live entry, with sh locked:
+// pos is an expired entry to remove, or -1. It unlocks sh.
+func (w *Worker) outboundMiss(src ServiceSource, sh *connShard, pos int, tl *connTally) OutboundResult {
+	if pos >= 0 {
+		var rel connReleases
+		w.d.dropEntry(src, sh, uint32(pos), &rel)
+		sh.mu.Unlock()
+		rel.run(w.d)
 		w.ctr.expired.Add(1)
-		w.ctr.notService.Add(1)
-		return OutboundResult{}
+	} else {
+		sh.mu.Unlock()
 	}
-	d.update(e, d.realByID(src, e.real), viewOutput, flags, now)
-	res := OutboundResult{Action: ActionForward, VIP: connAddr4(e.virtual()), VPort: e.vport(), Real: e.real}
-	sh.mu.Unlock()
-	w.ctr.forwarded.Add(1)
-	return res
+	w.countNotService(tl)
+	return OutboundResult{}
 }
 
 // ConnInfo describes one entry, for listings and ICMP handling.
@@ -769,7 +959,7 @@ func (d *Director) LookupInbound(t Tuple4, now Tick) (ConnInfo, bool) {
 // belongs to (real -> client), without changing it. It does not allocate.
 func (d *Director) LookupOutbound(t Tuple4, now Tick) (ConnInfo, bool) {
 	sh := d.tab.shardOf(t.Dst, t.DstPort, t.Proto)
-	k := outKey{addrs: uint64(connBE32(t.Src))<<32 | uint64(connBE32(t.Dst)), ports: uint32(t.SrcPort)<<16 | uint32(t.DstPort), proto: t.Proto}
+	k := makeOutKey(&t)
 	h := d.tab.hash.out(&k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

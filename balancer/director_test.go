@@ -455,7 +455,7 @@ func TestTimeoutsSettable(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	for _, cfg := range []DirectorConfig{{MaxConns: -1}, {Shards: 3}, {Shards: -2}, {MaxConns: 1 << 31}} {
+	for _, cfg := range []DirectorConfig{{MaxConns: -1}, {Shards: 3}, {Shards: -2}, {MaxConns: 1<<30 + 1}} {
 		if _, err := NewDirector(cfg); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}
