@@ -166,9 +166,13 @@ func (l *Loop) newWorker(in *Port, pi int, ports []*Port) (*worker, error) {
 		rx:     rx,
 		bw:     l.cfg.Director.NewWorker(),
 		frames: make([]afpacket.Frame, BatchSize),
+		ps:     make([]Parsed, BatchSize),
+		pkts:   make([]balancer.BatchPacket, BatchSize),
+		slots:  make([]int, BatchSize),
 		icmp:   tokenBucket{rate: l.cfg.ICMPRate, burst: max(l.cfg.ICMPRate/10, 10)},
 		oneArm: l.cfg.Client == l.cfg.Reals,
 	}
+	w.p = &w.ps[0]
 	w.ctr.init()
 	for _, p := range ports {
 		if p == in {
@@ -267,11 +271,19 @@ type worker struct {
 	// worker's own interface is rx itself.
 	txClient, txReals afpacket.Conn
 	bw                *balancer.Worker
-	p                 Parsed
-	frames            []afpacket.Frame
-	ipid              uint16
-	icmp              tokenBucket
-	ctr               workerCounters
+	// p is the frame being handled: one of ps, a Parsed per frame of the
+	// batch, so that connection decisions can be made for the whole batch
+	// at once (balancer.Worker.DecideBatch) between parsing and rewriting.
+	p      *Parsed
+	ps     []Parsed
+	frames []afpacket.Frame
+	// pkts and slots are the batch's balancer work: pkts[j] belongs to
+	// frame slots[j].
+	pkts  []balancer.BatchPacket
+	slots []int
+	ipid  uint16
+	icmp  tokenBucket
+	ctr   workerCounters
 	// tr is this worker's ring of the armed trace, read once per batch;
 	// nil when no trace is armed.
 	tr *traceRing
@@ -309,14 +321,50 @@ func (w *worker) run() error {
 }
 
 // handleBatch runs one received batch against one table snapshot and one
-// clock reading, as Run does for every Receive.
+// clock reading, as Run does for every Receive: it parses every frame,
+// asks the balancer about all service packets and NAT replies at once
+// (so that the connection table's memory latency overlaps across the
+// batch), then rewrites and queues them in arrival order.
 func (w *worker) handleBatch(frames []afpacket.Frame) {
 	tab := w.loop.cfg.Table.Load()
 	now := w.loop.cfg.Clock()
 	w.icmp.refill(now)
 	w.tr = w.loop.traceRing(w.idx)
+	if w.tr != nil {
+		// Tracing follows each frame from arrival to transmission, so it
+		// takes the frame-at-a-time path.
+		for i := range frames {
+			w.p = &w.ps[0]
+			w.handle(&frames[i], tab, now)
+		}
+		return
+	}
+	k := 0
 	for i := range frames {
-		w.handle(&frames[i], tab, now)
+		w.p = &w.ps[i]
+		switch w.classify(&frames[i], tab, now) {
+		case pendingInbound:
+			w.pkts[k] = balancer.BatchPacket{Tuple: w.tuple(), Flags: balancer.TCPFlags(w.p.TCPFlags)}
+		case pendingOutbound:
+			w.pkts[k] = balancer.BatchPacket{Tuple: w.tuple(), Flags: balancer.TCPFlags(w.p.TCPFlags), Reply: true}
+		default:
+			continue
+		}
+		w.slots[k] = i
+		k++
+	}
+	if k == 0 {
+		return
+	}
+	w.bw.DecideBatch(tab, w.pkts[:k], now)
+	for j := range w.pkts[:k] {
+		i := w.slots[j]
+		w.p = &w.ps[i]
+		if w.pkts[j].Reply {
+			w.afterOutbound(frames[i].Data, &w.pkts[j].Out, tab)
+		} else {
+			w.afterInbound(frames[i].Data, &w.pkts[j].In, now)
+		}
 	}
 }
 
@@ -378,63 +426,88 @@ func (w *worker) handle(f *afpacket.Frame, tab *balancer.Table, now balancer.Tic
 	w.process(f, tab, now)
 }
 
-// process is handle's work: parse, balance, rewrite, transmit.
+// process is handle's work for one frame: parse, balance, rewrite,
+// transmit.
 func (w *worker) process(f *afpacket.Frame, tab *balancer.Table, now balancer.Tick) {
+	switch w.classify(f, tab, now) {
+	case pendingInbound:
+		w.inbound(f.Data, tab, now)
+	case pendingOutbound:
+		w.outbound(f.Data, tab, now, false)
+	}
+}
+
+// pending says what a classified frame still needs from the balancer.
+type pending uint8
+
+const (
+	handled         pending = iota // dropped, answered or passed to the kernel already
+	pendingInbound                 // a client packet for a service
+	pendingOutbound                // a packet from the real-server side: a NAT reply, perhaps
+)
+
+// classify parses a frame into w.p and deals at once with everything that
+// needs no connection decision (drops, ARP, ICMP errors).
+func (w *worker) classify(f *afpacket.Frame, tab *balancer.Table, now balancer.Tick) pending {
 	if f.Flags&afpacket.FlagVLAN != 0 {
 		// The NIC stripped an 802.1Q tag; ulvs forwards untagged frames
 		// and in-band tags only (see docs/architecture.md).
 		w.ctr.drop(DropVLANOffloaded)
-		return
+		return handled
 	}
 	if int(f.Len) > len(f.Data) {
 		w.ctr.drop(DropTruncated)
-		return
+		return handled
 	}
 	frame := f.Data
-	p := &w.p
+	p := w.p
 	if r := p.DecodeStatus(frame, f.Flags&afpacket.FlagCsumNotReady != 0); r != DropNone {
 		w.ctr.drop(r)
-		return
+		return handled
 	}
 	if p.ARP {
 		if w.in == w.loop.cfg.Client {
 			w.answerARP(frame)
 		}
-		return
+		return handled
 	}
 	fromClient := w.in == w.loop.cfg.Client
 	fromReals := w.in == w.loop.cfg.Reals
 	if p.ICMPRelated {
 		if fromClient && w.inboundICMP(frame, now) {
-			return
+			return handled
 		}
 		if fromReals {
-			w.outbound(frame, now, true)
+			w.outbound(frame, tab, now, true)
 		}
-		return
+		return handled
 	}
 	if !p.HasPorts {
 		w.ctr.drop(DropNotOurs)
-		return
+		return handled
 	}
 	if fromClient && tab.LookupV4(balancer.Protocol(p.Proto), p.Dst, p.DstPort) != nil {
-		w.inbound(frame, tab, now)
-		return
+		return pendingInbound
 	}
 	if fromReals {
-		w.outbound(frame, now, false)
-		return
+		return pendingOutbound
 	}
 	w.ctr.drop(DropNotOurs)
+	return handled
 }
 
 func (w *worker) tuple() balancer.Tuple4 {
-	p := &w.p
+	p := w.p
 	return balancer.Tuple4{Proto: balancer.Protocol(p.Proto), Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort}
 }
 
 func (w *worker) inbound(frame []byte, tab *balancer.Table, now balancer.Tick) {
 	res := w.bw.Inbound(tab, w.tuple(), balancer.TCPFlags(w.p.TCPFlags), now)
+	w.afterInbound(frame, &res, now)
+}
+
+// afterInbound acts on the balancer's decision for a client packet.
+func (w *worker) afterInbound(frame []byte, res *balancer.InboundResult, now balancer.Tick) {
 	switch res.Action {
 	case balancer.ActionNotService:
 		w.ctr.drop(DropNotOurs)
@@ -452,7 +525,7 @@ func (w *worker) inbound(frame []byte, tab *balancer.Table, now balancer.Tick) {
 // toReal rewrites a client's frame for its real server by the server's
 // method and queues it on the real-server port.
 func (w *worker) toReal(frame []byte, real *balancer.RealServer, now balancer.Tick) {
-	p := &w.p
+	p := w.p
 	if w.tr != nil {
 		w.traceInbound(frame, real)
 	}
@@ -493,7 +566,7 @@ func (w *worker) tunnel(frame []byte, real *balancer.RealServer, realIP [4]byte,
 		return
 	}
 	w.ipid++
-	n, r := TUN(slot, frame, &w.p, out.Addr, realIP, out.MAC, mac, out.MTU, w.ipid)
+	n, r := TUN(slot, frame, w.p, out.Addr, realIP, out.MAC, mac, out.MTU, w.ipid)
 	if r != DropNone {
 		w.refuse(frame, r, out.MTU-TUNOverhead)
 		return
@@ -546,9 +619,9 @@ func (w *worker) refuse(frame []byte, r DropReason, mtu int) {
 	copy(srcMAC[:], frame[6:12])
 	var n int
 	if r == DropFragNeeded {
-		n = BuildFragNeeded(slot, frame, &w.p, mtu, back.Addr, back.MAC, srcMAC)
+		n = BuildFragNeeded(slot, frame, w.p, mtu, back.Addr, back.MAC, srcMAC)
 	} else {
-		n = BuildTimeExceeded(slot, frame, &w.p, back.Addr, back.MAC, srcMAC)
+		n = BuildTimeExceeded(slot, frame, w.p, back.Addr, back.MAC, srcMAC)
 	}
 	if n == 0 {
 		return
@@ -564,8 +637,8 @@ func (w *worker) refuse(frame []byte, r DropReason, mtu int) {
 // outbound handles a frame from the real-server side: a NAT reply (or an
 // ICMP error about a NAT connection) gets its source set back to the VIP
 // and goes to the client.
-func (w *worker) outbound(frame []byte, now balancer.Tick, icmp bool) {
-	p := &w.p
+func (w *worker) outbound(frame []byte, tab *balancer.Table, now balancer.Tick, icmp bool) {
+	p := w.p
 	t := w.tuple()
 	if icmp {
 		// The quote is a client packet as the real server received it;
@@ -577,7 +650,13 @@ func (w *worker) outbound(frame []byte, now balancer.Tick, icmp bool) {
 			return
 		}
 	}
-	res := w.bw.Outbound(w.loop.cfg.Table.Load(), t, balancer.TCPFlags(p.TCPFlags), now)
+	res := w.bw.Outbound(tab, t, balancer.TCPFlags(p.TCPFlags), now)
+	w.afterOutbound(frame, &res, tab)
+}
+
+// afterOutbound acts on the balancer's decision for a real server's packet.
+func (w *worker) afterOutbound(frame []byte, res *balancer.OutboundResult, tab *balancer.Table) {
+	p := w.p
 	if res.Action != balancer.ActionForward {
 		w.ctr.drop(DropNotOurs)
 		return
@@ -594,7 +673,7 @@ func (w *worker) outbound(frame []byte, now balancer.Tick, icmp bool) {
 		w.refuse(frame, r, 0)
 		return
 	}
-	if real := w.loop.cfg.Table.Load().Real(res.Real); real != nil {
+	if real := tab.Real(res.Real); real != nil {
 		real.CountOut(w.idx, len(frame))
 	}
 	w.ctr.outbound.Add(1)

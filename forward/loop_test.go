@@ -113,10 +113,7 @@ func (f *loopFixture) feed(w *worker, frames ...[]byte) {
 	rx := w.rx.(*memConn)
 	rx.rx = append(rx.rx, frames...)
 	n, _ := rx.Receive(w.frames)
-	tab := f.table.Load()
-	for i := range w.frames[:n] {
-		w.handle(&w.frames[i], tab, 1000)
-	}
+	w.handleBatch(w.frames[:n])
 	w.flush()
 }
 
@@ -304,24 +301,23 @@ func TestLoopNoAllocs(t *testing.T) {
 			reply := tcpFrame(t, lpBackMAC, lpRealMAC, lpRealIP, lpClientIP, 80, 40000, false, true, make([]byte, 100))
 			f.feed(f.client, syn)
 			stop, refill := f.armTrace(t, mode)
-			tab := f.table.Load()
 			buf := make([]byte, len(data))
-			fr := afpacket.Frame{Data: buf, Len: uint32(len(buf))}
+			frs := []afpacket.Frame{{Data: buf, Len: uint32(len(buf))}}
 			allocs := testing.AllocsPerRun(200, func() {
 				refill()
 				copy(buf, data) // the rewrite works in place
-				f.client.handle(&fr, tab, 1000)
+				f.client.handleBatch(frs)
 			})
 			if allocs != 0 {
 				t.Errorf("%v inbound, trace %s: %v allocs per frame", m, mode, allocs)
 			}
 			if m == balancer.NAT {
 				rbuf := make([]byte, len(reply))
-				rf := afpacket.Frame{Data: rbuf, Len: uint32(len(rbuf))}
+				rfs := []afpacket.Frame{{Data: rbuf, Len: uint32(len(rbuf))}}
 				allocs = testing.AllocsPerRun(200, func() {
 					refill()
 					copy(rbuf, reply)
-					f.reals.handle(&rf, tab, 1000)
+					f.reals.handleBatch(rfs)
 				})
 				if allocs != 0 {
 					t.Errorf("NAT outbound, trace %s: %v allocs per frame", mode, allocs)

@@ -321,7 +321,7 @@ func (s *traceSlot) setBefore(frame []byte) {
 // client of a client-side frame (or of the connection an ICMP error
 // quotes), the client of a real-side one.
 func (w *worker) packetIDs(fromClient bool) traceIDs {
-	p := &w.p
+	p := w.p
 	if p.ICMPRelated {
 		q := &p.Inner
 		// The quote from the client side went VIP -> client; from the
