@@ -31,6 +31,10 @@ type GlobalDefs struct {
 	Pos         Pos
 	RouterID    string
 	LVSTimeouts Timeouts
+	// ScriptUser and ScriptGroup are script_user: who runs notify,
+	// quorum and MISC_CHECK scripts ("" = keepalived_script if that user
+	// exists, else the daemon's own user).
+	ScriptUser, ScriptGroup string
 	// Extra holds the other global_defs keywords keepalived knows
 	// (notification_email, vrrp_* defaults, ...), unvalidated.
 	Extra []*Node
@@ -171,6 +175,8 @@ type RealServer struct {
 	// Checkers are the health-check blocks (TCP_CHECK, HTTP_GET, ...) in
 	// file order, uninterpreted.
 	Checkers []*Node
+	// Health is the typed form of Checkers and of notify_up/notify_down.
+	Health *RealHealth
 	// Extra holds the other real_server keywords keepalived knows
 	// (notify_up, retry, connect_timeout, ...), unvalidated.
 	Extra []*Node

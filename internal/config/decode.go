@@ -205,6 +205,7 @@ func (d *decoder) ifName(n *Node) bool {
 func (d *decoder) decodeRoot(root *Node) *Config {
 	cfg := &Config{}
 	decodeBlock(d, rootTable, root, cfg)
+	d.decodeHealth(cfg)
 	if cfg.ULVS.AdminSocket == "" {
 		cfg.ULVS.AdminSocket = DefaultAdminSocket
 	}

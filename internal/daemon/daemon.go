@@ -85,6 +85,11 @@ type Director struct {
 	retired status.Stats
 
 	dropInstalled atomic.Bool
+
+	// health is the health checking of the current configuration (d.ctl);
+	// healthCtx is set while Run runs its checkers.
+	health    *healthState
+	healthCtx context.Context
 }
 
 // Load reads the configuration, builds the first Table, resolves the
@@ -117,6 +122,7 @@ func Load(opts Options) (*Director, error) {
 	}
 	d.conns = conns
 	d.setTimeouts(cfg.Global.LVSTimeouts)
+	d.health = d.newHealth(cfg, nil)
 	if err := d.apply(addrServices); err != nil {
 		return nil, err
 	}
@@ -302,6 +308,18 @@ func (d *Director) Run(ctx context.Context) error {
 	go func() {
 		defer bg.Done()
 		d.housekeeping(ctx)
+	}()
+	d.ctl.Lock()
+	d.healthCtx = ctx
+	d.startHealth(ctx, d.health)
+	d.ctl.Unlock()
+	defer func() {
+		d.ctl.Lock()
+		h := d.health
+		d.healthCtx = nil
+		d.ctl.Unlock()
+		stopHealth(h, true)
+		d.omegaScripts()
 	}()
 
 	for _, s := range d.table.Load().Services() {
