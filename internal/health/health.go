@@ -22,7 +22,7 @@ type Result struct {
 	// Err is nil when the probe passed; otherwise it says what failed.
 	Err error
 	// Weight is the weight a passing MISC_CHECK with misc_dynamic asked
-	// for (exit status - 2), or -1 for "leave the weight alone".
+	// for (exit status - 2), or -1 for the configured weight.
 	Weight int
 }
 
@@ -104,7 +104,7 @@ func NewMachine(t Timing) *Machine { return &Machine{Timing: t, up: !t.Alpha, we
 // Up reports the checker's current verdict.
 func (m *Machine) Up() bool { return m.up }
 
-// Weight is the last dynamic weight reported, -1 when none.
+// Weight is the dynamic weight in force, -1 for the configured one.
 func (m *Machine) Weight() int { return m.weight }
 
 // FirstDelay is the wait before the first probe: random in [0, Warmup),
@@ -122,12 +122,11 @@ func (m *Machine) FirstDelay(rng func(n int64) int64) time.Duration {
 // apart, before the checker goes down; one success brings it up.
 func (m *Machine) Step(r Result) (next time.Duration, changed bool) {
 	if r.Up() {
+		// A dynamic weight lasts until the next success without one
+		// (MISC_CHECK exit 0), which restores the configured weight.
 		m.failures = 0
-		changed = !m.up || (r.Weight >= 0 && r.Weight != m.weight)
-		m.up = true
-		if r.Weight >= 0 {
-			m.weight = r.Weight
-		}
+		changed = !m.up || r.Weight != m.weight
+		m.up, m.weight = true, r.Weight
 		return m.DelayLoop, changed
 	}
 	m.failures++

@@ -79,8 +79,8 @@ func TestHTTP(t *testing.T) {
 	}{
 		{"default 2xx", []config.URL{{Path: "/ok"}}, "", true},
 		{"404 fails", []config.URL{{Path: "/nope"}}, "", false},
-		{"status range accepts 503", []config.URL{{Path: "/503", StatusCodes: []config.StatusRange{{200, 299}, {500, 503}}}}, "", true},
-		{"status range rejects", []config.URL{{Path: "/ok", StatusCodes: []config.StatusRange{{201, 204}}}}, "", false},
+		{"status range accepts 503", []config.URL{{Path: "/503", StatusCodes: []config.StatusRange{{Lo: 200, Hi: 299}, {Lo: 500, Hi: 503}}}}, "", true},
+		{"status range rejects", []config.URL{{Path: "/ok", StatusCodes: []config.StatusRange{{Lo: 201, Hi: 204}}}}, "", false},
 		{"digest ok", []config.URL{{Path: "/ok", Digest: sum[:]}}, "", true},
 		{"digest wrong", []config.URL{{Path: "/ok", Digest: make([]byte, 16)}}, "", false},
 		{"all urls must pass", []config.URL{{Path: "/ok"}, {Path: "/nope"}}, "", false},
