@@ -385,6 +385,16 @@ func (d *Director) dropRules() []hostnet.DropRule {
 			rules = append(rules, hostnet.DropRule{Iface: ifc, Match: m})
 		}
 	}
+	var locals []string
+	for _, p := range d.reals.Prefixes {
+		if p.Addr().Is4() {
+			locals = append(locals, p.Addr().String())
+		}
+	}
+	own := "{ " + strings.Join(locals, ", ") + " }"
+	if len(locals) == 0 {
+		own = netip.AddrFrom4(d.reals.Addr).String()
+	}
 	for _, s := range d.table.Load().Services() {
 		add(d.client.Name, "ip daddr "+s.Key.Addr.String())
 		for _, r := range s.Reals {
@@ -396,7 +406,9 @@ func (d *Director) dropRules() []hostnet.DropRule {
 			if port == 0 {
 				port = s.Key.Port
 			}
-			add(d.reals.Name, fmt.Sprintf("ip saddr %v %s sport %d", r.Addr, proto, port))
+			// Replies to the director's own sockets (health checks) must
+			// still reach the kernel: only NAT replies to clients drop.
+			add(d.reals.Name, fmt.Sprintf("ip saddr %v %s sport %d ip daddr != %s", r.Addr, proto, port, own))
 		}
 	}
 	return rules
