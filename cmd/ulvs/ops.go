@@ -96,6 +96,7 @@ func listCmd(args []string, out io.Writer) error {
 	timeout := fs.Bool("timeout", false, "print the tcp tcpfin udp timeouts")
 	persist := fs.Bool("persistent-conn", false, "Weight PersistConn ActiveConn InActConn")
 	thresh := fs.Bool("thresholds", false, "Uthreshold Lthreshold ActiveConn InActConn")
+	healthView := fs.Bool("health", false, "health-check state: Forward Weight Health Checks, with failed servers and quorum")
 	asJSON := fs.Bool("json", false, "print the status (or the connections with -c) as JSON")
 	service := fs.String("t", "", "only this service (PROTO:ADDR:PORT, e.g. tcp:10.0.1.100:80)")
 	fs.Parse(args)
@@ -136,6 +137,8 @@ func listCmd(args []string, out io.Writer) error {
 	switch {
 	case *stats:
 		opts.Format = status.FormatStats
+	case *healthView:
+		opts.Format = status.FormatHealth
 	case *rate:
 		opts.Format = status.FormatRate
 	case *thresh:

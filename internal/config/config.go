@@ -49,6 +49,10 @@ type GlobalDefs struct {
 	// scripts of checkers and VRRP.
 	ScriptUser           string
 	EnableScriptSecurity bool
+	// ScriptGroup is the group part of script_user; ScriptUser is then
+	// the user alone ("" = keepalived_script if that user exists, else
+	// the daemon's own user).
+	ScriptGroup string
 	// LVSFlush and LVSFlushOnStop are always honoured: ulvs's table starts
 	// empty and goes away with the process.
 	LVSFlush, LVSFlushOnStop bool
@@ -253,6 +257,8 @@ type RealServer struct {
 	// Checkers are the health-check blocks (TCP_CHECK, HTTP_GET, ...) in
 	// file order, uninterpreted.
 	Checkers []*Node
+	// Health is the typed form of Checkers and of notify_up/notify_down.
+	Health *RealHealth
 	// Extra holds the real_server keywords ulvs accepts but ignores (each
 	// reported with a warning), verbatim.
 	Extra []*Node

@@ -169,6 +169,7 @@ func (d *decoder) decodeRoot(root *Node) *Config {
 	cfg := &Config{Global: defaultGlobalDefs()}
 	decodeBlock(d, rootTable, root, cfg)
 	d.finishVRRP(cfg)
+	d.decodeHealth(cfg)
 	if cfg.ULVS.AdminSocket == "" {
 		cfg.ULVS.AdminSocket = DefaultAdminSocket
 	}

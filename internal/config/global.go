@@ -127,7 +127,10 @@ var globalTable = func() *table[GlobalDefs] {
 		}, "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker").
 		add(noBlock, func(d *decoder, n *Node, g *GlobalDefs) {
 			if d.args(n, 1, 2, "script_user USER [GROUP]") {
-				g.ScriptUser = strings.Join(n.Args, " ")
+				g.ScriptUser = n.Args[0]
+				if len(n.Args) > 1 {
+					g.ScriptGroup = n.Args[1]
+				}
 			}
 		}, "script_user").
 		add(noBlock, func(d *decoder, n *Node, g *GlobalDefs) {

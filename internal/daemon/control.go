@@ -41,7 +41,7 @@ type ReloadStats struct {
 // follow the new set. On error nothing changes. d.ctl must be held.
 func (d *Director) apply(cfgs []balancer.ServiceConfig) error {
 	prev := d.table.Load()
-	next, err := balancer.NewTable(prev, cfgs)
+	next, err := balancer.NewTable(prev, d.effective(cfgs))
 	if err != nil {
 		return err
 	}
@@ -126,8 +126,15 @@ func (d *Director) reloadLocked() error {
 	if err != nil {
 		return err
 	}
+	oldHealth := d.health
+	d.health = d.newHealth(cfg, oldHealth)
 	if err := d.apply(services); err != nil {
+		d.health = oldHealth
 		return err
+	}
+	stopHealth(oldHealth, false)
+	if d.healthCtx != nil {
+		d.startHealth(d.healthCtx, d.health)
 	}
 	d.drains = nil
 	d.setTimeouts(cfg.Global.LVSTimeouts)

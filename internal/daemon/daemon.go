@@ -94,6 +94,10 @@ type Director struct {
 	vipMu       sync.Mutex
 	vrrpManaged map[[4]byte]bool
 	vrrpHeld    map[[4]byte]bool
+	// health is the health checking of the current configuration (d.ctl);
+	// healthCtx is set while Run runs its checkers.
+	health    *healthState
+	healthCtx context.Context
 }
 
 // Load reads the configuration, builds the first Table, resolves the
@@ -126,6 +130,7 @@ func Load(opts Options) (*Director, error) {
 	}
 	d.conns = conns
 	d.setTimeouts(cfg.Global.LVSTimeouts)
+	d.health = d.newHealth(cfg, nil)
 	if err := d.apply(addrServices); err != nil {
 		return nil, err
 	}
@@ -316,6 +321,18 @@ func (d *Director) Run(ctx context.Context) error {
 		defer bg.Done()
 		d.housekeeping(ctx)
 	}()
+	d.ctl.Lock()
+	d.healthCtx = ctx
+	d.startHealth(ctx, d.health)
+	d.ctl.Unlock()
+	defer func() {
+		d.ctl.Lock()
+		h := d.health
+		d.healthCtx = nil
+		d.ctl.Unlock()
+		stopHealth(h, true)
+		d.omegaScripts()
+	}()
 
 	for _, s := range d.table.Load().Services() {
 		d.log.Info("service", "service", s.Key.String(), "scheduler", s.Scheduler, "reals", len(s.Reals),
@@ -380,6 +397,16 @@ func (d *Director) dropRules() []hostnet.DropRule {
 			rules = append(rules, hostnet.DropRule{Iface: ifc, Match: m})
 		}
 	}
+	var locals []string
+	for _, p := range d.reals.Prefixes {
+		if p.Addr().Is4() {
+			locals = append(locals, p.Addr().String())
+		}
+	}
+	own := "{ " + strings.Join(locals, ", ") + " }"
+	if len(locals) == 0 {
+		own = netip.AddrFrom4(d.reals.Addr).String()
+	}
 	for _, s := range d.table.Load().Services() {
 		add(d.client.Name, "ip daddr "+s.Key.Addr.String())
 		for _, r := range s.Reals {
@@ -391,7 +418,9 @@ func (d *Director) dropRules() []hostnet.DropRule {
 			if port == 0 {
 				port = s.Key.Port
 			}
-			add(d.reals.Name, fmt.Sprintf("ip saddr %v %s sport %d", r.Addr, proto, port))
+			// Replies to the director's own sockets (health checks) must
+			// still reach the kernel: only NAT replies to clients drop.
+			add(d.reals.Name, fmt.Sprintf("ip saddr %v %s sport %d ip daddr != %s", r.Addr, proto, port, own))
 		}
 	}
 	return rules

@@ -98,8 +98,10 @@ func (d *Director) snapshot(raw bool) *status.Snapshot {
 				rs.Rate = e.Rate()
 			}
 			rs.DrainDeadline, rs.Draining = d.drainDeadline(s.Key, r)
+			d.healthStatus(s.Key, r, &rs)
 			ss.Reals = append(ss.Reals, rs)
 		}
+		ss.Failed, ss.Quorum = d.failedReals(s.Key, d.table.Load())
 		snap.Services = append(snap.Services, ss)
 	}
 	status.Sort(snap.Services)

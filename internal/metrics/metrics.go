@@ -63,6 +63,8 @@ var (
 	nodeOutBytes    = desc("node_ipvs_outgoing_bytes_total", "The total amount of outgoing data.")
 	nodeActive      = desc("node_ipvs_backend_connections_active", "The current active connections by local and remote address.", backendLabels...)
 	nodeInactive    = desc("node_ipvs_backend_connections_inactive", "The current inactive connections by local and remote address.", backendLabels...)
+	realUp          = desc("ulvs_real_up", "Health-check verdict of the real server: 1 up, 0 down (only servers with checkers).", backendLabels...)
+	quorumUp        = desc("ulvs_service_quorum_up", "1 while the virtual service holds its quorum, 0 while it is lost (only services with checkers).", serviceLabels...)
 	nodeWeight      = desc("node_ipvs_backend_weight", "The current backend weight by local and remote address.", backendLabels...)
 	svcConns        = desc("ulvs_service_connections_total", "Connections scheduled by the virtual service.", serviceLabels...)
 	svcInPkts       = desc("ulvs_service_incoming_packets_total", "Client-to-server packets of the virtual service.", serviceLabels...)
@@ -117,7 +119,7 @@ func New(src Source) *Collector { return &Collector{src: src} }
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{nodeConns, nodeInPkts, nodeOutPkts, nodeInBytes, nodeOutBytes, nodeActive,
-		nodeInactive, nodeWeight, svcConns, svcInPkts, svcOutPkts, svcInBytes, svcOutBytes, beConns, bePersist,
+		nodeInactive, nodeWeight, realUp, quorumUp, svcConns, svcInPkts, svcOutPkts, svcInBytes, svcOutBytes, beConns, bePersist,
 		beInPkts, beInBytes, drops, balancerDrops, rxFrames, txFrames, forwarded, ringDrops, txRingFull, arpReplies,
 		icmpSent, connEntries, connCapacity, arpRequests, arpResolved, arpRefreshed, arpFailures, arpQueueDrops,
 		arpEntries, reloads, reloadLastOK, reloadLastState, vrrpState, vrrpPriority, vrrpMasters, vrrpSent,
@@ -163,6 +165,25 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(bePersist, float64(r.PersistConns), bl...)
 			counter(beInPkts, r.Stats.InPkts, bl...)
 			counter(beInBytes, r.Stats.InBytes, bl...)
+		}
+		for _, list := range [][]status.Real{s.Reals, s.Failed} {
+			for _, r := range list {
+				if r.Health == "" || r.Health == "sorry" {
+					continue
+				}
+				up := 0.0
+				if r.Health != "down" {
+					up = 1
+				}
+				gauge(realUp, up, laddr, lport, r.Addr.String(), strconv.Itoa(int(r.Port)), s.Proto, mark)
+			}
+		}
+		if s.Quorum != "" {
+			up := 0.0
+			if s.Quorum == "up" {
+				up = 1
+			}
+			gauge(quorumUp, up, sl...)
 		}
 	}
 	counter(nodeConns, total.Conns)

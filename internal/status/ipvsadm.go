@@ -23,6 +23,7 @@ const (
 	FormatRate                         // --rate
 	FormatThresholds                   // --thresholds
 	FormatPersistentConn               // --persistent-conn
+	FormatHealth                       // ulvs list --health: Forward Weight Health Checks, failed servers too
 )
 
 // ListOptions are ipvsadm -L's modifiers.
@@ -78,6 +79,9 @@ func WriteList(w io.Writer, snap *Snapshot, opts ListOptions) error {
 	case FormatPersistentConn:
 		fmt.Fprintf(b, "%-33s %-9s %-11s %-10s %-10s\n  -> RemoteAddress:Port\n",
 			"Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn")
+	case FormatHealth:
+		fmt.Fprintf(b, "%-33s %-10s %-7s\n  -> RemoteAddress:Port           Forward Weight Health  Checks\n",
+			"Prot LocalAddress:Port", "Scheduler", "Quorum")
 	default:
 		b.WriteString("Prot LocalAddress:Port Scheduler Flags\n" +
 			"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
@@ -97,6 +101,20 @@ func writeService(b *bufio.Writer, s *Service, opts ListOptions) {
 	case FormatRate:
 		fmt.Fprintf(b, "%-33s", name)
 		largeNums(b, opts.Exact, s.Rate.CPS, s.Rate.InPPS, s.Rate.OutPPS, s.Rate.InBPS, s.Rate.OutBPS)
+	case FormatHealth:
+		fmt.Fprintf(b, "%-33s %-10s %-7s\n", name, s.Scheduler, orDash(s.Quorum))
+		for _, list := range [][]Real{s.Reals, s.Failed} {
+			for i := range list {
+				r := &list[i]
+				fmt.Fprintf(b, "  -> %-28s %-7s %-6d %-7s %s", hostPort(r.Addr, r.Port), r.Forward, r.Weight,
+					orDash(r.Health), orDash(strings.Join(r.Checks, ",")))
+				if r.HealthError != "" {
+					fmt.Fprintf(b, " (%s)", r.HealthError)
+				}
+				b.WriteByte('\n')
+			}
+		}
+		return
 	default:
 		fmt.Fprintf(b, "%s %s", name, s.Scheduler)
 		if s.Persistent != 0 {
@@ -229,4 +247,11 @@ func WriteVRRP(w io.Writer, in []VRRPInstance) error {
 			prio, master, v.Since.UTC().Format(time.RFC3339), strings.Join(vips, ","))
 	}
 	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

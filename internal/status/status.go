@@ -77,6 +77,11 @@ type Service struct {
 	Stats      Stats    `json:"stats"`
 	Rate       Rate     `json:"rate"`
 	Reals      []Real   `json:"reals"`
+	// Failed are the real servers health checking took out of the table
+	// (not listed in Reals, as ipvsadm would not list them).
+	Failed []Real `json:"failed,omitempty"`
+	// Quorum is "up" or "down" for a service with health checks.
+	Quorum string `json:"quorum,omitempty"`
 }
 
 // Real is one real server of a service.
@@ -97,8 +102,17 @@ type Real struct {
 	// is when the server is removed at the latest (zero: when idle).
 	Draining      bool      `json:"draining,omitempty"`
 	DrainDeadline time.Time `json:"drain_deadline,omitzero"`
-	Stats         Stats     `json:"stats"`
-	Rate          Rate      `json:"rate"`
+	// Health is the health-check verdict: "up", "down", "standby"
+	// (healthy but replaced by the sorry server), "sorry" (the sorry
+	// server itself) or "" when the server has no checker. HealthError is
+	// the failure that took it down; HealthSince when the verdict last
+	// changed; Checks the checker kinds (TCP_CHECK, HTTP_GET, ...).
+	Health      string    `json:"health,omitempty"`
+	HealthError string    `json:"health_error,omitempty"`
+	HealthSince time.Time `json:"health_since,omitzero"`
+	Checks      []string  `json:"checks,omitempty"`
+	Stats       Stats     `json:"stats"`
+	Rate        Rate      `json:"rate"`
 }
 
 // Stats are cumulative counters, ipvsadm --stats.
