@@ -46,6 +46,12 @@ type DirectorConfig struct {
 	// anew (a SYN is needed for TCP) instead of being dropped; a SYN hitting
 	// a connection whose server has weight 0 is rescheduled too.
 	ExpireNodestConn bool
+	// SloppyTCP is IPVS sloppy_tcp: a TCP segment without SYN (but not an
+	// RST) that matches no connection is scheduled as a new connection
+	// instead of dropped, so that a director that took over a VIP can carry
+	// connections another director started (with mh or sh, or one real
+	// server, they land where they were).
+	SloppyTCP bool
 	// ExpireQuiescentTemplate is IPVS expire_quiescent_template: a
 	// persistence template whose real server has weight 0 is not honoured;
 	// the client is scheduled anew.
@@ -638,7 +644,7 @@ func (w *Worker) scheduleLocked(src ServiceSource, sh *connShard, k *inKey, t *T
 		sh.mu.Unlock()
 		w.countNotService(tl)
 		return InboundResult{}
-	case t.Proto == TCP && (flags&TCPSyn == 0 || flags&TCPRst != 0):
+	case t.Proto == TCP && !d.tcpSchedulable(flags):
 		sh.mu.Unlock()
 		return w.drop(DropNotSYN)
 	case svc.Persistence > 0 || t.Proto == UDP && svc.Flags&FlagOnePacket != 0:
@@ -710,10 +716,19 @@ func (w *Worker) schedule(src ServiceSource, sh *connShard, k *inKey, h uint64, 
 		w.countNotService(tl)
 		return InboundResult{}
 	}
-	if t.Proto == TCP && (flags&TCPSyn == 0 || flags&TCPRst != 0) {
+	if t.Proto == TCP && !w.d.tcpSchedulable(flags) {
 		return w.drop(DropNotSYN)
 	}
 	return w.scheduleService(src, svc, sh, k, h, t, flags, now, tl)
+}
+
+// tcpSchedulable says whether a TCP segment of no connection may start one:
+// a SYN, or with sloppy_tcp anything but an RST (tcp_conn_schedule).
+func (d *Director) tcpSchedulable(flags TCPFlags) bool {
+	if flags&TCPRst != 0 {
+		return false
+	}
+	return flags&TCPSyn != 0 || d.cfg.SloppyTCP
 }
 
 // scheduleService schedules a new flow of svc (found, and the TCP flags

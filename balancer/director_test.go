@@ -629,3 +629,33 @@ func TestAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestSloppyTCP: with sloppy_tcp a mid-stream segment of an unknown
+// connection (a director that just took over a VIP) is scheduled; an RST
+// never is; without it both are dropped as IPVS drops them.
+func TestSloppyTCP(t *testing.T) {
+	for _, sloppy := range []bool{false, true} {
+		r1 := newConnTestReal("10.0.2.1", 80, DR)
+		src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, r1))
+		d := newConnTestDirector(t, DirectorConfig{MaxConns: 100, SloppyTCP: sloppy})
+		w := d.NewWorker()
+		ack := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+		res := w.Inbound(src, ack, TCPAck, connSec)
+		if sloppy && (res.Action != ActionForward || res.Real != r1 || !res.New) {
+			t.Errorf("sloppy: mid-stream ACK got %+v, want a new connection to %v", res, r1.Addr)
+		}
+		if !sloppy && (res.Action != ActionDrop || res.Reason != DropNotSYN) {
+			t.Errorf("not sloppy: mid-stream ACK got %+v, want tcp-not-syn", res)
+		}
+		// The next segment of the picked-up connection finds it.
+		if sloppy {
+			if res := w.Inbound(src, ack, TCPAck, connSec); res.Action != ActionForward || res.New {
+				t.Errorf("sloppy: second segment got %+v, want the existing connection", res)
+			}
+		}
+		rst := connTup(TCP, "10.0.1.6:1000", "10.0.0.100:80")
+		if res := w.Inbound(src, rst, TCPRst|TCPAck, connSec); res.Action != ActionDrop || res.Reason != DropNotSYN {
+			t.Errorf("sloppy=%v: RST got %+v, want tcp-not-syn", sloppy, res)
+		}
+	}
+}

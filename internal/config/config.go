@@ -298,6 +298,7 @@ const DefaultAdminSocket = "/run/ulvs.sock"
 //	    io                ring        # ring (TPACKET_V3) or plain
 //	    metrics_listen    127.0.0.1:9117  # Prometheus /metrics; off when unset
 //	    expire_nodest_conn on         # drop connections of removed real servers
+//	    sloppy_tcp         off        # schedule TCP from any non-RST segment (IPVS sloppy_tcp)
 //	}
 //
 // Empty interfaces mean "derive from the routing table"; an empty
@@ -317,6 +318,11 @@ type ULVS struct {
 	// time out, instead of being removed at once. The default (false) is
 	// IPVS's expire_nodest_conn=1 behaviour.
 	KeepNodestConn bool
+	// SloppyTCP is IPVS's sloppy_tcp: a TCP segment of no known
+	// connection is scheduled even without SYN (never with RST), so that
+	// a director taking over a VIP (VRRP failover) picks up connections
+	// another director started. Off by default, as in IPVS.
+	SloppyTCP bool
 }
 
 // Options control Load and Parse.

@@ -153,7 +153,12 @@ var ulvsTable = newTable("the ulvs block", func(*ULVS, *Node) {}).
 		if v, ok := d.optionalBool(n); ok {
 			u.KeepNodestConn = !v
 		}
-	}, "expire_nodest_conn")
+	}, "expire_nodest_conn").
+	add(noBlock, func(d *decoder, n *Node, u *ULVS) {
+		if v, ok := d.optionalBool(n); ok {
+			u.SloppyTCP = v
+		}
+	}, "sloppy_tcp")
 
 func (d *decoder) ifName(n *Node) bool {
 	s := n.Args[0]
