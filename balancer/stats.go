@@ -19,10 +19,13 @@ const (
 )
 
 // statShards is the number of traffic counter shards per real server and
-// service: GOMAXPROCS at start-up rounded up to a power of two, at most 64.
-// A shard index is taken modulo statShards, so any index is safe.
+// service: twice the CPUs (the packet loop runs a worker per CPU on each of
+// two interfaces) rounded up to a power of two, at most 64. It does not
+// follow GOMAXPROCS, which is 1 at start-up on a director pinned to one CPU
+// and raised later for the workers. A shard index is taken modulo
+// statShards, so any index is safe.
 var statShards = func() int {
-	n := runtime.GOMAXPROCS(0)
+	n := 2 * runtime.NumCPU()
 	if n > 64 {
 		n = 64
 	}
