@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,6 +33,7 @@ import (
 	"github.com/ulvs/ulvs/internal/daemon"
 	"github.com/ulvs/ulvs/internal/demo"
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/testbin"
 )
 
 // ulvsBinary is the binary under test, built once by TestMain.
@@ -50,15 +50,8 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		ulvsBinary = filepath.Join(dir, "ulvs")
-		gobin, err := exec.LookPath("go")
-		if err != nil {
-			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		cmd := exec.Command(gobin, "build", "-o", ulvsBinary, "github.com/ulvs/ulvs/cmd/ulvs")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building ulvs:", err)
+		if ulvsBinary, err = testbin.BuildULVS(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		return m.Run()
