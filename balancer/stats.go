@@ -57,16 +57,22 @@ type Traffic struct {
 func newTraffic() Traffic { return Traffic{shards: make([]trafficShard, statShards)} }
 
 // AddIn counts one client-to-server packet of n bytes on the given shard.
-func (t *Traffic) AddIn(shard, n int) {
+func (t *Traffic) AddIn(shard, n int) { t.AddInN(shard, 1, n) }
+
+// AddOut counts one server-to-client packet of n bytes on the given shard.
+func (t *Traffic) AddOut(shard, n int) { t.AddOutN(shard, 1, n) }
+
+// AddInN counts pkts client-to-server packets of n bytes in all.
+func (t *Traffic) AddInN(shard, pkts, n int) {
 	s := &t.shards[shard&(len(t.shards)-1)]
-	s.inPkts.Add(1)
+	s.inPkts.Add(uint64(pkts))
 	s.inBytes.Add(uint64(n))
 }
 
-// AddOut counts one server-to-client packet of n bytes on the given shard.
-func (t *Traffic) AddOut(shard, n int) {
+// AddOutN counts pkts server-to-client packets of n bytes in all.
+func (t *Traffic) AddOutN(shard, pkts, n int) {
 	s := &t.shards[shard&(len(t.shards)-1)]
-	s.outPkts.Add(1)
+	s.outPkts.Add(uint64(pkts))
 	s.outBytes.Add(uint64(n))
 }
 
@@ -219,6 +225,24 @@ func (r *RealServer) CountOut(shard, n int) {
 	r.Stats.AddOut(shard, n)
 	if r.svcStats != nil {
 		r.svcStats.AddOut(shard, n)
+	}
+}
+
+// CountN adds a worker's tally for a batch: pkts/bytes in each direction,
+// against r and its service, with one atomic add per counter. The packet
+// loop tallies per batch so that a packet costs no atomic operation.
+func (r *RealServer) CountN(shard, inPkts, inBytes, outPkts, outBytes int) {
+	if inPkts > 0 {
+		r.Stats.AddInN(shard, inPkts, inBytes)
+		if r.svcStats != nil {
+			r.svcStats.AddInN(shard, inPkts, inBytes)
+		}
+	}
+	if outPkts > 0 {
+		r.Stats.AddOutN(shard, outPkts, outBytes)
+		if r.svcStats != nil {
+			r.svcStats.AddOutN(shard, outPkts, outBytes)
+		}
 	}
 }
 

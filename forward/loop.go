@@ -173,6 +173,7 @@ func (l *Loop) newWorker(in *Port, pi int, ports []*Port) (*worker, error) {
 		oneArm: l.cfg.Client == l.cfg.Reals,
 	}
 	w.p = &w.ps[0]
+	w.tally.shard = w.idx
 	w.ctr.init()
 	for _, p := range ports {
 		if p == in {
@@ -284,6 +285,8 @@ type worker struct {
 	ipid  uint16
 	icmp  tokenBucket
 	ctr   workerCounters
+	// tally collects per-real traffic counts for the batch.
+	tally realTally
 	// tr is this worker's ring of the armed trace, read once per batch;
 	// nil when no trace is armed.
 	tr *traceRing
@@ -326,6 +329,7 @@ func (w *worker) run() error {
 // (so that the connection table's memory latency overlaps across the
 // batch), then rewrites and queues them in arrival order.
 func (w *worker) handleBatch(frames []afpacket.Frame) {
+	defer w.tally.flush()
 	tab := w.loop.cfg.Table.Load()
 	now := w.loop.cfg.Clock()
 	w.icmp.refill(now)
@@ -553,7 +557,7 @@ func (w *worker) toReal(frame []byte, real *balancer.RealServer, now balancer.Ti
 		w.refuse(frame, r, 0)
 		return
 	}
-	real.CountIn(w.idx, len(frame))
+	w.tally.in(real, len(frame))
 	w.ctr.inbound.Add(1)
 	w.send(false, frame)
 }
@@ -575,7 +579,7 @@ func (w *worker) tunnel(frame []byte, real *balancer.RealServer, realIP [4]byte,
 		w.traceSent(slot[:n], false, false)
 	}
 	w.txReals.Commit(n)
-	real.CountIn(w.idx, n)
+	w.tally.in(real, n)
 	w.ctr.inbound.Add(1)
 	w.ctr.tx.Add(1)
 }
@@ -674,7 +678,7 @@ func (w *worker) afterOutbound(frame []byte, res *balancer.OutboundResult, tab *
 		return
 	}
 	if real := tab.Real(res.Real); real != nil {
-		real.CountOut(w.idx, len(frame))
+		w.tally.out(real, len(frame))
 	}
 	w.ctr.outbound.Add(1)
 	w.send(true, frame)
@@ -750,6 +754,55 @@ func (w *worker) learnClient(frame []byte) {
 	var mac [6]byte
 	copy(mac[:], frame[6:12])
 	port.Neigh.Learn(hop, mac)
+}
+
+// realTally adds up a batch's packets and bytes per real server, so that
+// the shared counters take a few atomic adds per batch instead of four per
+// packet. A batch rarely reaches more than a handful of real servers; when
+// more than fit show up, the tally is flushed early.
+type realTally struct {
+	shard   int // the worker's counter shard
+	n       int
+	entries [16]struct {
+		r                                  *balancer.RealServer
+		inPkts, inBytes, outPkts, outBytes int
+	}
+}
+
+func (t *realTally) slot(r *balancer.RealServer) int {
+	for i := range t.entries[:t.n] {
+		if t.entries[i].r == r {
+			return i
+		}
+	}
+	if t.n == len(t.entries) {
+		t.flush()
+	}
+	t.entries[t.n].r = r
+	t.n++
+	return t.n - 1
+}
+
+func (t *realTally) in(r *balancer.RealServer, bytes int) {
+	e := &t.entries[t.slot(r)]
+	e.inPkts++
+	e.inBytes += bytes
+}
+
+func (t *realTally) out(r *balancer.RealServer, bytes int) {
+	e := &t.entries[t.slot(r)]
+	e.outPkts++
+	e.outBytes += bytes
+}
+
+// flush adds the tally to the real servers' counters on the worker's shard.
+func (t *realTally) flush() {
+	for i := range t.entries[:t.n] {
+		e := &t.entries[i]
+		e.r.CountN(t.shard, e.inPkts, e.inBytes, e.outPkts, e.outBytes)
+		e.r, e.inPkts, e.inBytes, e.outPkts, e.outBytes = nil, 0, 0, 0, 0
+	}
+	t.n = 0
 }
 
 // tokenBucket rate-limits the ICMP errors a worker sends.

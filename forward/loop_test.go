@@ -227,6 +227,12 @@ func TestLoopMethods(t *testing.T) {
 			if s.Inbound != 1 || s.Outbound != 1 {
 				t.Errorf("stats %+v", s)
 			}
+			// Per-real traffic counters are tallied per batch and land
+			// when the batch ends.
+			tt := f.table.Load().Services()[0].Reals[0].Stats.Totals()
+			if tt.InPkts != 1 || tt.OutPkts != 1 || tt.InBytes == 0 || tt.OutBytes == 0 {
+				t.Errorf("real server traffic %+v, want one packet each way", tt)
+			}
 		})
 	}
 }
