@@ -39,6 +39,17 @@ func (r *BenchReport) WriteTable(w io.Writer) error {
 			res.Subject, res.DeliveredPPS/1e3, res.OfferedPPS/1e3, res.Verified, sumFailures(res.Failures), res.Lost,
 			res.Duplicates, res.Reordered, wrong, res.LatencyP50, res.LatencyP99, res.LatencyP999, ns, mem, res.Limit)
 	}
+	if len(r.Results) > 0 {
+		fmt.Fprintf(&b, "\n%-16s %26s %10s  %s\n", "subject", "deliv kpps median (range)", "gen ns/pkt", "CPU busy % (median)")
+		for _, res := range r.Results {
+			busy := make([]string, len(res.CPUBusy))
+			for i, v := range res.CPUBusy {
+				busy[i] = fmt.Sprintf("%.0f", v)
+			}
+			fmt.Fprintf(&b, "%-16s %10.1f (%6.1f-%6.1f) %10.0f  %s\n", res.Subject, res.DeliveredPPS/1e3,
+				res.DeliveredMin/1e3, res.DeliveredMax/1e3, res.GenNsPerPkt, strings.Join(busy, "/"))
+		}
+	}
 	for _, res := range r.Results {
 		if n := sumFailures(res.Failures); n > 0 {
 			fmt.Fprintf(&b, "%s failures: %v\n", res.Subject, res.Failures)
