@@ -94,6 +94,13 @@ type Config struct {
 	// sinks share the generator's CPU. NoPin leaves all to the scheduler.
 	GenCPU, SubjectCPU int
 	NoPin              bool
+	// CountOnly skips the sinks: no frame is read in userspace, so the
+	// generator keeps its CPU to itself and the offered load is the
+	// generator's full speed. Delivered is then the real servers' ingress
+	// counters alone; received, verified, failures, lost, duplicates,
+	// reordering, wrong real and latency are not measured (zero, with
+	// BenchSetup.CountOnly set). `make figures` measures this way.
+	CountOnly bool
 	// MaxFrames bounds the frames of one window (default 50 million).
 	MaxFrames uint64
 	// ProfileDir, if set, makes every ulvs subject write a Go CPU profile
@@ -116,7 +123,8 @@ type Progress struct {
 	Elapsed time.Duration
 	Window  time.Duration
 	Sent    uint64
-	// Delivered is what the sinks have read so far in this window.
+	// Delivered is what the sinks have read so far in this window; always
+	// 0 with Config.CountOnly, where nothing reads the frames.
 	Delivered uint64
 }
 
@@ -179,7 +187,10 @@ type Window struct {
 	TargetPPS  float64 `json:"target_pps"`
 	// Delivered is what reached the real servers addressed to them
 	// (kernel counters at their ingress); Received what the sinks read of
-	// this window; Verified what passed every check.
+	// this window; Verified what passed every check. With
+	// BenchSetup.CountOnly only Delivered is measured: Received, Verified,
+	// Failures, SinkDrops, Lost, Duplicates, Reordered, WrongReal, Stale and
+	// the latencies are zero because nothing read the frames.
 	Delivered    uint64            `json:"delivered"`
 	DeliveredPPS float64           `json:"delivered_pps"`
 	Received     uint64            `json:"received"`
@@ -287,6 +298,10 @@ type BenchSetup struct {
 	GenCPU      int     `json:"gen_cpu"`
 	SubjectCPU  int     `json:"subject_cpu"`
 	Pinned      bool    `json:"pinned"`
+	// CountOnly: delivered packets were counted at the real servers'
+	// ingress and not read, so verification, loss, ordering and latency
+	// were not measured (their fields are zero).
+	CountOnly bool `json:"count_only"`
 }
 
 // BenchReport is the outcome of Run.

@@ -16,8 +16,9 @@ import (
 )
 
 // Run builds the namespace topology, measures every subject in turn with
-// the configured traffic, verifying every packet at the real servers, and
-// removes the topology. It needs root, nft, and for the ulvs subjects the
+// the configured traffic, verifying every packet at the real servers
+// (unless Config.CountOnly, which only counts them), and removes the
+// topology. It needs root, nft, and for the ulvs subjects the
 // ulvs binary (and taskset when pinning).
 func Run(ctx context.Context, c Config) (*BenchReport, error) {
 	c = c.withDefaults()
@@ -62,7 +63,7 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 	rep.Setup = BenchSetup{Source: tr.Name, Pace: c.Pace.String(), Window: c.Duration.String(), Warmup: c.Warmup.String(),
 		Runs: c.Runs, Reals: c.Reals, Flows: tr.Flows, Packets: len(tr.Packets), TCPPackets: tr.TCP, UDPPackets: tr.UDP,
 		SYNFlood: tr.SYNFlood, NewConnRate: tr.NewConnRate, Workers: c.Workers, GOMAXPROCS: c.GOMAXPROCS,
-		GenCPU: c.GenCPU, SubjectCPU: c.SubjectCPU, Pinned: pinned}
+		GenCPU: c.GenCPU, SubjectCPU: c.SubjectCPU, Pinned: pinned, CountOnly: c.CountOnly}
 
 	env, err := netns.NewEnv(c.Logger)
 	if err != nil {
@@ -96,18 +97,31 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 		return nil, err
 	}
 	defer g.conn.Close()
-	sinks := make([]*sink, len(lvs.Reals))
-	for i, r := range lvs.Reals {
-		if sinks[i], err = openSink(i, r, clk, genCPU); err != nil {
-			return nil, fmt.Errorf("bench: sink on %s: %w", r.NS.Name, err)
+	// In count-only mode no sink exists: the ingress counters that
+	// setupSinks installed are all that sees the delivered frames.
+	var sinks []*sink
+	var seen []atomic.Uint64
+	if !c.CountOnly {
+		sinks = make([]*sink, len(lvs.Reals))
+		for i, r := range lvs.Reals {
+			if sinks[i], err = openSink(i, r, clk, genCPU); err != nil {
+				return nil, fmt.Errorf("bench: sink on %s: %w", r.NS.Name, err)
+			}
+			defer sinks[i].close()
 		}
-		defer sinks[i].close()
+		seen = make([]atomic.Uint64, (c.MaxFrames+63)/64)
 	}
-	m := &measurer{h: h, c: c, g: g, sinks: sinks, seen: make([]atomic.Uint64, (c.MaxFrames+63)/64), owner: make([]atomic.Int32, tr.Flows)}
+	m := &measurer{h: h, c: c, g: g, sinks: sinks, seen: seen, owner: make([]atomic.Int32, tr.Flows)}
 
 	results := make([]SubjectResult, len(c.Subjects))
 	for i, s := range c.Subjects {
 		results[i] = SubjectResult{Subject: s, Description: s.Describe(), Rewrite: rewriteOf(s).String(), FlowChecked: flowChecked(s, tr)}
+		if c.CountOnly {
+			results[i].Rewrite, results[i].FlowChecked = notChecked, false
+		}
+	}
+	if c.CountOnly {
+		rep.Warnings = append(rep.Warnings, "count only: delivered packets were counted at the real servers' ingress, not read; verification, loss, duplicates, reordering, wrong real and latency were not measured")
 	}
 	total := c.Runs * len(c.Subjects)
 	for run := 1; run <= c.Runs; run++ {
@@ -160,6 +174,9 @@ func sumFailures(m map[string]uint64) uint64 {
 	}
 	return n
 }
+
+// notChecked is SubjectResult.Rewrite when no frame was read.
+const notChecked = "not checked (count only)"
 
 // flowChecked reports whether the sinks check one real per flow for s:
 // the null forwarder spreads packets round robin, and a SYN flood makes
@@ -340,19 +357,10 @@ func (m *measurer) measure(s Subject, run int) (w Window, err error) {
 	} else if m.c.Pace.Mode == PaceRecorded {
 		w.TargetPPS = float64(len(m.c.Traffic.Packets)) / (m.g.pass.Seconds() / m.c.Pace.Speed)
 	}
-	w.Received, w.Verified, w.Duplicates, w.Reordered, w.Stale = st.received, st.verified, st.dups, st.reordered, st.stale
 	w.WrongReal = win.wrongReal.Load()
-	// Socket drop counts may be missing; the kernel's ingress counters
-	// say how many delivered frames the sinks never read.
-	if seen := st.received + st.stale + w.SinkDrops; w.Delivered > seen {
-		w.SinkDrops += w.Delivered - seen
+	if !m.c.CountOnly {
+		w.fromSinks(&st)
 	}
-	unique := st.received - st.dups
-	if got := unique + w.SinkDrops; got < w.Sent {
-		w.Lost = w.Sent - got
-	}
-	w.hist = st.latency
-	w.LatencyP50, w.LatencyP99, w.LatencyP999 = st.latency.Quantile(0.5)/1e3, st.latency.Quantile(0.99)/1e3, st.latency.Quantile(0.999)/1e3
 	if w.Offered > 0 {
 		w.GenNsPerPkt = float64(g.cpu.Nanoseconds()) / float64(w.Offered)
 	}
@@ -365,6 +373,23 @@ func (m *measurer) measure(s Subject, run int) (w Window, err error) {
 	w.CPUBusy, w.CPUSoftirq = cpuShares(c0, c1)
 	w.Limit = limitOf(&w)
 	return w, nil
+}
+
+// fromSinks fills the fields only the sinks measure: what they read,
+// verified, missed and timed of the window.
+func (w *Window) fromSinks(st *sinkStats) {
+	w.Received, w.Verified, w.Duplicates, w.Reordered, w.Stale = st.received, st.verified, st.dups, st.reordered, st.stale
+	// Socket drop counts may be missing; the kernel's ingress counters
+	// say how many delivered frames the sinks never read.
+	if seen := st.received + st.stale + w.SinkDrops; w.Delivered > seen {
+		w.SinkDrops += w.Delivered - seen
+	}
+	unique := st.received - st.dups
+	if got := unique + w.SinkDrops; got < w.Sent {
+		w.Lost = w.Sent - got
+	}
+	w.hist = st.latency
+	w.LatencyP50, w.LatencyP99, w.LatencyP999 = st.latency.Quantile(0.5)/1e3, st.latency.Quantile(0.99)/1e3, st.latency.Quantile(0.999)/1e3
 }
 
 // progress reports the window's state to Config.Progress until stopped.

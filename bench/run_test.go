@@ -112,3 +112,41 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("explicit CPUs overridden: %+v", c)
 	}
 }
+
+// TestReportCountOnly checks that a count-only report shows the checks it
+// did not make as "-" rather than as zeros that read like clean results.
+func TestReportCountOnly(t *testing.T) {
+	tests := []struct {
+		name      string
+		countOnly bool
+		want      []string
+		notWant   []string
+	}{
+		{"verifying", false, []string{"generator and sinks on CPU0", "ulvs-nat              850.0     1000.0         0          0       0      0     0     -       0.0"}, []string{"not measured"}},
+		{"count only", true, []string{"generator on CPU0, subject on CPU1", "ulvs-nat              850.0     1000.0         -          -       -      -     -     -         -         -         -     1000", "not measured"}, []string{"sinks on CPU0"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := sampleReport()
+			rep.Setup.CountOnly = tc.countOnly
+			var table, svg strings.Builder
+			if err := rep.WriteTable(&table); err != nil {
+				t.Fatal(err)
+			}
+			if err := rep.WriteSVG(&svg); err != nil {
+				t.Fatal(err)
+			}
+			out := table.String() + svg.String()
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(out, w) {
+					t.Errorf("output has %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
