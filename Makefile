@@ -59,7 +59,10 @@ demo: deps build
 
 # figures measures forwarding throughput (docs/benchmarks.md, "Forwarding
 # throughput"): ulvs NAT/DR/TUN, the null forwarder and kernel nft DNAT on
-# one namespace topology. Root; takes a few minutes; wants a quiet machine.
+# one namespace topology, counting delivered packets at the real servers
+# without reading them (bench.Config.CountOnly; ULVS_BENCH_VERIFY=1 verifies
+# every packet instead, at a lower offered load). Root; takes a few minutes;
+# wants a quiet machine.
 # FIG_RUNS windows of FIG_SECONDS each per subject; the JSON report goes to
 # bin/figures.json, ulvs CPU profiles to FIG_PROFILE_DIR if set.
 FIG_RUNS    ?= 5

@@ -51,9 +51,32 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestRunPPSShort runs every subject for about a second and checks that
-// each one delivered frames and that the report is complete.
-func TestRunPPSShort(t *testing.T) {
+// figuresTraffic is the traffic of `make figures`: minimum-size UDP frames
+// (60 bytes, 64 on the wire) over the given number of flows.
+func figuresTraffic(t *testing.T, flows int) *Traffic {
+	t.Helper()
+	tr, err := Synthetic(SyntheticSpec{Flows: flows, Sizes: []int{60}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// logTable logs the report as the table `ulvs bench` prints.
+func logTable(t *testing.T, rep *BenchReport) {
+	t.Helper()
+	var table strings.Builder
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", table.String())
+}
+
+// TestRunShort runs every subject for about a second with the traffic of
+// `make figures` at full speed and checks that each one delivered frames,
+// that nothing it delivered failed verification and that the report is
+// complete.
+func TestRunShort(t *testing.T) {
 	if !netns.IsRoot() {
 		t.Skip("bench: skipping, the throughput run builds network namespaces and needs root")
 	}
@@ -62,53 +85,53 @@ func TestRunPPSShort(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rep, err := RunPPS(ctx, Options{Binary: ulvsBinary, Duration: time.Second, Warmup: 200 * time.Millisecond,
-		Runs: 1, Flows: 1000, Reals: 2})
+	const flows = 1000
+	rep, err := Run(ctx, Config{Binary: ulvsBinary, Traffic: figuresTraffic(t, flows), Duration: time.Second,
+		Warmup: 200 * time.Millisecond, Reals: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var table strings.Builder
-	if err := rep.WriteTable(&table); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("\n%s", table.String())
+	logTable(t, rep)
 	if len(rep.Results) != len(AllSubjects()) {
 		t.Fatalf("%d results, want one per subject (%d)", len(rep.Results), len(AllSubjects()))
 	}
 	for _, res := range rep.Results {
-		if len(res.Samples) != 1 {
-			t.Errorf("%s: %d samples, want 1", res.Subject, len(res.Samples))
+		if len(res.Windows) != 1 {
+			t.Errorf("%s: %d windows, want 1", res.Subject, len(res.Windows))
 			continue
 		}
-		s := res.Samples[0]
-		if s.Delivered == 0 || res.DeliveredPPS <= 0 {
-			t.Errorf("%s delivered nothing (offered %d): %+v", res.Subject, s.Offered, s)
+		w := res.Windows[0]
+		if w.Delivered == 0 || res.DeliveredPPS <= 0 || res.Verified == 0 {
+			t.Errorf("%s delivered nothing (offered %d, verified %d): %+v", res.Subject, w.Offered, res.Verified, w)
 		}
-		if s.Offered == 0 || s.Sent == 0 || res.OfferedPPS <= 0 {
-			t.Errorf("%s: the generator offered nothing: %+v", res.Subject, s)
+		if w.Offered == 0 || w.Sent == 0 || res.OfferedPPS <= 0 {
+			t.Errorf("%s: the generator offered nothing: %+v", res.Subject, w)
+		}
+		if n := sumFailures(res.Failures); n != 0 || res.WrongReal != 0 {
+			t.Errorf("%s: %d packets failed verification (%v), %d reached a second real", res.Subject, n, res.Failures, res.WrongReal)
 		}
 		// Frames offered just before the window opens may still sit in the
 		// subject's RX ring (up to ~58k 60-byte frames) and be delivered
 		// inside it, so a short window can deliver a little more than it
 		// offered; double counting would show as about twice.
-		if s.Delivered > s.Offered+s.Offered/4 {
-			t.Errorf("%s: delivered %d > offered %d: a sink double counts", res.Subject, s.Delivered, s.Offered)
+		if w.Delivered > w.Offered+w.Offered/4 {
+			t.Errorf("%s: delivered %d > offered %d: a sink double counts", res.Subject, w.Delivered, w.Offered)
 		}
-		if s.Seconds < 0.9 || s.Seconds > 2 {
-			t.Errorf("%s: window lasted %.2fs, want about 1s", res.Subject, s.Seconds)
+		if w.Seconds < 0.9 || w.Seconds > 2 {
+			t.Errorf("%s: window lasted %.2fs, want about 1s", res.Subject, w.Seconds)
 		}
-		if len(s.CPUBusy) != runtime.NumCPU() || res.GenNsPerPkt <= 0 {
-			t.Errorf("%s: CPU accounting missing: busy %v, gen ns/pkt %v", res.Subject, s.CPUBusy, res.GenNsPerPkt)
+		if len(w.CPUBusy) != runtime.NumCPU() || w.GenNsPerPkt <= 0 {
+			t.Errorf("%s: CPU accounting missing: busy %v, gen ns/pkt %v", res.Subject, w.CPUBusy, w.GenNsPerPkt)
 		}
 		attributable := res.Subject.IsULVS() || res.Subject == Null
 		if attributable && res.SubjectNsPerPkt <= 0 {
 			t.Errorf("%s: no subject CPU time per packet", res.Subject)
 		}
-		if res.Subject.IsULVS() && s.Counters["inbound"] == 0 {
-			t.Errorf("%s: ulvs reported no inbound packets: %v", res.Subject, s.Counters)
+		if res.Subject.IsULVS() && w.Counters["inbound"] == 0 {
+			t.Errorf("%s: ulvs reported no inbound packets: %v", res.Subject, w.Counters)
 		}
-		if res.Subject == KernelDNAT && s.Counters["conntrack_entries"] < 1000 {
-			t.Errorf("%s: %d conntrack entries, want one per flow (1000)", res.Subject, s.Counters["conntrack_entries"])
+		if res.Subject == KernelDNAT && w.Counters["conntrack_entries"] < flows {
+			t.Errorf("%s: %d conntrack entries, want one per flow (%d)", res.Subject, w.Counters["conntrack_entries"], flows)
 		}
 	}
 	if len(rep.Ratios) != 9 {
@@ -119,16 +142,69 @@ func TestRunPPSShort(t *testing.T) {
 			t.Errorf("ratio %s = %v", q.Name, q.Value)
 		}
 	}
-	if rep.Host.Kernel == "" || rep.Host.CPUs == 0 || rep.Setup.FrameLen != FrameLen {
+	if rep.Host.Kernel == "" || rep.Host.CPUs == 0 || rep.Setup.Flows != flows || rep.Setup.Packets != flows || rep.Setup.UDPPackets != flows {
 		t.Errorf("host or setup missing: %+v %+v", rep.Host, rep.Setup)
 	}
 }
 
-// TestFiguresPPS is the full measurement behind docs/benchmarks.md. It runs
-// only with ULVS_BENCH_PPS=1 (`make figures`): it takes minutes and wants a
-// quiet machine. ULVS_BENCH_RUNS, ULVS_BENCH_SECONDS, ULVS_BENCH_WORKERS,
-// ULVS_BENCH_GOMAXPROCS, ULVS_BENCH_SUBJECTS (comma-separated), ULVS_BENCH_NOPIN=1,
-// ULVS_BENCH_PROFILE_DIR and ULVS_BENCH_JSON tune it.
+// TestRunCountOnly runs two subjects in count-only mode and checks that
+// delivered packets are counted while nothing is read or verified, and
+// that the report says so.
+func TestRunCountOnly(t *testing.T) {
+	if !netns.IsRoot() {
+		t.Skip("bench: skipping, the throughput run builds network namespaces and needs root")
+	}
+	if testing.Short() {
+		t.Skip("bench: skipping the namespace throughput run in -short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var progress int
+	rep, err := Run(ctx, Config{Binary: ulvsBinary, Traffic: figuresTraffic(t, 1000), Duration: 500 * time.Millisecond,
+		Warmup: 150 * time.Millisecond, Reals: 2, Subjects: []Subject{ULVSNAT, Null}, CountOnly: true,
+		Progress: func(p Progress) {
+			progress++
+			if p.Delivered != 0 {
+				t.Errorf("progress reports %d delivered in count-only mode, where nothing reads frames", p.Delivered)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logTable(t, rep)
+	if !rep.Setup.CountOnly || len(rep.Warnings) == 0 || !strings.Contains(rep.Warnings[0], "not measured") {
+		t.Errorf("report does not say it only counted: setup %+v, warnings %q", rep.Setup, rep.Warnings)
+	}
+	if progress == 0 {
+		t.Error("no progress reports")
+	}
+	for _, res := range rep.Results {
+		if res.Delivered == 0 || res.Sent == 0 || res.OfferedPPS <= 0 {
+			t.Errorf("%s: sent %d, delivered %d, offered %.0f pps: nothing counted", res.Subject, res.Sent, res.Delivered, res.OfferedPPS)
+		}
+		if res.Received != 0 || res.Verified != 0 || res.Lost != 0 || res.SinkDrops != 0 || res.LatencyP50 != 0 {
+			t.Errorf("%s: received %d, verified %d, lost %d, sink drops %d, p50 %v: count-only mode measured what it cannot",
+				res.Subject, res.Received, res.Verified, res.Lost, res.SinkDrops, res.LatencyP50)
+		}
+		if res.Rewrite != notChecked || res.FlowChecked {
+			t.Errorf("%s: rewrite %q, flow checked %v: count-only results claim checks", res.Subject, res.Rewrite, res.FlowChecked)
+		}
+	}
+	if len(rep.Ratios) != 1 || rep.Ratios[0].Value <= 0 {
+		t.Errorf("ratios %v, want ulvs-nat / null-forwarder", rep.Ratios)
+	}
+}
+
+// TestFiguresPPS is the full measurement behind docs/benchmarks.md: Run
+// with 60-byte UDP frames over 10,000 flows, 4 real servers, every subject,
+// interleaved windows, medians. It counts delivered packets only
+// (Config.CountOnly), so the generator has its CPU to itself and offers
+// its full rate; ULVS_BENCH_VERIFY=1 verifies every packet instead, at a
+// lower offered load. It runs only with ULVS_BENCH_PPS=1 (`make figures`):
+// it takes minutes and wants a quiet machine. ULVS_BENCH_RUNS (default 3),
+// ULVS_BENCH_SECONDS (default 3), ULVS_BENCH_WORKERS,
+// ULVS_BENCH_GOMAXPROCS, ULVS_BENCH_SUBJECTS (comma-separated),
+// ULVS_BENCH_NOPIN=1, ULVS_BENCH_PROFILE_DIR and ULVS_BENCH_JSON tune it.
 func TestFiguresPPS(t *testing.T) {
 	if os.Getenv("ULVS_BENCH_PPS") != "1" {
 		t.Skip("bench: the full throughput measurement runs only with ULVS_BENCH_PPS=1 (make figures)")
@@ -136,23 +212,25 @@ func TestFiguresPPS(t *testing.T) {
 	if !netns.IsRoot() {
 		t.Skip("bench: skipping, the throughput run builds network namespaces and needs root")
 	}
-	o := Options{Binary: ulvsBinary, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
-	o.Runs = envInt(t, "ULVS_BENCH_RUNS")
-	o.Duration = time.Duration(envInt(t, "ULVS_BENCH_SECONDS")) * time.Second
-	o.Workers = envInt(t, "ULVS_BENCH_WORKERS")
-	o.GOMAXPROCS = envInt(t, "ULVS_BENCH_GOMAXPROCS")
-	o.ProfileDir = os.Getenv("ULVS_BENCH_PROFILE_DIR")
+	c := Config{Binary: ulvsBinary, Traffic: figuresTraffic(t, 10000), Reals: 4, Runs: 3,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	if n := envInt(t, "ULVS_BENCH_RUNS"); n > 0 {
+		c.Runs = n
+	}
+	c.Duration = time.Duration(envInt(t, "ULVS_BENCH_SECONDS")) * time.Second
+	c.Workers = envInt(t, "ULVS_BENCH_WORKERS")
+	c.GOMAXPROCS = envInt(t, "ULVS_BENCH_GOMAXPROCS")
+	c.ProfileDir = os.Getenv("ULVS_BENCH_PROFILE_DIR")
 	if s := os.Getenv("ULVS_BENCH_SUBJECTS"); s != "" {
 		for _, name := range strings.Split(s, ",") {
-			o.Subjects = append(o.Subjects, Subject(strings.TrimSpace(name)))
+			c.Subjects = append(c.Subjects, Subject(strings.TrimSpace(name)))
 		}
 	}
-	if os.Getenv("ULVS_BENCH_NOPIN") == "1" {
-		o.NoPin = true
-	}
+	c.NoPin = os.Getenv("ULVS_BENCH_NOPIN") == "1"
+	c.CountOnly = os.Getenv("ULVS_BENCH_VERIFY") != "1"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	rep, err := RunPPS(ctx, o)
+	rep, err := Run(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +238,7 @@ func TestFiguresPPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p := os.Getenv("ULVS_BENCH_JSON"); p != "" {
-		if err := rep.WriteJSON(p); err != nil {
+		if err := rep.WriteFile(p, rep.WriteJSON); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Println("JSON report:", p)

@@ -19,6 +19,9 @@ func (r *BenchReport) WriteTable(w io.Writer) error {
 	pin := "unpinned"
 	if s.Pinned {
 		pin = fmt.Sprintf("generator and sinks on CPU%d, subject on CPU%d", s.GenCPU, s.SubjectCPU)
+		if s.CountOnly {
+			pin = fmt.Sprintf("generator on CPU%d, subject on CPU%d", s.GenCPU, s.SubjectCPU)
+		}
 	}
 	fmt.Fprintf(&b, "host: %s, %d CPUs, kernel %s, %s, load average at start %s; %s\n\n", r.Host.Model, r.Host.CPUs, r.Host.Kernel, r.Host.Go, r.Host.LoadAvg, pin)
 	fmt.Fprintf(&b, "%-16s %10s %10s %9s %10s %7s %6s %5s %5s %9s %9s %9s %8s %8s  %s\n",
@@ -35,9 +38,27 @@ func (r *BenchReport) WriteTable(w io.Writer) error {
 		if res.FlowChecked {
 			wrong = fmt.Sprint(res.WrongReal)
 		}
-		fmt.Fprintf(&b, "%-16s %10.1f %10.1f %9d %10d %7d %6d %5d %5s %9.1f %9.1f %9.1f %8s %8s  %s\n",
-			res.Subject, res.DeliveredPPS/1e3, res.OfferedPPS/1e3, res.Verified, sumFailures(res.Failures), res.Lost,
-			res.Duplicates, res.Reordered, wrong, res.LatencyP50, res.LatencyP99, res.LatencyP999, ns, mem, res.Limit)
+		// Count-only runs read no frame: their checks show as "-", not 0.
+		checks := []string{"-", "-", "-", "-", "-", "-", "-", "-"}
+		if !s.CountOnly {
+			checks = []string{fmt.Sprint(res.Verified), fmt.Sprint(sumFailures(res.Failures)), fmt.Sprint(res.Lost),
+				fmt.Sprint(res.Duplicates), fmt.Sprint(res.Reordered), fmt.Sprintf("%.1f", res.LatencyP50),
+				fmt.Sprintf("%.1f", res.LatencyP99), fmt.Sprintf("%.1f", res.LatencyP999)}
+		}
+		fmt.Fprintf(&b, "%-16s %10.1f %10.1f %9s %10s %7s %6s %5s %5s %9s %9s %9s %8s %8s  %s\n",
+			res.Subject, res.DeliveredPPS/1e3, res.OfferedPPS/1e3, checks[0], checks[1], checks[2],
+			checks[3], checks[4], wrong, checks[5], checks[6], checks[7], ns, mem, res.Limit)
+	}
+	if len(r.Results) > 0 {
+		fmt.Fprintf(&b, "\n%-16s %26s %10s  %s\n", "subject", "deliv kpps median (range)", "gen ns/pkt", "CPU busy % (median)")
+		for _, res := range r.Results {
+			busy := make([]string, len(res.CPUBusy))
+			for i, v := range res.CPUBusy {
+				busy[i] = fmt.Sprintf("%.0f", v)
+			}
+			fmt.Fprintf(&b, "%-16s %10.1f (%6.1f-%6.1f) %10.0f  %s\n", res.Subject, res.DeliveredPPS/1e3,
+				res.DeliveredMin/1e3, res.DeliveredMax/1e3, res.GenNsPerPkt, strings.Join(busy, "/"))
+		}
 	}
 	for _, res := range r.Results {
 		if n := sumFailures(res.Failures); n > 0 {
@@ -117,6 +138,12 @@ func (r *BenchReport) WriteSVG(w io.Writer) error {
 	y += 20
 	fmt.Fprintf(&b, `<text x="10" y="%d" font-size="14" font-weight="bold">Latency generator to sink (us): p50, p99, p99.9</text>`+"\n", y)
 	y += titleH - 20
+	if r.Setup.CountOnly {
+		fmt.Fprintf(&b, `<text x="10" y="%d">not measured: count-only run (no frame was read at the real servers)</text>`+"\n", y+barH-4)
+		b.WriteString("</svg>\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	maxLat := 0.0
 	for _, res := range r.Results {
 		maxLat = max(maxLat, res.LatencyP999)

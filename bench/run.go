@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -93,8 +94,19 @@ type Config struct {
 	// sinks share the generator's CPU. NoPin leaves all to the scheduler.
 	GenCPU, SubjectCPU int
 	NoPin              bool
+	// CountOnly skips the sinks: no frame is read in userspace, so the
+	// generator keeps its CPU to itself and the offered load is the
+	// generator's full speed. Delivered is then the real servers' ingress
+	// counters alone; received, verified, failures, lost, duplicates,
+	// reordering, wrong real and latency are not measured (zero, with
+	// BenchSetup.CountOnly set). `make figures` measures this way.
+	CountOnly bool
 	// MaxFrames bounds the frames of one window (default 50 million).
 	MaxFrames uint64
+	// ProfileDir, if set, makes every ulvs subject write a Go CPU profile
+	// there (ulvs run --cpuprofile), and the null forwarder one of its
+	// relay: one file per subject and run.
+	ProfileDir string
 	// Logger receives progress events; nil discards.
 	Logger *slog.Logger
 	// Progress, if set, is called about four times a second during every
@@ -111,7 +123,8 @@ type Progress struct {
 	Elapsed time.Duration
 	Window  time.Duration
 	Sent    uint64
-	// Delivered is what the sinks have read so far in this window.
+	// Delivered is what the sinks have read so far in this window; always
+	// 0 with Config.CountOnly, where nothing reads the frames.
 	Delivered uint64
 }
 
@@ -174,7 +187,10 @@ type Window struct {
 	TargetPPS  float64 `json:"target_pps"`
 	// Delivered is what reached the real servers addressed to them
 	// (kernel counters at their ingress); Received what the sinks read of
-	// this window; Verified what passed every check.
+	// this window; Verified what passed every check. With
+	// BenchSetup.CountOnly only Delivered is measured: Received, Verified,
+	// Failures, SinkDrops, Lost, Duplicates, Reordered, WrongReal, Stale and
+	// the latencies are zero because nothing read the frames.
 	Delivered    uint64            `json:"delivered"`
 	DeliveredPPS float64           `json:"delivered_pps"`
 	Received     uint64            `json:"received"`
@@ -217,10 +233,15 @@ type SubjectResult struct {
 	Rewrite     string   `json:"rewrite_checked"`
 	FlowChecked bool     `json:"flow_consistency_checked"`
 	Windows     []Window `json:"windows"`
-	// Medians over the windows.
+	// Medians over the windows, and the delivered rate's range.
 	DeliveredPPS float64 `json:"delivered_pps"`
+	DeliveredMin float64 `json:"delivered_pps_min"`
+	DeliveredMax float64 `json:"delivered_pps_max"`
 	OfferedPPS   float64 `json:"offered_pps"`
 	TargetPPS    float64 `json:"target_pps"`
+	GenNsPerPkt  float64 `json:"gen_ns_per_pkt"`
+	// CPUBusy is each CPU's median busy share in percent.
+	CPUBusy []float64 `json:"cpu_busy_pct"`
 	// Sums over the windows.
 	Sent       uint64            `json:"sent"`
 	Delivered  uint64            `json:"delivered"`
@@ -243,7 +264,22 @@ type SubjectResult struct {
 	Limit string `json:"limit"`
 }
 
-// Setup echoes what a bench run measured with.
+// Ratio is one subject's median delivered rate over another's.
+type Ratio struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+}
+
+// Host describes the machine a report was measured on.
+type Host struct {
+	Kernel  string `json:"kernel"`
+	CPUs    int    `json:"cpus"`
+	Model   string `json:"cpu_model"`
+	LoadAvg string `json:"loadavg_at_start"`
+	Go      string `json:"go"`
+}
+
+// BenchSetup echoes what a bench run measured with.
 type BenchSetup struct {
 	Source      string  `json:"source"`
 	Pace        string  `json:"pace"`
@@ -262,6 +298,10 @@ type BenchSetup struct {
 	GenCPU      int     `json:"gen_cpu"`
 	SubjectCPU  int     `json:"subject_cpu"`
 	Pinned      bool    `json:"pinned"`
+	// CountOnly: delivered packets were counted at the real servers'
+	// ingress and not read, so verification, loss, ordering and latency
+	// were not measured (their fields are zero).
+	CountOnly bool `json:"count_only"`
 }
 
 // BenchReport is the outcome of Run.
@@ -287,7 +327,8 @@ func (r *BenchReport) Result(s Subject) *SubjectResult {
 
 // summarize fills the summary fields from the windows.
 func (res *SubjectResult) summarize() {
-	var del, off, tgt, ns []float64
+	var del, off, tgt, ns, gen []float64
+	var busy [][]float64
 	var hist Histogram
 	res.Failures = map[string]uint64{}
 	for _, name := range failureNames {
@@ -297,6 +338,13 @@ func (res *SubjectResult) summarize() {
 	for i := range res.Windows {
 		w := &res.Windows[i]
 		del, off, tgt, ns = append(del, w.DeliveredPPS), append(off, w.OfferedPPS), append(tgt, w.TargetPPS), append(ns, w.SubjectNsPerPkt)
+		gen = append(gen, w.GenNsPerPkt)
+		for c, b := range w.CPUBusy {
+			if c == len(busy) {
+				busy = append(busy, nil)
+			}
+			busy[c] = append(busy[c], b)
+		}
 		res.Sent += w.Sent
 		res.Delivered += w.Delivered
 		res.Received += w.Received
@@ -314,6 +362,14 @@ func (res *SubjectResult) summarize() {
 		limits[w.Limit]++
 	}
 	res.DeliveredPPS, res.OfferedPPS, res.TargetPPS, res.SubjectNsPerPkt = median(del), median(off), median(tgt), median(ns)
+	res.GenNsPerPkt = median(gen)
+	if len(del) > 0 {
+		res.DeliveredMin, res.DeliveredMax = slices.Min(del), slices.Max(del)
+	}
+	res.CPUBusy = make([]float64, len(busy))
+	for c, b := range busy {
+		res.CPUBusy[c] = median(b)
+	}
 	res.LatencyP50, res.LatencyP99, res.LatencyP999 = hist.Quantile(0.5)/1e3, hist.Quantile(0.99)/1e3, hist.Quantile(0.999)/1e3
 	best := 0
 	for k, n := range limits {
@@ -353,4 +409,18 @@ func (r *BenchReport) computeRatios() {
 			r.Ratios = append(r.Ratios, Ratio{Name: fmt.Sprintf("%s / %s", num, den), Value: n.DeliveredPPS / d.DeliveredPPS})
 		}
 	}
+}
+
+// median is the middle of v (the mean of the two middle values for an even
+// count), 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

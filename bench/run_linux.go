@@ -12,188 +12,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ulvs/ulvs/forward/afpacket"
-	"github.com/ulvs/ulvs/forward/header"
 	"github.com/ulvs/ulvs/internal/netns"
 )
 
-// streamGen sends a Traffic's templates from a TX ring, paced or not.
-type streamGen struct {
-	conn  *afpacket.RingPort
-	tmpls []template
-	syns  []template // opening SYN per TCP flow
-	conns []template // single-SYN connection templates, one per client address
-	clk   *clock
-	cpu   int
-	tr    *Traffic
-	pass  time.Duration // recorded length of one pass
-	// flowSeq is the next sequence number per flow.
-	flowSeq []uint32
-	sent    atomic.Uint64 // for the progress display
-}
-
-func newStreamGen(h *harness, tr *Traffic, clk *clock, cpu int) (*streamGen, error) {
-	pl := placement{srcMAC: [6]byte(h.lvs.Client.Dev.MAC), dstMAC: [6]byte(h.lvs.Front.MAC), vip: h.lvs.VIP.As4(), port: servicePort}
-	g := &streamGen{clk: clk, cpu: cpu, tr: tr, flowSeq: make([]uint32, tr.Flows)}
-	openedSYN := map[uint32]bool{}
-	for i := range tr.Packets {
-		p := &tr.Packets[i]
-		t, err := buildTemplate(p, pl)
-		if err != nil {
-			return nil, fmt.Errorf("bench: %s packet %d: %w", tr.Name, i+1, err)
-		}
-		g.tmpls = append(g.tmpls, t)
-		if p.Proto == protoTCP && p.Flow != NoFlow && !openedSYN[p.Flow] {
-			openedSYN[p.Flow] = true
-			syn := Packet{Proto: protoTCP, Client: p.Client, SrcPort: p.SrcPort, TCPFlags: header.TCPFlagSYN,
-				TCPSeq: p.TCPSeq - 1, FrameLen: minFrameLen(protoTCP), Flow: p.Flow}
-			st, err := buildTemplate(&syn, pl)
-			if err != nil {
-				return nil, err
-			}
-			g.syns = append(g.syns, st)
-		}
-	}
-	if tr.NewConnRate > 0 {
-		for c := range ClientAddrs {
-			syn := Packet{Proto: protoTCP, Client: c, TCPFlags: header.TCPFlagSYN, TCPSeq: 1, FrameLen: minFrameLen(protoTCP), Flow: NoFlow}
-			st, err := buildTemplate(&syn, pl)
-			if err != nil {
-				return nil, err
-			}
-			g.conns = append(g.conns, st)
-		}
-	}
-	if n := len(tr.Packets); tr.Paced && n > 0 {
-		g.pass = tr.Duration + tr.Duration/time.Duration(max(1, n-1))
-		if g.pass <= 0 {
-			g.pass = time.Millisecond
-		}
-	}
-	err := h.lvs.Client.NS.Do(func() error {
-		var err error
-		g.conn, err = afpacket.Open(h.lvs.Client.Dev.Name, &afpacket.Config{NoRX: true, FrameSize: 2048, TxFrames: 4096})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bench: generator on %s: %w", h.lvs.Client.Dev.Name, err)
-	}
-	return g, nil
-}
-
-// sendSYNs sends every TCP flow's opening SYN once (epoch 0).
-func (g *streamGen) sendSYNs() error {
-	for i := range g.syns {
-		slot := g.conn.TxSlot()
-		for slot == nil {
-			if err := g.conn.Flush(); err != nil {
-				return err
-			}
-			time.Sleep(100 * time.Microsecond)
-			slot = g.conn.TxSlot()
-		}
-		t := &g.syns[i]
-		g.conn.Commit(t.write(slot, stampFields{sport: t.sport, flow: t.flow, ts: g.clk.now32()}))
-		if i%256 == 255 {
-			if err := g.conn.Flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return g.conn.Flush()
-}
-
-// run sends for d (or maxFrames) at pace with the given epoch and returns
-// what it sent. Epoch 0 is warmup traffic the sinks ignore.
-func (g *streamGen) run(d time.Duration, pace Pace, epoch uint8, maxFrames uint64) (genResult, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if g.cpu >= 0 {
-		restore, err := pinThread(g.cpu)
-		if err != nil {
-			return genResult{}, err
-		}
-		defer restore()
-	}
-	clear(g.flowSeq)
-	g.sent.Store(0)
-	cpu0 := threadCPU()
-	start := time.Now()
-	var sent, next, loops, conns uint64
-	n := uint64(len(g.tmpls))
-	connEvery := time.Duration(0)
-	if g.tr.NewConnRate > 0 {
-		connEvery = time.Duration(float64(time.Second) / g.tr.NewConnRate)
-	}
-	for sent < maxFrames {
-		el := time.Since(start)
-		if el >= d {
-			break
-		}
-		budget := uint64(genBatch)
-		switch pace.Mode {
-		case PaceRate:
-			due := uint64(pace.Rate * el.Seconds())
-			budget = min(budget, due+1-min(due+1, sent))
-		case PaceRecorded:
-			budget = 0
-			for budget < genBatch {
-				i := (next + budget) % n
-				l := (next + budget) / n
-				at := time.Duration(float64(time.Duration(l)*g.pass+g.tmpls[i].at) / pace.Speed)
-				if at > el {
-					break
-				}
-				budget++
-			}
-		}
-		if budget == 0 {
-			if wait := 50 * time.Microsecond; pace.Mode != PaceMax {
-				time.Sleep(wait)
-			}
-			continue
-		}
-		ts := g.clk.now32()
-		for range budget {
-			slot := g.conn.TxSlot()
-			if slot == nil {
-				break
-			}
-			var t *template
-			sport := uint16(0)
-			if connEvery > 0 && el >= time.Duration(conns)*connEvery {
-				t = &g.conns[conns%uint64(len(g.conns))]
-				sport = uint16(40000 + (conns/uint64(len(g.conns)))%25000)
-				conns++
-			} else {
-				i := next % n
-				loops = next / n
-				t = &g.tmpls[i]
-				sport = t.sport
-				if g.tr.SYNFlood {
-					sport = uint16(1024 + (uint64(t.sport)+loops*n)%64000)
-				}
-				next++
-			}
-			fs := stampFields{sport: sport, epoch: epoch, flow: t.flow, seq: uint32(sent), ts: ts}
-			if t.flow != NoFlow && int(t.flow) < len(g.flowSeq) {
-				g.flowSeq[t.flow]++
-				fs.flowSeq = g.flowSeq[t.flow]
-			}
-			g.conn.Commit(t.write(slot, fs))
-			sent++
-		}
-		if err := g.conn.Flush(); err != nil {
-			return genResult{}, err
-		}
-		g.sent.Store(sent)
-	}
-	return genResult{sent: sent, elapsed: time.Since(start), cpu: threadCPU() - cpu0}, nil
-}
-
 // Run builds the namespace topology, measures every subject in turn with
-// the configured traffic, verifying every packet at the real servers, and
-// removes the topology. It needs root, nft, and for the ulvs subjects the
+// the configured traffic, verifying every packet at the real servers
+// (unless Config.CountOnly, which only counts them), and removes the
+// topology. It needs root, nft, and for the ulvs subjects the
 // ulvs binary (and taskset when pinning).
 func Run(ctx context.Context, c Config) (*BenchReport, error) {
 	c = c.withDefaults()
@@ -238,7 +63,7 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 	rep.Setup = BenchSetup{Source: tr.Name, Pace: c.Pace.String(), Window: c.Duration.String(), Warmup: c.Warmup.String(),
 		Runs: c.Runs, Reals: c.Reals, Flows: tr.Flows, Packets: len(tr.Packets), TCPPackets: tr.TCP, UDPPackets: tr.UDP,
 		SYNFlood: tr.SYNFlood, NewConnRate: tr.NewConnRate, Workers: c.Workers, GOMAXPROCS: c.GOMAXPROCS,
-		GenCPU: c.GenCPU, SubjectCPU: c.SubjectCPU, Pinned: pinned}
+		GenCPU: c.GenCPU, SubjectCPU: c.SubjectCPU, Pinned: pinned, CountOnly: c.CountOnly}
 
 	env, err := netns.NewEnv(c.Logger)
 	if err != nil {
@@ -254,9 +79,7 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	o := Options{Binary: c.Binary, Workers: c.Workers, GOMAXPROCS: c.GOMAXPROCS, GenCPU: c.GenCPU, SubjectCPU: c.SubjectCPU,
-		Warmup: c.Warmup, MaxFrames: c.MaxFrames, Logger: c.Logger}
-	h := &harness{ctx: ctx, o: o, log: c.Logger, lvs: lvs, dir: dir, pinned: pinned, tcp: tr.TCP > 0 || tr.NewConnRate > 0}
+	h := &harness{ctx: ctx, c: c, log: c.Logger, lvs: lvs, dir: dir, pinned: pinned, tcp: tr.TCP > 0 || tr.NewConnRate > 0}
 	if err := h.setupSinks(); err != nil {
 		return nil, err
 	}
@@ -274,18 +97,31 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 		return nil, err
 	}
 	defer g.conn.Close()
-	sinks := make([]*sink, len(lvs.Reals))
-	for i, r := range lvs.Reals {
-		if sinks[i], err = openSink(i, r, clk, genCPU); err != nil {
-			return nil, fmt.Errorf("bench: sink on %s: %w", r.NS.Name, err)
+	// In count-only mode no sink exists: the ingress counters that
+	// setupSinks installed are all that sees the delivered frames.
+	var sinks []*sink
+	var seen []atomic.Uint64
+	if !c.CountOnly {
+		sinks = make([]*sink, len(lvs.Reals))
+		for i, r := range lvs.Reals {
+			if sinks[i], err = openSink(i, r, clk, genCPU); err != nil {
+				return nil, fmt.Errorf("bench: sink on %s: %w", r.NS.Name, err)
+			}
+			defer sinks[i].close()
 		}
-		defer sinks[i].close()
+		seen = make([]atomic.Uint64, (c.MaxFrames+63)/64)
 	}
-	m := &measurer{h: h, c: c, g: g, sinks: sinks, seen: make([]atomic.Uint64, (c.MaxFrames+63)/64), owner: make([]atomic.Int32, tr.Flows)}
+	m := &measurer{h: h, c: c, g: g, sinks: sinks, seen: seen, owner: make([]atomic.Int32, tr.Flows)}
 
 	results := make([]SubjectResult, len(c.Subjects))
 	for i, s := range c.Subjects {
 		results[i] = SubjectResult{Subject: s, Description: s.Describe(), Rewrite: rewriteOf(s).String(), FlowChecked: flowChecked(s, tr)}
+		if c.CountOnly {
+			results[i].Rewrite, results[i].FlowChecked = notChecked, false
+		}
+	}
+	if c.CountOnly {
+		rep.Warnings = append(rep.Warnings, "count only: delivered packets were counted at the real servers' ingress, not read; verification, loss, duplicates, reordering, wrong real and latency were not measured")
 	}
 	total := c.Runs * len(c.Subjects)
 	for run := 1; run <= c.Runs; run++ {
@@ -338,6 +174,9 @@ func sumFailures(m map[string]uint64) uint64 {
 	}
 	return n
 }
+
+// notChecked is SubjectResult.Rewrite when no frame was read.
+const notChecked = "not checked (count only)"
 
 // flowChecked reports whether the sinks check one real per flow for s:
 // the null forwarder spreads packets round robin, and a SYN flood makes
@@ -518,19 +357,10 @@ func (m *measurer) measure(s Subject, run int) (w Window, err error) {
 	} else if m.c.Pace.Mode == PaceRecorded {
 		w.TargetPPS = float64(len(m.c.Traffic.Packets)) / (m.g.pass.Seconds() / m.c.Pace.Speed)
 	}
-	w.Received, w.Verified, w.Duplicates, w.Reordered, w.Stale = st.received, st.verified, st.dups, st.reordered, st.stale
 	w.WrongReal = win.wrongReal.Load()
-	// Socket drop counts may be missing; the kernel's ingress counters
-	// say how many delivered frames the sinks never read.
-	if seen := st.received + st.stale + w.SinkDrops; w.Delivered > seen {
-		w.SinkDrops += w.Delivered - seen
+	if !m.c.CountOnly {
+		w.fromSinks(&st)
 	}
-	unique := st.received - st.dups
-	if got := unique + w.SinkDrops; got < w.Sent {
-		w.Lost = w.Sent - got
-	}
-	w.hist = st.latency
-	w.LatencyP50, w.LatencyP99, w.LatencyP999 = st.latency.Quantile(0.5)/1e3, st.latency.Quantile(0.99)/1e3, st.latency.Quantile(0.999)/1e3
 	if w.Offered > 0 {
 		w.GenNsPerPkt = float64(g.cpu.Nanoseconds()) / float64(w.Offered)
 	}
@@ -543,6 +373,23 @@ func (m *measurer) measure(s Subject, run int) (w Window, err error) {
 	w.CPUBusy, w.CPUSoftirq = cpuShares(c0, c1)
 	w.Limit = limitOf(&w)
 	return w, nil
+}
+
+// fromSinks fills the fields only the sinks measure: what they read,
+// verified, missed and timed of the window.
+func (w *Window) fromSinks(st *sinkStats) {
+	w.Received, w.Verified, w.Duplicates, w.Reordered, w.Stale = st.received, st.verified, st.dups, st.reordered, st.stale
+	// Socket drop counts may be missing; the kernel's ingress counters
+	// say how many delivered frames the sinks never read.
+	if seen := st.received + st.stale + w.SinkDrops; w.Delivered > seen {
+		w.SinkDrops += w.Delivered - seen
+	}
+	unique := st.received - st.dups
+	if got := unique + w.SinkDrops; got < w.Sent {
+		w.Lost = w.Sent - got
+	}
+	w.hist = st.latency
+	w.LatencyP50, w.LatencyP99, w.LatencyP999 = st.latency.Quantile(0.5)/1e3, st.latency.Quantile(0.99)/1e3, st.latency.Quantile(0.999)/1e3
 }
 
 // progress reports the window's state to Config.Progress until stopped.

@@ -34,11 +34,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var table strings.Builder
-	if err := rep.WriteTable(&table); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("\n%s", table.String())
+	logTable(t, rep)
 	if len(rep.Results) != len(AllSubjects()) {
 		t.Fatalf("%d results, want %d", len(rep.Results), len(AllSubjects()))
 	}

@@ -87,15 +87,15 @@ func (u *ulvsSubject) start() error {
 	if err := os.WriteFile(conf, []byte(u.config()), 0o644); err != nil {
 		return err
 	}
-	args := []string{h.o.Binary, "run", "-f", conf, "--workers", strconv.Itoa(h.o.Workers), "--log-level", "warn"}
-	if h.o.ProfileDir != "" {
-		args = append(args, "--cpuprofile", filepath.Join(h.o.ProfileDir, fmt.Sprintf("%s-run%d.pprof", u.name, u.run)))
+	args := []string{h.c.Binary, "run", "-f", conf, "--workers", strconv.Itoa(h.c.Workers), "--log-level", "warn"}
+	if h.c.ProfileDir != "" {
+		args = append(args, "--cpuprofile", filepath.Join(h.c.ProfileDir, fmt.Sprintf("%s-run%d.pprof", u.name, u.run)))
 	}
 	if h.pinned {
-		args = append([]string{"taskset", "-c", strconv.Itoa(h.o.SubjectCPU)}, args...)
+		args = append([]string{"taskset", "-c", strconv.Itoa(h.c.SubjectCPU)}, args...)
 	}
-	if h.o.GOMAXPROCS > 0 {
-		args = append([]string{"env", fmt.Sprintf("GOMAXPROCS=%d", h.o.GOMAXPROCS)}, args...)
+	if h.c.GOMAXPROCS > 0 {
+		args = append([]string{"env", fmt.Sprintf("GOMAXPROCS=%d", h.c.GOMAXPROCS)}, args...)
 	}
 	p, err := h.lvs.Director.Start(args[0], args[1:]...)
 	if err != nil {
@@ -204,10 +204,10 @@ func (n *nullSubject) start() error {
 		rw.dst = append(rw.dst, [6]byte(r.Dev.MAC))
 	}
 	n.done = make(chan error, 1)
-	if h.o.ProfileDir != "" {
+	if h.c.ProfileDir != "" {
 		// In-process profile: the relay's samples are under
 		// afpacket.Relay, the generator's under generator.run.
-		if err := n.startProfile(filepath.Join(h.o.ProfileDir, fmt.Sprintf("%s-run%d.pprof", Null, n.run))); err != nil {
+		if err := n.startProfile(filepath.Join(h.c.ProfileDir, fmt.Sprintf("%s-run%d.pprof", Null, n.run))); err != nil {
 			n.closeAll()
 			return err
 		}
@@ -218,7 +218,7 @@ func (n *nullSubject) start() error {
 		// affinity never leaks into the runtime's thread pool.
 		runtime.LockOSThread()
 		if h.pinned {
-			if _, err := pinThread(h.o.SubjectCPU); err != nil {
+			if _, err := pinThread(h.c.SubjectCPU); err != nil {
 				ready <- err
 				n.done <- nil
 				return
@@ -322,7 +322,7 @@ func (k *kernelSubject) start() error {
 		return err
 	}
 	if k.rps {
-		if err := k.setRPS(1 << h.o.SubjectCPU); err != nil {
+		if err := k.setRPS(1 << h.c.SubjectCPU); err != nil {
 			k.cleanup()
 			return err
 		}

@@ -1,0 +1,152 @@
+package bench
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		in   []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{3}, 3},
+		{[]float64{5, 1, 3}, 3},
+		{[]float64{4, 1, 3, 2}, 2.5},
+	}
+	for _, tc := range tests {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// sampleReport is a three-run report of every subject, summarized and with
+// its ratios computed.
+func sampleReport() *BenchReport {
+	mk := func(s Subject, del ...float64) SubjectResult {
+		r := SubjectResult{Subject: s, Description: s.Describe()}
+		for i, d := range del {
+			r.Windows = append(r.Windows, Window{Run: i + 1, DeliveredPPS: d, OfferedPPS: 1e6, SubjectNsPerPkt: 1000,
+				GenNsPerPkt: 700 + float64(i), CPUBusy: []float64{100 - float64(i), 90 + float64(i)}, Limit: "subject"})
+		}
+		r.summarize()
+		return r
+	}
+	rep := &BenchReport{Setup: BenchSetup{Source: "synthetic", Flows: 10000, Reals: 4, Runs: 3, Window: "3s", Warmup: "300ms", Workers: 1, Pinned: true, SubjectCPU: 1}}
+	rep.Results = []SubjectResult{
+		mk(ULVSNAT, 800e3, 900e3, 850e3), mk(ULVSDR, 900e3, 900e3, 900e3), mk(ULVSTUN, 450e3, 500e3, 400e3),
+		mk(Null, 1e6, 1e6, 1e6), mk(KernelDNAT, 500e3, 500e3, 500e3), mk(KernelDNATRPS, 250e3, 250e3, 250e3),
+	}
+	rep.computeRatios()
+	return rep
+}
+
+func TestSummaryAndRatios(t *testing.T) {
+	rep := sampleReport()
+	nat := rep.Result(ULVSNAT)
+	if nat.DeliveredPPS != 850e3 || nat.DeliveredMin != 800e3 || nat.DeliveredMax != 900e3 || nat.GenNsPerPkt != 701 || nat.Limit != "subject" {
+		t.Errorf("ulvs-nat summary %+v", nat)
+	}
+	if len(nat.CPUBusy) != 2 || nat.CPUBusy[0] != 99 || nat.CPUBusy[1] != 91 {
+		t.Errorf("ulvs-nat median CPU busy %v, want [99 91]", nat.CPUBusy)
+	}
+	want := map[string]float64{
+		"ulvs-nat / null-forwarder": 0.85, "ulvs-dr / kernel-dnat": 1.8, "ulvs-tun / kernel-dnat-rps": 1.8,
+	}
+	got := map[string]float64{}
+	for _, q := range rep.Ratios {
+		got[q.Name] = q.Value
+	}
+	if len(got) != 9 {
+		t.Errorf("%d ratios, want 9: %v", len(got), rep.Ratios)
+	}
+	for k, v := range want {
+		if g := got[k]; g < v-1e-9 || g > v+1e-9 {
+			t.Errorf("%s = %v, want %v", k, g, v)
+		}
+	}
+	if r := rep.Result("nope"); r != nil {
+		t.Errorf("Result of an unknown subject = %+v", r)
+	}
+}
+
+func TestReportOutputs(t *testing.T) {
+	rep := sampleReport()
+	var b strings.Builder
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range AllSubjects() {
+		if !strings.Contains(b.String(), string(s)) {
+			t.Errorf("table lacks %s:\n%s", s, b.String())
+		}
+	}
+	for _, want := range []string{"ulvs-nat / null-forwarder            0.850", "850.0 ( 800.0- 900.0)", "99/91"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	var js strings.Builder
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back BenchReport
+	if err := json.Unmarshal([]byte(js.String()), &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Results) != 6 || back.Results[0].Windows[0].DeliveredPPS != 800e3 || back.Results[0].DeliveredMax != 900e3 || len(back.Ratios) != 9 {
+		t.Errorf("JSON round trip lost data: %s", js.String())
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c := Config{}.withDefaults()
+	if len(c.Subjects) != 6 || c.Runs != 1 || c.Reals != 4 || c.SubjectCPU != 1 || c.GenCPU != 0 || c.Workers != 1 || c.Logger == nil {
+		t.Errorf("defaults %+v", c)
+	}
+	c = Config{GenCPU: 1, SubjectCPU: 0}.withDefaults()
+	if c.GenCPU != 1 || c.SubjectCPU != 0 {
+		t.Errorf("explicit CPUs overridden: %+v", c)
+	}
+}
+
+// TestReportCountOnly checks that a count-only report shows the checks it
+// did not make as "-" rather than as zeros that read like clean results.
+func TestReportCountOnly(t *testing.T) {
+	tests := []struct {
+		name      string
+		countOnly bool
+		want      []string
+		notWant   []string
+	}{
+		{"verifying", false, []string{"generator and sinks on CPU0", "ulvs-nat              850.0     1000.0         0          0       0      0     0     -       0.0"}, []string{"not measured"}},
+		{"count only", true, []string{"generator on CPU0, subject on CPU1", "ulvs-nat              850.0     1000.0         -          -       -      -     -     -         -         -         -     1000", "not measured"}, []string{"sinks on CPU0"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := sampleReport()
+			rep.Setup.CountOnly = tc.countOnly
+			var table, svg strings.Builder
+			if err := rep.WriteTable(&table); err != nil {
+				t.Fatal(err)
+			}
+			if err := rep.WriteSVG(&svg); err != nil {
+				t.Fatal(err)
+			}
+			out := table.String() + svg.String()
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(out, w) {
+					t.Errorf("output has %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,50 @@
+package bench
+
+// Subject is one forwarder the throughput run measures.
+type Subject string
+
+// The subjects, in the order a run measures them.
+const (
+	// ULVSNAT, ULVSDR and ULVSTUN are `ulvs run` in the director namespace.
+	ULVSNAT Subject = "ulvs-nat"
+	ULVSDR  Subject = "ulvs-dr"
+	ULVSTUN Subject = "ulvs-tun"
+	// Null is afpacket.Relay from front0's RX ring to back0's TX ring with
+	// only the MACs rewritten: the physical limit of ulvs's I/O path.
+	Null Subject = "null-forwarder"
+	// KernelDNAT is the director's own kernel forwarding with an nftables
+	// DNAT rule (conntrack on). Its receive softirq runs on the generator's
+	// CPU, as veth runs the receiver inline on the sender's CPU.
+	KernelDNAT Subject = "kernel-dnat"
+	// KernelDNATRPS is KernelDNAT with RPS steering front0's receive
+	// processing to the subject CPU, so the kernel gets a core of its own as
+	// ulvs does.
+	KernelDNATRPS Subject = "kernel-dnat-rps"
+)
+
+// AllSubjects lists every subject in measuring order.
+func AllSubjects() []Subject {
+	return []Subject{ULVSNAT, ULVSDR, ULVSTUN, Null, KernelDNAT, KernelDNATRPS}
+}
+
+// IsULVS reports whether the subject runs the ulvs binary.
+func (s Subject) IsULVS() bool { return s == ULVSNAT || s == ULVSDR || s == ULVSTUN }
+
+// Describe says in a few words what the subject is.
+func (s Subject) Describe() string {
+	switch s {
+	case ULVSNAT:
+		return "ulvs run, lb_kind NAT"
+	case ULVSDR:
+		return "ulvs run, lb_kind DR"
+	case ULVSTUN:
+		return "ulvs run, lb_kind TUN (IPIP)"
+	case Null:
+		return "afpacket.Relay front0 RX ring -> back0 TX ring, MACs rewritten"
+	case KernelDNAT:
+		return "kernel ip_forward + nft dnat numgen inc, conntrack"
+	case KernelDNATRPS:
+		return "as kernel-dnat, front0 RPS to the subject CPU"
+	}
+	return string(s)
+}
