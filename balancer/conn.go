@@ -376,6 +376,8 @@ func newConnTable(maxConns, shards int) *connTable {
 	out := make([]uint64, n*shards)
 	connAdviseHuge(slots)
 	connAdviseHuge(out)
+	connPrefault(slots)
+	connPrefault(out)
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.slots = slots[i*n : (i+1)*n : (i+1)*n]
