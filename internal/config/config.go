@@ -299,6 +299,7 @@ const DefaultAdminSocket = "/run/ulvs.sock"
 //	    metrics_listen    127.0.0.1:9117  # Prometheus /metrics; off when unset
 //	    expire_nodest_conn on         # drop connections of removed real servers
 //	    sloppy_tcp         off        # schedule TCP from any non-RST segment (IPVS sloppy_tcp)
+//	    max_conns          1048576    # connection table capacity
 //	}
 //
 // Empty interfaces mean "derive from the routing table"; an empty
@@ -318,6 +319,10 @@ type ULVS struct {
 	// time out, instead of being removed at once. The default (false) is
 	// IPVS's expire_nodest_conn=1 behaviour.
 	KeepNodestConn bool
+	// MaxConns is the connection table's capacity (connections plus
+	// persistence templates); 0 means 1,048,576. The table is allocated
+	// in full at start-up, about 53 bytes per entry.
+	MaxConns int
 	// SloppyTCP is IPVS's sloppy_tcp: a TCP segment of no known
 	// connection is scheduled even without SYN (never with RST), so that
 	// a director taking over a VIP (VRRP failover) picks up connections

@@ -107,6 +107,13 @@ var ulvsTable = newTable("the ulvs block", func(*ULVS, *Node) {}).
 		}
 	}, "workers").
 	add(noBlock, func(d *decoder, n *Node, u *ULVS) {
+		if d.args(n, 1, 1, "max_conns N (1024..1073741824)") {
+			if v, ok := d.uintArg(n, 0, 1024, 1<<30, "max_conns N (1024..1073741824)"); ok {
+				u.MaxConns = int(v)
+			}
+		}
+	}, "max_conns").
+	add(noBlock, func(d *decoder, n *Node, u *ULVS) {
 		if !d.args(n, 1, 1, "admin_socket /run/ulvs.sock") {
 			return
 		}

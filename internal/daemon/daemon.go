@@ -126,7 +126,7 @@ func Load(opts Options) (*Director, error) {
 	if len(addrServices) == 0 {
 		return nil, fmt.Errorf("%s: no virtual_server with an address to serve", opts.ConfigPath)
 	}
-	conns, err := balancer.NewDirector(balancer.DirectorConfig{ExpireNodestConn: !cfg.ULVS.KeepNodestConn, SloppyTCP: cfg.ULVS.SloppyTCP})
+	conns, err := balancer.NewDirector(balancer.DirectorConfig{MaxConns: cfg.ULVS.MaxConns, ExpireNodestConn: !cfg.ULVS.KeepNodestConn, SloppyTCP: cfg.ULVS.SloppyTCP})
 	if err != nil {
 		return nil, err
 	}
