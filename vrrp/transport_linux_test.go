@@ -13,24 +13,7 @@ import (
 // the peer reads the exact bytes (TTL 255, TOS 0xc0), and the sender does
 // not read its own multicast back.
 func TestRawTransportOnVeth(t *testing.T) {
-	env := netns.ForTest(t)
-	a, err := env.Add("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := env.Add("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Veth(a, "eth0", b, "eth0"); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.AddrAdd("eth0", "192.168.77.1/24"); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.AddrAdd("eth0", "192.168.77.2/24"); err != nil {
-		t.Fatal(err)
-	}
+	a, b := netns.Pair(t, "eth0", "10.0.77.1/24", "eth0", "10.0.77.2/24")
 	open := func(ns *netns.NS) *RawTransport {
 		var tr *RawTransport
 		if err := ns.Do(func() (err error) { tr, err = OpenRaw("eth0"); return err }); err != nil {
@@ -41,7 +24,7 @@ func TestRawTransportOnVeth(t *testing.T) {
 	}
 	ta, tb := open(a), open(b)
 	f := goldens[1].fields
-	for _, dst := range []netip.Addr{Group, netip.MustParseAddr("192.168.77.2")} {
+	for _, dst := range []netip.Addr{Group, netip.MustParseAddr("10.0.77.2")} {
 		pkt := make([]byte, 64)
 		n := EncodePacket(pkt, &f, [4]byte{192, 168, 77, 1}, dst.As4(), 9, true)
 		got := make(chan []byte, 1)

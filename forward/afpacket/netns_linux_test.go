@@ -2,22 +2,21 @@ package afpacket
 
 import (
 	"encoding/binary"
-	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/ulvs/ulvs/internal/netns"
 )
 
-// Test topologies are network namespaces joined by veth pairs; every name
-// carries the test process id and a counter, and everything is removed in
-// t.Cleanup.
+// Test topologies are network namespaces joined by veth pairs, built with
+// internal/netns (the project's one topology helper) and removed in
+// t.Cleanup. Tests refer to a namespace by name.
 
-var nsSeq atomic.Int32
+// spaces maps a namespace name to the netns value that owns it.
+var spaces sync.Map // string -> *netns.NS
 
 func requireRoot(t testing.TB) {
 	t.Helper()
@@ -39,15 +38,20 @@ func run(t testing.TB, args ...string) string {
 }
 
 // newNetns creates a namespace with loopback up and IPv6 off (no router
-// solicitations in the captures).
+// solicitations in the captures) and returns its name.
 func newNetns(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("ulvs-afp-%d-%d", os.Getpid(), nsSeq.Add(1))
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	run(t, "ip", "-n", name, "link", "set", "lo", "up")
-	run(t, "ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
-	return name
+	n, err := netns.ForTest(t).Add("afp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"} {
+		if err := n.Sysctl(key, "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spaces.Store(n.Name, n)
+	return n.Name
 }
 
 // vethPair links namespace nsA's interface a to nsB's interface b, both up.
@@ -58,29 +62,15 @@ func vethPair(t testing.TB, nsA, a, nsB, b string) {
 	run(t, "ip", "-n", nsB, "link", "set", "dev", b, "up")
 }
 
-// inNetns runs fn on a fresh OS thread that has entered namespace ns. The
-// thread is discarded afterwards (the goroutine exits locked), so the
-// namespace never leaks to other goroutines. Sockets created inside stay in
-// ns and may be used from any thread.
+// inNetns runs fn on a thread inside namespace ns (netns.NS.Do). Sockets
+// created inside stay in ns and may be used from any thread.
 func inNetns(t testing.TB, ns string, fn func()) {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		f, err := os.Open("/var/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		fn()
-		errc <- nil
-	}()
-	if err := <-errc; err != nil {
+	n, ok := spaces.Load(ns)
+	if !ok {
+		t.Fatalf("namespace %s was not made by newNetns", ns)
+	}
+	if err := n.(*netns.NS).Do(func() error { fn(); return nil }); err != nil {
 		t.Fatal(err)
 	}
 }

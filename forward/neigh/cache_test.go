@@ -199,24 +199,7 @@ func BenchmarkLookup(b *testing.B) {
 
 // TestCacheRealARP resolves over real ARP between two namespaces.
 func TestCacheRealARP(t *testing.T) {
-	env := netns.ForTest(t)
-	a, err := env.Add("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := env.Add("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range []error{
-		env.Veth(a, "va", b, "vb"),
-		a.AddrAdd("va", "10.0.5.1/24"),
-		b.AddrAdd("vb", "10.0.5.2/24"),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, b := netns.Pair(t, "va", "10.0.5.1/24", "vb", "10.0.5.2/24")
 	vb, err := b.Interface("vb")
 	if err != nil {
 		t.Fatal(err)

@@ -14,24 +14,9 @@ import (
 // default route via 10.0.9.2) and b0 10.0.9.2/24 in b.
 func pair(t *testing.T) (a, b *netns.NS) {
 	t.Helper()
-	env := netns.ForTest(t)
-	var err error
-	if a, err = env.Add("a"); err != nil {
+	a, b = netns.Pair(t, "a0", "10.0.9.1/24", "b0", "10.0.9.2/24")
+	if err := a.RouteAdd("default", "10.0.9.2"); err != nil {
 		t.Fatal(err)
-	}
-	if b, err = env.Add("b"); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Veth(a, "a0", b, "b0"); err != nil {
-		t.Fatal(err)
-	}
-	for _, step := range []error{
-		a.AddrAdd("a0", "10.0.9.1/24"), b.AddrAdd("b0", "10.0.9.2/24"),
-		a.RouteAdd("default", "10.0.9.2"),
-	} {
-		if step != nil {
-			t.Fatal(step)
-		}
 	}
 	return a, b
 }

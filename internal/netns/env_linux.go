@@ -384,3 +384,33 @@ func ip(args ...string) error {
 	}
 	return nil
 }
+
+// Pair is the smallest test topology: namespaces "a" and "b" of a new Env
+// (torn down with tb), joined by a veth whose ends aDev and bDev are up and
+// get aAddr and bAddr (CIDR; "" for none). It skips when not root.
+func Pair(tb TB, aDev, aAddr, bDev, bAddr string) (a, b *NS) {
+	tb.Helper()
+	env := ForTest(tb)
+	var err error
+	if a, err = env.Add("a"); err != nil {
+		tb.Fatalf("%v", err)
+	}
+	if b, err = env.Add("b"); err != nil {
+		tb.Fatalf("%v", err)
+	}
+	if err := env.Veth(a, aDev, b, bDev); err != nil {
+		tb.Fatalf("%v", err)
+	}
+	for _, x := range []struct {
+		ns        *NS
+		dev, addr string
+	}{{a, aDev, aAddr}, {b, bDev, bAddr}} {
+		if x.addr == "" {
+			continue
+		}
+		if err := x.ns.AddrAdd(x.dev, x.addr); err != nil {
+			tb.Fatalf("%v", err)
+		}
+	}
+	return a, b
+}
