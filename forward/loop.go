@@ -290,6 +290,40 @@ type worker struct {
 	// tr is this worker's ring of the armed trace, read once per batch;
 	// nil when no trace is armed.
 	tr *traceRing
+	// hops remembers recent next-hop resolutions towards the client side
+	// (0) and the real-server side (1).
+	hops [2]hopMemo
+}
+
+// hopMemo remembers the MACs a worker resolved for a few destinations on
+// one port, for as long as the port's neighbour cache keeps its version:
+// a director sends to a handful of real servers or gateways, and a route
+// walk plus a map lookup per frame is the largest part of resolving.
+type hopMemo struct {
+	version uint64
+	n, next int
+	dst     [8][4]byte
+	mac     [8][6]byte
+}
+
+func (m *hopMemo) lookup(version uint64, dst [4]byte) ([6]byte, bool) {
+	if version != m.version {
+		m.version, m.n, m.next = version, 0, 0
+		return [6]byte{}, false
+	}
+	for i := range m.dst[:m.n] {
+		if m.dst[i] == dst {
+			return m.mac[i], true
+		}
+	}
+	return [6]byte{}, false
+}
+
+func (m *hopMemo) remember(dst [4]byte, mac [6]byte) {
+	i := m.next
+	m.next = (m.next + 1) % len(m.dst)
+	m.n = max(m.n, i+1)
+	m.dst[i], m.mac[i] = dst, mac
 }
 
 func (w *worker) setTx(p *Port, c afpacket.Conn) {
@@ -329,7 +363,7 @@ func (w *worker) run() error {
 // (so that the connection table's memory latency overlaps across the
 // batch), then rewrites and queues them in arrival order.
 func (w *worker) handleBatch(frames []afpacket.Frame) {
-	defer w.tally.flush()
+	defer w.endBatch()
 	tab := w.loop.cfg.Table.Load()
 	now := w.loop.cfg.Clock()
 	w.icmp.refill(now)
@@ -370,6 +404,12 @@ func (w *worker) handleBatch(frames []afpacket.Frame) {
 			w.afterInbound(frames[i].Data, &w.pkts[j].In, now)
 		}
 	}
+}
+
+// endBatch publishes what handleBatch tallied in plain per-batch counts.
+func (w *worker) endBatch() {
+	w.tally.flush()
+	w.ctr.settle()
 }
 
 // Step runs one frame, as received on port in, through exactly the path
@@ -419,7 +459,7 @@ func (w *worker) send(toClient bool, frame []byte) {
 		w.traceSent(frame, toClient, false)
 	}
 	tx.Commit(copy(slot, frame))
-	w.ctr.tx.Add(1)
+	w.ctr.txN++
 }
 
 func (w *worker) handle(f *afpacket.Frame, tab *balancer.Table, now balancer.Tick) {
@@ -558,7 +598,7 @@ func (w *worker) toReal(frame []byte, real *balancer.RealServer, now balancer.Ti
 		return
 	}
 	w.tally.in(real, len(frame))
-	w.ctr.inbound.Add(1)
+	w.ctr.inboundN++
 	w.send(false, frame)
 }
 
@@ -580,14 +620,22 @@ func (w *worker) tunnel(frame []byte, real *balancer.RealServer, realIP [4]byte,
 	}
 	w.txReals.Commit(n)
 	w.tally.in(real, n)
-	w.ctr.inbound.Add(1)
-	w.ctr.tx.Add(1)
+	w.ctr.inboundN++
+	w.ctr.txN++
 }
 
 // resolve returns the MAC of the next hop towards dst on port out. On a
 // miss it counts the drop and, for an unresolved neighbour, asks for a
 // resolution without waiting for it.
 func (w *worker) resolve(out *Port, dst [4]byte) ([6]byte, bool) {
+	memo := &w.hops[0]
+	if out != w.loop.cfg.Client {
+		memo = &w.hops[1]
+	}
+	version := out.Neigh.Version()
+	if mac, ok := memo.lookup(version, dst); ok {
+		return mac, true
+	}
 	hop, ok := out.NextHop(dst)
 	if !ok {
 		w.ctr.drop(DropNoRoute)
@@ -597,8 +645,10 @@ func (w *worker) resolve(out *Port, dst [4]byte) ([6]byte, bool) {
 	if !ok {
 		out.Neigh.Want(hop)
 		w.ctr.drop(DropNeighMiss)
+		return mac, false
 	}
-	return mac, ok
+	memo.remember(dst, mac)
+	return mac, true
 }
 
 // refuse counts a rewriter's refusal and, for the refusals IPVS answers,
@@ -635,7 +685,7 @@ func (w *worker) refuse(frame []byte, r DropReason, mtu int) {
 	}
 	tx.Commit(n)
 	w.ctr.icmpSent.Add(1)
-	w.ctr.tx.Add(1)
+	w.ctr.txN++
 }
 
 // outbound handles a frame from the real-server side: a NAT reply (or an
@@ -680,7 +730,7 @@ func (w *worker) afterOutbound(frame []byte, res *balancer.OutboundResult, tab *
 	if real := tab.Real(res.Real); real != nil {
 		w.tally.out(real, len(frame))
 	}
-	w.ctr.outbound.Add(1)
+	w.ctr.outboundN++
 	w.send(true, frame)
 }
 
@@ -723,7 +773,7 @@ func (w *worker) answerARP(frame []byte) {
 	}
 	w.txClient.Commit(n)
 	w.ctr.arp.Add(1)
-	w.ctr.tx.Add(1)
+	w.ctr.txN++
 	w.learnARPSender(frame)
 }
 
@@ -833,6 +883,11 @@ func (b *tokenBucket) take() bool {
 // Stats from any goroutine.
 type workerCounters struct {
 	rx, tx, inbound, outbound, arp, icmpSent, icmpLimited atomic.Uint64
+	// txN, inboundN and outboundN count the current batch's frames in
+	// plain fields (only the worker touches them) and settle adds them to
+	// the shared counters once per batch: a locked add per frame would
+	// also wait for the frame's stores into the TX ring to drain.
+	txN, inboundN, outboundN uint64
 	drops                                                 Counters
 	balancer                                              [balancer.NumDropReasons]atomic.Uint64
 	// last is the reason of the latest drop, for the trace; worker only.
@@ -840,6 +895,22 @@ type workerCounters struct {
 }
 
 func (c *workerCounters) init() {}
+
+// settle publishes the batch counts; handleBatch calls it once per batch.
+func (c *workerCounters) settle() {
+	if c.txN != 0 {
+		c.tx.Add(c.txN)
+		c.txN = 0
+	}
+	if c.inboundN != 0 {
+		c.inbound.Add(c.inboundN)
+		c.inboundN = 0
+	}
+	if c.outboundN != 0 {
+		c.outbound.Add(c.outboundN)
+		c.outboundN = 0
+	}
+}
 
 func (c *workerCounters) drop(r DropReason) {
 	c.drops.Inc(r)

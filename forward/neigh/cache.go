@@ -71,7 +71,7 @@ type Cache struct {
 	log   *slog.Logger
 	want  chan [4]byte
 	learn chan answer
-	snap  atomic.Pointer[map[[4]byte][6]byte]
+	snap  atomic.Pointer[view]
 
 	mu      sync.Mutex // control state below; never taken by Lookup or Want
 	entries map[[4]byte]*entry
@@ -138,8 +138,19 @@ func New(cfg Config) *Cache {
 // Lookup returns the MAC for ip if it is known. It does not lock or
 // allocate. An entry being refreshed is still returned.
 func (c *Cache) Lookup(ip [4]byte) (mac [6]byte, ok bool) {
-	mac, ok = (*c.snap.Load())[ip]
+	mac, ok = c.snap.Load().macs[ip]
 	return mac, ok
+}
+
+// Version identifies the state Lookup answers from: it changes whenever
+// an answer may have. A packet loop that memoizes lookups keeps them for
+// as long as Version stays the same. It does not lock or allocate.
+func (c *Cache) Version() uint64 { return c.snap.Load().version }
+
+// view is one published state of the cache, immutable once stored.
+type view struct {
+	version uint64
+	macs    map[[4]byte][6]byte
 }
 
 // Want asks the control goroutine to resolve ip. It never blocks: when the
@@ -406,5 +417,9 @@ func (c *Cache) publish() {
 			m[ip] = e.mac
 		}
 	}
-	c.snap.Store(&m)
+	var version uint64
+	if old := c.snap.Load(); old != nil {
+		version = old.version + 1
+	}
+	c.snap.Store(&view{version: version, macs: m})
 }
