@@ -888,8 +888,8 @@ type workerCounters struct {
 	// the shared counters once per batch: a locked add per frame would
 	// also wait for the frame's stores into the TX ring to drain.
 	txN, inboundN, outboundN uint64
-	drops                                                 Counters
-	balancer                                              [balancer.NumDropReasons]atomic.Uint64
+	drops                    Counters
+	balancer                 [balancer.NumDropReasons]atomic.Uint64
 	// last is the reason of the latest drop, for the trace; worker only.
 	last TraceReason
 }
