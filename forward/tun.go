@@ -55,9 +55,14 @@ func TUN(dst, frame []byte, p *Parsed, outerSrc, outerDst [4]byte, srcMAC, dstMA
 	}
 	copy(dst[:p.L3], frame[:p.L3])
 	setMACs(dst, srcMAC, dstMAC)
+	// dst, a TX ring slot as a rule, is only ever stored to: reading the
+	// copied inner header back to patch it would wait for the slot's cache
+	// miss. The new TTL and checksum come from frame instead.
+	ttl, sum := header.IPv4(frame[p.L3:p.End]).DecrementedTTL()
 	inner := header.IPv4(dst[p.L3+TUNOverhead : n])
 	copy(inner, frame[p.L3:p.End])
-	inner.DecTTLWithChecksumUpdate()
+	inner.SetTTL(ttl)
+	inner.SetChecksum(sum)
 	var flags uint16
 	if p.DF {
 		flags = header.IPv4FlagDF

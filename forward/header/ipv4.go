@@ -171,9 +171,18 @@ func (b IPv4) SetDstWithChecksumUpdate(a [4]byte) {
 // checksum. The caller checks TTL > 1 first: a router drops a datagram whose
 // TTL would reach zero (RFC 1812 section 5.3.1).
 func (b IPv4) DecTTLWithChecksumUpdate() {
+	ttl, sum := b.DecrementedTTL()
+	b[ipTTL] = ttl
+	b.SetChecksum(sum)
+}
+
+// DecrementedTTL returns the TTL and header checksum that
+// DecTTLWithChecksumUpdate would write, without writing them: for a copy
+// that should only ever be stored to (a TX ring slot), whose own bytes a
+// read would have to wait for.
+func (b IPv4) DecrementedTTL() (ttl uint8, checksum uint16) {
 	old := binary.BigEndian.Uint16(b[ipTTL:]) // TTL is the high byte of the TTL/protocol word
-	b[ipTTL]--
-	b.SetChecksum(checksumUpdate16(b.Checksum(), old, old-0x0100))
+	return b[ipTTL] - 1, checksumUpdate16(b.Checksum(), old, old-0x0100)
 }
 
 // ComputeChecksum returns the header checksum computed from scratch over
@@ -202,19 +211,34 @@ type IPv4Fields struct {
 
 // Encode writes a 20-byte header from f into b, with a freshly computed
 // checksum. b must be at least IPv4MinHeaderLen bytes long.
+//
+// The checksum is summed from f, not read back from b: b is usually a TX
+// ring slot just written with narrow stores, and wide loads over them
+// would wait for each store (and its cache miss) to complete.
 func (b IPv4) Encode(f *IPv4Fields) {
 	_ = b[IPv4MinHeaderLen-1]
 	b[ipVerIHL] = 0x45
 	b[ipTOS] = f.TOS
 	binary.BigEndian.PutUint16(b[ipTotalLen:], f.TotalLength)
 	binary.BigEndian.PutUint16(b[ipID:], f.ID)
-	binary.BigEndian.PutUint16(b[ipFlagsFrag:], f.Flags&^IPv4FragOffsetMask)
+	flags := f.Flags &^ IPv4FragOffsetMask
+	binary.BigEndian.PutUint16(b[ipFlagsFrag:], flags)
 	b[ipTTL] = f.TTL
 	b[ipProto] = f.Protocol
-	b[ipChecksum], b[ipChecksum+1] = 0, 0
 	copy(b[ipSrc:ipSrc+4], f.Src[:])
 	copy(b[ipDst:ipDst+4], f.Dst[:])
-	b.SetChecksum(^Checksum(b[:IPv4MinHeaderLen], 0))
+	// Each field is read on its own: the compiler would fuse TTL and
+	// Protocol into one 16-bit load, which cannot be forwarded from the
+	// caller's two byte stores and so waits for every store before it.
+	sum := uint32(0x45)<<8 + uint32(f.TOS)
+	sum += uint32(f.TotalLength) + uint32(f.ID) + uint32(flags)
+	sum += uint32(f.TTL) << 8
+	sum += uint32(f.Protocol)
+	sum += uint32(binary.BigEndian.Uint16(f.Src[0:])) + uint32(binary.BigEndian.Uint16(f.Src[2:]))
+	sum += uint32(binary.BigEndian.Uint16(f.Dst[0:])) + uint32(binary.BigEndian.Uint16(f.Dst[2:]))
+	sum = sum&0xffff + sum>>16
+	sum = sum&0xffff + sum>>16
+	binary.BigEndian.PutUint16(b[ipChecksum:], ^uint16(sum))
 }
 
 // IsMartianSource reports whether a is an address no datagram may come
