@@ -444,8 +444,14 @@ func (w *worker) flush() error {
 	return nil
 }
 
-// send copies a finished frame into a TX slot of the port's socket.
-func (w *worker) send(toClient bool, frame []byte) {
+// stage copies a received frame into a TX slot of the port's socket and
+// returns the copy, for a rewriter to change in place before send queues
+// it; nil (counted) when the ring has no room. The frame is copied before it
+// is rewritten, not after: a copy that read freshly rewritten bytes would
+// wait for those narrow stores, and they in turn for the cache misses of
+// the stores into earlier slots. A staged slot that is not sent is simply
+// reused. The received frame stays as it came, for an ICMP error about it.
+func (w *worker) stage(toClient bool, frame []byte) []byte {
 	tx := w.txReals
 	if toClient {
 		tx = w.txClient
@@ -453,12 +459,21 @@ func (w *worker) send(toClient bool, frame []byte) {
 	slot := tx.TxSlot()
 	if slot == nil || len(slot) < len(frame) {
 		w.ctr.drop(DropNoRoom)
-		return
+		return nil
+	}
+	return slot[:copy(slot, frame)]
+}
+
+// send queues a frame stage returned.
+func (w *worker) send(toClient bool, staged []byte) {
+	tx := w.txReals
+	if toClient {
+		tx = w.txClient
 	}
 	if w.tr != nil {
-		w.traceSent(frame, toClient, false)
+		w.traceSent(staged, toClient, false)
 	}
-	tx.Commit(copy(slot, frame))
+	tx.Commit(len(staged))
 	w.ctr.txN++
 }
 
@@ -579,6 +594,14 @@ func (w *worker) toReal(frame []byte, real *balancer.RealServer, now balancer.Ti
 	if !ok {
 		return
 	}
+	if real.Method == balancer.TUN {
+		w.tunnel(frame, real, realIP, mac)
+		return
+	}
+	staged := w.stage(false, frame)
+	if staged == nil {
+		return
+	}
 	var r DropReason
 	switch real.Method {
 	case balancer.NAT:
@@ -586,20 +609,19 @@ func (w *worker) toReal(frame []byte, real *balancer.RealServer, now balancer.Ti
 		if port == 0 {
 			port = p.DstPort
 		}
-		r = NATInbound(frame, p, realIP, port, out.MAC, mac)
+		r = NATInbound(staged, p, realIP, port, out.MAC, mac)
 	case balancer.DR:
-		r = DR(frame, p, out.MAC, mac)
-	case balancer.TUN:
-		w.tunnel(frame, real, realIP, mac)
-		return
+		r = DR(staged, p, out.MAC, mac)
+	default:
+		r = DropNotOurs
 	}
 	if r != DropNone {
 		w.refuse(frame, r, 0)
 		return
 	}
-	w.tally.in(real, len(frame))
+	w.tally.in(real, len(staged))
 	w.ctr.inboundN++
-	w.send(false, frame)
+	w.send(false, staged)
 }
 
 func (w *worker) tunnel(frame []byte, real *balancer.RealServer, realIP [4]byte, mac [6]byte) {
@@ -723,15 +745,19 @@ func (w *worker) afterOutbound(frame []byte, res *balancer.OutboundResult, tab *
 	if !ok {
 		return
 	}
-	if r := NATOutbound(frame, p, res.VIP, res.VPort, back.MAC, mac); r != DropNone {
+	staged := w.stage(true, frame)
+	if staged == nil {
+		return
+	}
+	if r := NATOutbound(staged, p, res.VIP, res.VPort, back.MAC, mac); r != DropNone {
 		w.refuse(frame, r, 0)
 		return
 	}
 	if real := tab.Real(res.Real); real != nil {
-		w.tally.out(real, len(frame))
+		w.tally.out(real, len(staged))
 	}
 	w.ctr.outboundN++
-	w.send(true, frame)
+	w.send(true, staged)
 }
 
 // inboundICMP forwards an ICMP error from the client side that quotes a
