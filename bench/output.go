@@ -66,9 +66,9 @@ func (r *BenchReport) WriteTable(w io.Writer) error {
 		}
 	}
 	if len(r.Ratios) > 0 {
-		b.WriteString("\nratios of median delivered rates:\n")
+		b.WriteString("\nratios of delivered rates: of the medians; paired run by run, median (range)\n")
 		for _, q := range r.Ratios {
-			fmt.Fprintf(&b, "  %-36s %.3f\n", q.Name, q.Value)
+			fmt.Fprintf(&b, "  %-36s %.3f   %.3f (%.3f-%.3f)\n", q.Name, q.Value, q.Paired, q.PairedMin, q.PairedMax)
 		}
 	}
 	for _, wn := range r.Warnings {

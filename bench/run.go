@@ -268,6 +268,14 @@ type SubjectResult struct {
 type Ratio struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
+	// Paired is the median over runs of the two subjects' ratio within
+	// each run, and PairedMin and PairedMax that ratio's range. On a
+	// machine whose speed drifts (a shared VM) it is the steadier figure:
+	// the windows of one run are seconds apart, the medians of Value are
+	// taken over the whole measurement.
+	Paired    float64 `json:"paired"`
+	PairedMin float64 `json:"paired_min"`
+	PairedMax float64 `json:"paired_max"`
 }
 
 // Host describes the machine a report was measured on.
@@ -393,7 +401,8 @@ func limitOf(w *Window) string {
 }
 
 // computeRatios sets every ulvs subject's median delivered rate over the
-// null forwarder's and each kernel subject's.
+// null forwarder's and each kernel subject's, and the same ratio paired
+// run by run.
 func (r *BenchReport) computeRatios() {
 	r.Ratios = []Ratio{}
 	for _, num := range []Subject{ULVSNAT, ULVSDR, ULVSTUN} {
@@ -406,7 +415,17 @@ func (r *BenchReport) computeRatios() {
 			if d == nil || d.DeliveredPPS == 0 {
 				continue
 			}
-			r.Ratios = append(r.Ratios, Ratio{Name: fmt.Sprintf("%s / %s", num, den), Value: n.DeliveredPPS / d.DeliveredPPS})
+			q := Ratio{Name: fmt.Sprintf("%s / %s", num, den), Value: n.DeliveredPPS / d.DeliveredPPS}
+			var per []float64
+			for i := range min(len(n.Windows), len(d.Windows)) {
+				if dw := d.Windows[i].DeliveredPPS; dw > 0 {
+					per = append(per, n.Windows[i].DeliveredPPS/dw)
+				}
+			}
+			if len(per) > 0 {
+				q.Paired, q.PairedMin, q.PairedMax = median(per), slices.Min(per), slices.Max(per)
+			}
+			r.Ratios = append(r.Ratios, q)
 		}
 	}
 }

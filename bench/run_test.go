@@ -73,6 +73,29 @@ func TestSummaryAndRatios(t *testing.T) {
 	}
 }
 
+// TestPairedRatio: the paired ratio takes each run's two windows together,
+// so a run in which the whole machine was slow counts as one run, where the
+// ratio of medians can pair a fast window with a slow one.
+func TestPairedRatio(t *testing.T) {
+	mk := func(s Subject, del ...float64) SubjectResult {
+		r := SubjectResult{Subject: s}
+		for i, d := range del {
+			r.Windows = append(r.Windows, Window{Run: i + 1, DeliveredPPS: d})
+		}
+		r.summarize()
+		return r
+	}
+	rep := &BenchReport{Results: []SubjectResult{mk(ULVSNAT, 100, 900, 500), mk(Null, 200, 1000, 400)}}
+	rep.computeRatios()
+	if len(rep.Ratios) != 1 {
+		t.Fatalf("ratios %+v, want ulvs-nat / null-forwarder alone", rep.Ratios)
+	}
+	q := rep.Ratios[0]
+	if q.Value != 500.0/400 || q.Paired != 0.9 || q.PairedMin != 0.5 || q.PairedMax != 1.25 {
+		t.Errorf("ratio %+v, want value 1.25 and paired 0.9 (0.5-1.25)", q)
+	}
+}
+
 func TestReportOutputs(t *testing.T) {
 	rep := sampleReport()
 	var b strings.Builder
