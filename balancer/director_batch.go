@@ -222,14 +222,20 @@ func (w *Worker) decideChunk(src ServiceSource, pkts []BatchPacket, now Tick) {
 	for i := range pkts {
 		connFetchAhead(b, i)
 		p, s := &pkts[i], &b[i]
+		// The results are stored field by field: a whole-struct assignment
+		// goes through a stack temporary whose wide reload cannot be
+		// forwarded from the narrow stores that built it.
 		switch {
 		case p.Reply:
 			p.In = InboundResult{}
-			p.Out = w.outbound(src, s.sh, &s.out, s.h, p.Flags, now, &tally)
+			o := w.outbound(src, s.sh, &s.out, s.h, p.Flags, now, &tally)
+			p.Out.Action, p.Out.VIP, p.Out.VPort, p.Out.Real = o.Action, o.VIP, o.VPort, o.Real
 		case p.Tuple.Proto != TCP && p.Tuple.Proto != UDP:
 			p.In, p.Out = w.untracked(src, &p.Tuple, &tally), OutboundResult{}
 		default:
-			p.In, p.Out = w.inbound(src, s.sh, &s.in, s.h, &p.Tuple, p.Flags, now, &tally), OutboundResult{}
+			r := w.inbound(src, s.sh, &s.in, s.h, &p.Tuple, p.Flags, now, &tally)
+			p.In.Action, p.In.Reason, p.In.Real, p.In.Service, p.In.New = r.Action, r.Reason, r.Real, r.Service, r.New
+			p.Out = OutboundResult{}
 		}
 	}
 	tally.flush(&w.ctr)

@@ -382,9 +382,9 @@ func (w *worker) handleBatch(frames []afpacket.Frame) {
 		w.p = &w.ps[i]
 		switch w.classify(&frames[i], tab, now) {
 		case pendingInbound:
-			w.pkts[k] = balancer.BatchPacket{Tuple: w.tuple(), Flags: balancer.TCPFlags(w.p.TCPFlags)}
+			w.setBatchPacket(&w.pkts[k], false)
 		case pendingOutbound:
-			w.pkts[k] = balancer.BatchPacket{Tuple: w.tuple(), Flags: balancer.TCPFlags(w.p.TCPFlags), Reply: true}
+			w.setBatchPacket(&w.pkts[k], true)
 		default:
 			continue
 		}
@@ -553,6 +553,19 @@ func (w *worker) classify(f *afpacket.Frame, tab *balancer.Table, now balancer.T
 	}
 	w.ctr.drop(DropNotOurs)
 	return handled
+}
+
+// setBatchPacket fills the balancer's view of the frame being handled,
+// field by field: a composite literal is built on the stack with narrow
+// stores and copied with wide loads, which cannot be forwarded from them
+// and so wait for every pending store (DecideBatch fills In and Out).
+func (w *worker) setBatchPacket(pk *balancer.BatchPacket, reply bool) {
+	p := w.p
+	pk.Tuple.Proto = balancer.Protocol(p.Proto)
+	pk.Tuple.Src, pk.Tuple.Dst = p.Src, p.Dst
+	pk.Tuple.SrcPort, pk.Tuple.DstPort = p.SrcPort, p.DstPort
+	pk.Flags = balancer.TCPFlags(p.TCPFlags)
+	pk.Reply = reply
 }
 
 func (w *worker) tuple() balancer.Tuple4 {
