@@ -391,7 +391,11 @@ func newConnTable(maxConns, shards int) *connTable {
 // shardAt picks a shard from the high bits of a shard hash; the low bits
 // of a folded multiply are weaker.
 func (t *connTable) shardAt(client uint32, cport uint16, proto Protocol) *connShard {
-	return &t.shards[(t.hash.shard(client, cport, proto)>>32)*uint64(len(t.shards))>>32]
+	return &t.shards[t.shardIndex(client, cport, proto)]
+}
+
+func (t *connTable) shardIndex(client uint32, cport uint16, proto Protocol) int {
+	return int((t.hash.shard(client, cport, proto) >> 32) * uint64(len(t.shards)) >> 32)
 }
 
 func (t *connTable) shardOf(client [4]byte, cport uint16, proto Protocol) *connShard {

@@ -334,6 +334,10 @@ type Worker struct {
 	flow  Flow
 	ctr   connCounters
 	batch [connBatchMax]connBatchSlot
+	// DecideBatch's scratch: packets grouped by shard, and which are left
+	// for its per-packet pass.
+	order   [connBatchMax]uint16
+	pending [connBatchMax]bool
 }
 
 // NewWorker returns a handle for one packet-loop goroutine.

@@ -75,6 +75,7 @@ func TestBatchMatchesSingle(t *testing.T) {
 		{MaxConns: 4096, Shards: 4},
 		{MaxConns: 64, Shards: 2}, // fills: admit and reclaim
 		{MaxConns: 4096, Shards: 1, NoConnReuse: true, ExpireNodestConn: true},
+		{MaxConns: 1 << 14, Shards: 2 * connGroupMaxShards}, // too many shards to group: per packet
 	} {
 		src, nat, a, b := connBatchTwins(t, cfg)
 		rng := rand.New(rand.NewPCG(1, uint64(cfg.MaxConns)))
@@ -231,6 +232,7 @@ func TestDecideBatchMatchesSingle(t *testing.T) {
 		{MaxConns: 4096, Shards: 4},
 		{MaxConns: 64, Shards: 2},
 		{MaxConns: 4096, Shards: 1, NoConnReuse: true, ExpireNodestConn: true},
+		{MaxConns: 1 << 14, Shards: 2 * connGroupMaxShards}, // too many shards to group: per packet
 	} {
 		src, nat, a, b := connBatchTwins(t, cfg)
 		rng := rand.New(rand.NewPCG(2, uint64(cfg.MaxConns)))
