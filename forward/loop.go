@@ -293,6 +293,8 @@ type worker struct {
 	// hops remembers recent next-hop resolutions towards the client side
 	// (0) and the real-server side (1).
 	hops [2]hopMemo
+	// svcMemo is isService's last answer.
+	svcMemo serviceMemo
 }
 
 // hopMemo remembers the MACs a worker resolved for a few destinations on
@@ -545,7 +547,7 @@ func (w *worker) classify(f *afpacket.Frame, tab *balancer.Table, now balancer.T
 		w.ctr.drop(DropNotOurs)
 		return handled
 	}
-	if fromClient && tab.LookupV4(balancer.Protocol(p.Proto), p.Dst, p.DstPort) != nil {
+	if fromClient && w.isService(tab, p) {
 		return pendingInbound
 	}
 	if fromReals {
@@ -553,6 +555,28 @@ func (w *worker) classify(f *afpacket.Frame, tab *balancer.Table, now balancer.T
 	}
 	w.ctr.drop(DropNotOurs)
 	return handled
+}
+
+// isService reports whether p is addressed to a virtual service of tab.
+// Most frames of a batch go to the same service, so the last answer is
+// remembered (for the same table) in front of the table's map.
+func (w *worker) isService(tab *balancer.Table, p *Parsed) bool {
+	m := &w.svcMemo
+	if m.tab == tab && m.proto == p.Proto && m.dst == p.Dst && m.port == p.DstPort {
+		return m.ok
+	}
+	ok := tab.LookupV4(balancer.Protocol(p.Proto), p.Dst, p.DstPort) != nil
+	*m = serviceMemo{tab: tab, proto: p.Proto, dst: p.Dst, port: p.DstPort, ok: ok}
+	return ok
+}
+
+// serviceMemo is the last isService answer.
+type serviceMemo struct {
+	tab   *balancer.Table
+	dst   [4]byte
+	port  uint16
+	proto uint8
+	ok    bool
 }
 
 // setBatchPacket fills the balancer's view of the frame being handled,

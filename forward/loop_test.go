@@ -472,3 +472,31 @@ func BenchmarkLoopBatch(b *testing.B) {
 		})
 	}
 }
+
+// TestServiceMemoFollowsTable: a frame for a service that a new table
+// snapshot no longer has is not forwarded, though the frame before it, for
+// the same service under the old table, was (isService remembers answers
+// per table).
+func TestServiceMemoFollowsTable(t *testing.T) {
+	f := newLoopFixture(t, balancer.DR, 80)
+	f.rconn.keep = false
+	syn := func(port uint16) []byte {
+		return tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, port, 80, true, false, nil)
+	}
+	f.feed(f.client, syn(40000))
+	if got := f.rconn.nsent; got != 1 {
+		t.Fatalf("sent %d frames for the service, want 1", got)
+	}
+	empty, err := balancer.NewTable(f.table.Load(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.table.Store(empty)
+	f.feed(f.client, syn(40001))
+	if got := f.rconn.nsent; got != 1 {
+		t.Errorf("sent %d frames after the service was removed, want still 1", got)
+	}
+	if d := f.loop.Stats().Drops[DropNotOurs]; d != 1 {
+		t.Errorf("not-ours drops %d, want 1", d)
+	}
+}
