@@ -492,7 +492,8 @@ func TestServiceMemoFollowsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.table.Store(empty)
-	f.feed(f.client, syn(40001))
+	// The same flow: past classify, its connection entry would decide.
+	f.feed(f.client, syn(40000))
 	if got := f.rconn.nsent; got != 1 {
 		t.Errorf("sent %d frames after the service was removed, want still 1", got)
 	}
