@@ -65,8 +65,8 @@ demo: deps build
 # wants a quiet machine.
 # FIG_RUNS windows of FIG_SECONDS each per subject; the JSON report goes to
 # bin/figures.json, ulvs CPU profiles to FIG_PROFILE_DIR if set.
-FIG_RUNS    ?= 5
-FIG_SECONDS ?= 3
+FIG_RUNS    ?= 10
+FIG_SECONDS ?= 2
 FIG_WORKERS ?= 1
 figures: deps build
 	ULVS_BENCH_PPS=1 ULVS_BIN=$(abspath $(BIN)) ULVS_BENCH_RUNS=$(FIG_RUNS) ULVS_BENCH_SECONDS=$(FIG_SECONDS) \
