@@ -185,7 +185,12 @@ const (
 	DefaultBlockSize    = 128 << 10 // one V3 RX block: ~900 minimum-size frames
 	DefaultNumBlocks    = 64        // 8 MiB of RX ring per socket
 	DefaultBlockTimeout = time.Millisecond
-	DefaultFrameSize    = 2048 // TX slot: a 1500-byte MTU frame plus tag and header
+	// DefaultFrameSize is the TX slot: a 1500-byte MTU frame plus tag and
+	// header, and one cache line more than 2 KiB on purpose: slots a power
+	// of two apart start on the same few cache sets, so the ring's slot
+	// headers evicted each other from L1 and L2 and every frame's status
+	// read and stores missed; 33 lines apart they spread over all sets.
+	DefaultFrameSize = 2048 + 64
 	DefaultTxFrames     = 4096
 	DefaultPollTimeout  = 100 * time.Millisecond
 	DefaultPlainBatch   = 64
@@ -213,7 +218,9 @@ type Config struct {
 	// BlockTimeout is the V3 block retire timeout: the latency added at
 	// low rates. Rounded to milliseconds, at least 1 ms.
 	BlockTimeout time.Duration
-	// FrameSize is the TX slot size in bytes (a power of two ≥ 256); it
+	// FrameSize is the TX slot size in bytes (a multiple of 16, at least
+	// 256 and at most BlockSize; the kernel packs whole slots into each
+	// block); it
 	// bounds the largest frame, and the plain port's buffer size.
 	FrameSize int
 	// TxFrames is the number of TX ring slots.
@@ -274,15 +281,18 @@ func (c *Config) withDefaults() Config {
 	return d
 }
 
+// tpacketAlignment is TPACKET_ALIGNMENT: ring frames start at multiples of it.
+const tpacketAlignment = 16
+
 // validate reports settings the kernel would reject with a bare EINVAL.
 func (c *Config) validate(pageSize int) error {
 	switch {
 	case c.BlockSize%pageSize != 0:
 		return fmt.Errorf("afpacket: BlockSize %d is not a multiple of the page size %d", c.BlockSize, pageSize)
-	case c.FrameSize < 256 || c.FrameSize&(c.FrameSize-1) != 0:
-		return fmt.Errorf("afpacket: FrameSize %d must be a power of two of at least 256", c.FrameSize)
-	case c.BlockSize%c.FrameSize != 0:
-		return fmt.Errorf("afpacket: BlockSize %d is not a multiple of FrameSize %d", c.BlockSize, c.FrameSize)
+	case c.FrameSize < 256 || c.FrameSize%tpacketAlignment != 0:
+		return fmt.Errorf("afpacket: FrameSize %d must be a multiple of %d and at least 256", c.FrameSize, tpacketAlignment)
+	case c.FrameSize > c.BlockSize:
+		return fmt.Errorf("afpacket: FrameSize %d is larger than BlockSize %d", c.FrameSize, c.BlockSize)
 	case c.TxVersion != 2 && c.TxVersion != 3:
 		return fmt.Errorf("afpacket: TxVersion %d: use 2 or 3", c.TxVersion)
 	case c.NoRX && c.NoTX:

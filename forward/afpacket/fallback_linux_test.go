@@ -1,6 +1,7 @@
 package afpacket
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -141,8 +142,13 @@ func TestTxRingFullKeepsFrames(t *testing.T) {
 		}
 		tx.Commit(copy(buf, expFrame(p.macB, p.macA, uint32(slots), 60)))
 	}
-	if slots != 64 {
-		t.Fatalf("got %d slots from a 64-slot ring with the interface down", slots)
+	// 64 slots asked for, rounded up to whole blocks: with the default
+	// slot size (not a divisor of the block) a block ends in a gap, which
+	// the frames below cross.
+	perBlock := DefaultBlockSize / DefaultFrameSize
+	want := (64 + perBlock - 1) / perBlock * perBlock
+	if slots != want {
+		t.Fatalf("got %d slots from a %d-slot ring with the interface down", slots, want)
 	}
 	if err := tx.Flush(); err == nil || !errors.Is(err, unix.ENETDOWN) {
 		t.Fatalf("Flush with the interface down = %v, want ENETDOWN", err)
@@ -157,14 +163,51 @@ func TestTxRingFullKeepsFrames(t *testing.T) {
 	// reports as "still queued" and keeps pending, exactly as the packet
 	// loop's idle flush relies on. So kick until the ring has drained.
 	deadline := time.Now().Add(5 * time.Second)
-	for tx.Stats().TxFrames < 64 && time.Now().Before(deadline) {
+	for tx.Stats().TxFrames < uint64(want) && time.Now().Before(deadline) {
 		if err := tx.Flush(); err != nil && !errors.Is(err, unix.ENETDOWN) {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := collect(t, rx, 64, isTestFrame); len(got) != 64 {
-		t.Fatalf("received %d of the 64 queued frames after the link came up; tx stats %+v, rx stats %+v",
-			len(got), tx.Stats(), rx.Stats())
+	got := collect(t, rx, want, isTestFrame)
+	if len(got) != want {
+		t.Fatalf("received %d of the %d queued frames after the link came up; tx stats %+v, rx stats %+v",
+			len(got), want, tx.Stats(), rx.Stats())
+	}
+	for i, f := range got {
+		if w := expFrame(p.macB, p.macA, uint32(i), 60); !bytes.Equal(f.Data[:60], w) {
+			t.Fatalf("frame %d arrived as % x, want % x (slot order or layout wrong)", i, f.Data[:60], w)
+		}
+	}
+}
+
+// TestTxRingWrapsAcrossBlockGaps sends several ring-fulls through a TX ring
+// whose slots do not divide its blocks (the default slot size), so the head
+// crosses block gaps and wraps around: every frame must arrive, in order,
+// byte for byte.
+func TestTxRingWrapsAcrossBlockGaps(t *testing.T) {
+	if DefaultBlockSize%DefaultFrameSize == 0 {
+		t.Fatalf("DefaultFrameSize %d divides DefaultBlockSize %d: this test would not cross a gap", DefaultFrameSize, DefaultBlockSize)
+	}
+	p := newPair(t)
+	tx := openRing(t, p.ns1, "a0", &Config{NoRX: true, TxFrames: 64})
+	rx := openRing(t, p.ns2, "b0", &Config{NoTX: true})
+	const n = 400 // over three rings of 124 slots
+	frames := make([][]byte, n)
+	for i := range frames {
+		frames[i] = expFrame(p.macB, p.macA, uint32(i), 60+i%40)
+	}
+	send(t, tx, frames)
+	if err := tx.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, rx, n, isTestFrame)
+	if len(got) != n {
+		t.Fatalf("received %d of %d frames; tx stats %+v", len(got), n, tx.Stats())
+	}
+	for i, f := range got {
+		if !bytes.Equal(f.Data[:len(frames[i])], frames[i]) {
+			t.Fatalf("frame %d arrived as % x, want % x", i, f.Data, frames[i])
+		}
 	}
 }

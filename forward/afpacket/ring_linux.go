@@ -73,13 +73,20 @@ type RingPort struct {
 	pollFDs   [2]unix.PollFd
 	pollMS    int
 
-	// TX: fixed-size slots in order; head is the next slot to fill.
+	// TX: fixed-size slots in order; head is the next slot to fill, at
+	// byte offset txOff. The kernel packs txPerBlock whole slots into each
+	// block of txBlockSize bytes, so when the slot size does not divide
+	// the block (DefaultFrameSize) a block ends in a gap.
 	txFD        int
 	txBase      unsafe.Pointer
 	txSize      uintptr
 	frameSize   int
 	txFrames    int
 	txHead      int
+	txOff       uintptr
+	txInBlock   int
+	txPerBlock  int
+	txBlockSize int
 	txStatusOff uintptr
 	txLenOff    uintptr
 	txDataOff   uintptr
@@ -267,6 +274,7 @@ func (p *RingPort) openTX(ifname string, ifindex, mtu int, c *Config) error {
 	perBlock := c.BlockSize / c.FrameSize
 	blocks := (c.TxFrames + perBlock - 1) / perBlock
 	p.txFrames = blocks * perBlock
+	p.txPerBlock, p.txBlockSize = perBlock, c.BlockSize
 	if c.TxVersion == 3 {
 		req := unix.TpacketReq3{Block_size: uint32(c.BlockSize), Block_nr: uint32(blocks), Frame_size: uint32(c.FrameSize), Frame_nr: uint32(p.txFrames)}
 		err = unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &req)
@@ -401,7 +409,7 @@ func (p *RingPort) TxSlot() []byte {
 	if p.txBase == nil || p.closed.Load() {
 		return nil
 	}
-	slot := unsafe.Add(p.txBase, uintptr(p.txHead*p.frameSize))
+	slot := unsafe.Add(p.txBase, p.txOff)
 	st := atomic.LoadUint32(u32(slot, p.txStatusOff))
 	if st != unix.TP_STATUS_AVAILABLE && st&unix.TP_STATUS_WRONG_FORMAT == 0 {
 		if p.pending > 0 {
@@ -432,14 +440,27 @@ func (p *RingPort) Commit(n int) {
 		p.stats.txBadLength.Add(1)
 		return
 	}
-	slot := unsafe.Add(p.txBase, uintptr(p.txHead*p.frameSize))
+	slot := unsafe.Add(p.txBase, p.txOff)
 	*u32(slot, p.txLenOff) = uint32(n)
 	*u32(slot, p.txStatusOff) = unix.TP_STATUS_SEND_REQUEST
-	p.txHead++
-	if p.txHead == p.txFrames {
-		p.txHead = 0
-	}
+	p.advanceTx()
 	p.pending++
+}
+
+// advanceTx moves the head to the next slot, where the kernel's
+// packet_lookup_frame looks for it: slot i is at block i/perBlock, offset
+// (i%perBlock)*frameSize.
+func (p *RingPort) advanceTx() {
+	p.txHead++
+	p.txInBlock++
+	p.txOff += uintptr(p.frameSize)
+	if p.txInBlock == p.txPerBlock {
+		p.txInBlock = 0
+		p.txOff = uintptr(p.txHead/p.txPerBlock) * uintptr(p.txBlockSize)
+	}
+	if p.txHead == p.txFrames {
+		p.txHead, p.txInBlock, p.txOff = 0, 0, 0
+	}
 }
 
 // kick asks the kernel to send every SEND_REQUEST slot without waiting for
