@@ -190,11 +190,11 @@ const (
 	// of two apart start on the same few cache sets, so the ring's slot
 	// headers evicted each other from L1 and L2 and every frame's status
 	// read and stores missed; 33 lines apart they spread over all sets.
-	DefaultFrameSize = 2048 + 64
-	DefaultTxFrames     = 4096
-	DefaultPollTimeout  = 100 * time.Millisecond
-	DefaultPlainBatch   = 64
-	DefaultTxVersion    = 2
+	DefaultFrameSize   = 2048 + 64
+	DefaultTxFrames    = 4096
+	DefaultPollTimeout = 100 * time.Millisecond
+	DefaultPlainBatch  = 64
+	DefaultTxVersion   = 2
 )
 
 // Config tunes a Conn. The zero value (or nil) means defaults.
