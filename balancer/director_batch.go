@@ -16,11 +16,6 @@ const connBatchMax = 256
 // take two steps (index slot, then entry), each this far apart.
 const connPrefetchAhead = 16
 
-// connPrefetchMinLive is the number of live entries from which
-// DecideBatch prefetches: 32k entries touch about 2 MiB of cache lines,
-// more than a core's L2; below that the lines are cached already.
-const connPrefetchMinLive = 1 << 15
-
 // Batch slot kinds.
 const (
 	connSlotNone  uint8 = iota // not looked up (an untracked protocol)
@@ -306,12 +301,7 @@ func (w *Worker) decideHitsByShard(src ServiceSource, pkts []BatchPacket, now Ti
 			count[b[i].shard]++
 		}
 	}
-	// A small table's entries stay in the caches, and prefetches would
-	// only compete for the line fill buffers with the packet loop's stores.
-	fetch := w.d.tab.count.Load() >= connPrefetchMinLive
-	if fetch {
-		connFetchStartOrder(b, order)
-	}
+	connFetchStartOrder(b, order)
 	for start := 0; start < n; {
 		sh := b[order[start]].sh
 		end := start + 1
@@ -321,9 +311,7 @@ func (w *Worker) decideHitsByShard(src ServiceSource, pkts []BatchPacket, now Ti
 		sh.mu.Lock()
 		rest := false
 		for j := start; j < end; j++ {
-			if fetch {
-				connFetchAheadOrder(b, order, j)
-			}
+			connFetchAheadOrder(b, order, j)
 			i := order[j]
 			if !rest && w.decideHitLocked(src, &b[i], &pkts[i], now, tally) {
 				continue
