@@ -53,8 +53,8 @@ func TUN(dst, frame []byte, p *Parsed, outerSrc, outerDst [4]byte, srcMAC, dstMA
 	if len(dst) < n {
 		return 0, DropNoRoom
 	}
-	copy(dst[:p.L3], frame[:p.L3])
 	setMACs(dst, srcMAC, dstMAC)
+	copy(dst[12:p.L3], frame[12:p.L3]) // any VLAN tags and the EtherType
 	// dst, a TX ring slot as a rule, is only ever stored to: reading the
 	// copied inner header back to patch it would wait for the slot's cache
 	// miss. The new TTL and checksum come from frame instead.
