@@ -212,33 +212,28 @@ type IPv4Fields struct {
 // Encode writes a 20-byte header from f into b, with a freshly computed
 // checksum. b must be at least IPv4MinHeaderLen bytes long.
 //
-// The checksum is summed from f, not read back from b: b is usually a TX
-// ring slot just written with narrow stores, and wide loads over them
-// would wait for each store (and its cache miss) to complete.
+// b is usually a TX ring slot: the header goes out in three wide stores
+// (each store waits for a store-buffer entry, and ring stores drain
+// slowly), and the checksum is summed from f rather than read back from b,
+// whose fresh bytes a load would have to wait for.
 func (b IPv4) Encode(f *IPv4Fields) {
 	_ = b[IPv4MinHeaderLen-1]
-	b[ipVerIHL] = 0x45
-	b[ipTOS] = f.TOS
-	binary.BigEndian.PutUint16(b[ipTotalLen:], f.TotalLength)
-	binary.BigEndian.PutUint16(b[ipID:], f.ID)
 	flags := f.Flags &^ IPv4FragOffsetMask
-	binary.BigEndian.PutUint16(b[ipFlagsFrag:], flags)
-	b[ipTTL] = f.TTL
-	b[ipProto] = f.Protocol
-	copy(b[ipSrc:ipSrc+4], f.Src[:])
-	copy(b[ipDst:ipDst+4], f.Dst[:])
+	src := binary.BigEndian.Uint32(f.Src[:])
+	dst := binary.BigEndian.Uint32(f.Dst[:])
 	// Each field is read on its own: the compiler would fuse TTL and
 	// Protocol into one 16-bit load, which cannot be forwarded from the
 	// caller's two byte stores and so waits for every store before it.
+	ttl, proto := uint32(f.TTL), uint32(f.Protocol)
 	sum := uint32(0x45)<<8 + uint32(f.TOS)
 	sum += uint32(f.TotalLength) + uint32(f.ID) + uint32(flags)
-	sum += uint32(f.TTL) << 8
-	sum += uint32(f.Protocol)
-	sum += uint32(binary.BigEndian.Uint16(f.Src[0:])) + uint32(binary.BigEndian.Uint16(f.Src[2:]))
-	sum += uint32(binary.BigEndian.Uint16(f.Dst[0:])) + uint32(binary.BigEndian.Uint16(f.Dst[2:]))
+	sum += ttl<<8 + proto
+	sum += src>>16 + src&0xffff + dst>>16 + dst&0xffff
 	sum = sum&0xffff + sum>>16
 	sum = sum&0xffff + sum>>16
-	binary.BigEndian.PutUint16(b[ipChecksum:], ^uint16(sum))
+	binary.BigEndian.PutUint64(b[0:], 0x45<<56|uint64(f.TOS)<<48|uint64(f.TotalLength)<<32|uint64(f.ID)<<16|uint64(flags))
+	binary.BigEndian.PutUint64(b[8:], uint64(ttl)<<56|uint64(proto)<<48|uint64(^uint16(sum))<<32|uint64(src))
+	binary.BigEndian.PutUint32(b[16:], dst)
 }
 
 // IsMartianSource reports whether a is an address no datagram may come
