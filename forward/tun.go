@@ -1,6 +1,10 @@
 package forward
 
-import "github.com/ulvs/ulvs/forward/header"
+import (
+	"encoding/binary"
+
+	"github.com/ulvs/ulvs/forward/header"
+)
 
 // TUNOverhead is what IPIP encapsulation adds to a datagram: one option-less
 // IPv4 header.
@@ -54,28 +58,24 @@ func TUN(dst, frame []byte, p *Parsed, outerSrc, outerDst [4]byte, srcMAC, dstMA
 		return 0, DropNoRoom
 	}
 	setMACs(dst, srcMAC, dstMAC)
-	copy(dst[12:p.L3], frame[12:p.L3]) // any VLAN tags and the EtherType
+	if p.L3 == header.EthernetHeaderLen {
+		binary.BigEndian.PutUint16(dst[12:], binary.BigEndian.Uint16(frame[12:]))
+	} else {
+		copy(dst[12:p.L3], frame[12:p.L3]) // VLAN tags and the EtherType
+	}
 	// dst, a TX ring slot as a rule, is only ever stored to: reading the
 	// copied inner header back to patch it would wait for the slot's cache
 	// miss. The new TTL and checksum come from frame instead.
 	ttl, sum := header.IPv4(frame[p.L3:p.End]).DecrementedTTL()
 	inner := header.IPv4(dst[p.L3+TUNOverhead : n])
 	copy(inner, frame[p.L3:p.End])
-	inner.SetTTL(ttl)
-	inner.SetChecksum(sum)
+	// TTL, protocol and checksum are bytes 8-11: one store.
+	binary.BigEndian.PutUint32(inner[8:], uint32(ttl)<<24|uint32(p.Proto)<<16|uint32(sum))
 	var flags uint16
 	if p.DF {
 		flags = header.IPv4FlagDF
 	}
-	header.IPv4(dst[p.L3:]).Encode(&header.IPv4Fields{
-		TOS:         p.TOS,
-		TotalLength: uint16(innerLen + TUNOverhead),
-		ID:          id,
-		Flags:       flags,
-		TTL:         p.TTL - 1,
-		Protocol:    header.ProtoIPIP,
-		Src:         outerSrc,
-		Dst:         outerDst,
-	})
+	header.IPv4(dst[p.L3:]).EncodeFields(p.TOS, uint16(innerLen+TUNOverhead), id, flags, p.TTL-1, header.ProtoIPIP,
+		binary.BigEndian.Uint32(outerSrc[:]), binary.BigEndian.Uint32(outerDst[:]))
 	return n, DropNone
 }

@@ -211,27 +211,27 @@ type IPv4Fields struct {
 
 // Encode writes a 20-byte header from f into b, with a freshly computed
 // checksum. b must be at least IPv4MinHeaderLen bytes long.
-//
-// b is usually a TX ring slot: the header goes out in three wide stores
-// (each store waits for a store-buffer entry, and ring stores drain
-// slowly), and the checksum is summed from f rather than read back from b,
-// whose fresh bytes a load would have to wait for.
 func (b IPv4) Encode(f *IPv4Fields) {
+	b.EncodeFields(f.TOS, f.TotalLength, f.ID, f.Flags, f.TTL, f.Protocol,
+		binary.BigEndian.Uint32(f.Src[:]), binary.BigEndian.Uint32(f.Dst[:]))
+}
+
+// EncodeFields is Encode with the fields as arguments (addresses as
+// big-endian words), for a hot path: they stay in registers, where an
+// IPv4Fields would be built on the stack and read back. b is usually a
+// TX ring slot, so the header goes out in three wide stores (ring stores
+// drain slowly and each takes a store-buffer entry), and the checksum is
+// summed from the arguments, never read back from b.
+func (b IPv4) EncodeFields(tos uint8, totalLength, id, flags uint16, ttl, proto uint8, src, dst uint32) {
 	_ = b[IPv4MinHeaderLen-1]
-	flags := f.Flags &^ IPv4FragOffsetMask
-	src := binary.BigEndian.Uint32(f.Src[:])
-	dst := binary.BigEndian.Uint32(f.Dst[:])
-	// Each field is read on its own: the compiler would fuse TTL and
-	// Protocol into one 16-bit load, which cannot be forwarded from the
-	// caller's two byte stores and so waits for every store before it.
-	ttl, proto := uint32(f.TTL), uint32(f.Protocol)
-	sum := uint32(0x45)<<8 + uint32(f.TOS)
-	sum += uint32(f.TotalLength) + uint32(f.ID) + uint32(flags)
-	sum += ttl<<8 + proto
+	flags &^= IPv4FragOffsetMask
+	sum := uint32(0x45)<<8 + uint32(tos)
+	sum += uint32(totalLength) + uint32(id) + uint32(flags)
+	sum += uint32(ttl)<<8 + uint32(proto)
 	sum += src>>16 + src&0xffff + dst>>16 + dst&0xffff
 	sum = sum&0xffff + sum>>16
 	sum = sum&0xffff + sum>>16
-	binary.BigEndian.PutUint64(b[0:], 0x45<<56|uint64(f.TOS)<<48|uint64(f.TotalLength)<<32|uint64(f.ID)<<16|uint64(flags))
+	binary.BigEndian.PutUint64(b[0:], 0x45<<56|uint64(tos)<<48|uint64(totalLength)<<32|uint64(id)<<16|uint64(flags))
 	binary.BigEndian.PutUint64(b[8:], uint64(ttl)<<56|uint64(proto)<<48|uint64(^uint16(sum))<<32|uint64(src))
 	binary.BigEndian.PutUint32(b[16:], dst)
 }
