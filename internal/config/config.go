@@ -300,6 +300,7 @@ const DefaultAdminSocket = "/run/ulvs.sock"
 //	    expire_nodest_conn on         # drop connections of removed real servers
 //	    sloppy_tcp         off        # schedule TCP from any non-RST segment (IPVS sloppy_tcp)
 //	    max_conns          1048576    # connection table capacity
+//	    tx_ring_frames     1024       # TX ring slots per socket
 //	}
 //
 // Empty interfaces mean "derive from the routing table"; an empty
@@ -323,6 +324,10 @@ type ULVS struct {
 	// persistence templates); 0 means 1,048,576. The table is allocated
 	// in full at start-up, about 53 bytes per entry.
 	MaxConns int
+	// TxRingFrames is the number of slots of each AF_PACKET TX ring; 0
+	// means afpacket.DefaultTxFrames (1024). More absorb a NIC's slower
+	// TX completions at high rates; fewer stay in the CPU caches.
+	TxRingFrames int
 	// SloppyTCP is IPVS's sloppy_tcp: a TCP segment of no known
 	// connection is scheduled even without SYN (never with RST), so that
 	// a director taking over a VIP (VRRP failover) picks up connections

@@ -114,6 +114,13 @@ var ulvsTable = newTable("the ulvs block", func(*ULVS, *Node) {}).
 		}
 	}, "max_conns").
 	add(noBlock, func(d *decoder, n *Node, u *ULVS) {
+		if d.args(n, 1, 1, "tx_ring_frames N (64..65536)") {
+			if v, ok := d.uintArg(n, 0, 64, 65536, "tx_ring_frames N (64..65536)"); ok {
+				u.TxRingFrames = int(v)
+			}
+		}
+	}, "tx_ring_frames").
+	add(noBlock, func(d *decoder, n *Node, u *ULVS) {
 		if !d.args(n, 1, 1, "admin_socket /run/ulvs.sock") {
 			return
 		}

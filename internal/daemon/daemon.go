@@ -307,6 +307,7 @@ func (d *Director) Run(ctx context.Context) error {
 	loop, err := forward.NewLoop(forward.LoopConfig{
 		Client: d.client, Reals: d.reals, Table: &d.table, Director: d.conns, VIPs: &d.vips,
 		Workers: d.workers, IO: d.io, Logger: d.log,
+		IOConfig: &afpacket.Config{TxFrames: d.cfg.ULVS.TxRingFrames},
 	})
 	if err != nil {
 		return err
