@@ -3,6 +3,7 @@ package afpacket
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -189,25 +190,29 @@ func TestTxRingWrapsAcrossBlockGaps(t *testing.T) {
 	if DefaultBlockSize%DefaultFrameSize == 0 {
 		t.Fatalf("DefaultFrameSize %d divides DefaultBlockSize %d: this test would not cross a gap", DefaultFrameSize, DefaultBlockSize)
 	}
-	p := newPair(t)
-	tx := openRing(t, p.ns1, "a0", &Config{NoRX: true, TxFrames: 64})
-	rx := openRing(t, p.ns2, "b0", &Config{NoTX: true})
-	const n = 400 // over three rings of 124 slots
-	frames := make([][]byte, n)
-	for i := range frames {
-		frames[i] = expFrame(p.macB, p.macA, uint32(i), 60+i%40)
-	}
-	send(t, tx, frames)
-	if err := tx.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	got := collect(t, rx, n, isTestFrame)
-	if len(got) != n {
-		t.Fatalf("received %d of %d frames; tx stats %+v", len(got), n, tx.Stats())
-	}
-	for i, f := range got {
-		if !bytes.Equal(f.Data[:len(frames[i])], frames[i]) {
-			t.Fatalf("frame %d arrived as % x, want % x", i, f.Data, frames[i])
-		}
+	for _, version := range []int{2, 3} {
+		t.Run(fmt.Sprintf("TPACKET_V%d", version), func(t *testing.T) {
+			p := newPair(t)
+			tx := openRing(t, p.ns1, "a0", &Config{NoRX: true, TxFrames: 64, TxVersion: version})
+			rx := openRing(t, p.ns2, "b0", &Config{NoTX: true})
+			const n = 400 // over three rings of 124 slots
+			frames := make([][]byte, n)
+			for i := range frames {
+				frames[i] = expFrame(p.macB, p.macA, uint32(i), 60+i%40)
+			}
+			send(t, tx, frames)
+			if err := tx.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			got := collect(t, rx, n, isTestFrame)
+			if len(got) != n {
+				t.Fatalf("received %d of %d frames; tx stats %+v", len(got), n, tx.Stats())
+			}
+			for i, f := range got {
+				if !bytes.Equal(f.Data[:len(frames[i])], frames[i]) {
+					t.Fatalf("frame %d arrived as % x, want % x", i, f.Data, frames[i])
+				}
+			}
+		})
 	}
 }
