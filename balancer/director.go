@@ -569,21 +569,36 @@ func (w *Worker) untracked(src ServiceSource, t *Tuple4, tl *connTally) InboundR
 // inbound is Inbound for a TCP or UDP tuple whose shard, key and hash are
 // already known, counting into tl (nil: into the worker's counters).
 func (w *Worker) inbound(src ServiceSource, sh *connShard, k *inKey, h uint64, t *Tuple4, flags TCPFlags, now Tick, tl *connTally) InboundResult {
-	d := w.d
 	sh.mu.Lock()
-	pos := sh.findIn(k, h)
-	if pos >= 0 {
-		e := &sh.slots[pos]
-		if !e.expired(now) {
-			if cur := src.Real(e.real); cur != nil && !d.synReschedules(e, cur, t, flags) {
-				d.update(e, cur, viewInput, flags, now)
-				sh.mu.Unlock()
-				w.countForward(tl, false)
-				return InboundResult{Action: ActionForward, Real: cur}
-			}
-		}
+	cur, pos := w.d.hitInLocked(src, sh, k, h, t, flags, now)
+	if cur != nil {
+		sh.mu.Unlock()
+		w.countForward(tl, false)
+		return InboundResult{Action: ActionForward, Real: cur}
 	}
 	return w.inboundLocked(src, sh, pos, k, h, t, flags, now, tl)
+}
+
+// hitInLocked is the plain hit of a client packet, with sh locked: a live
+// entry whose real server is in the table and that the packet does not
+// reschedule. It refreshes the entry and returns the real server; otherwise
+// it changes nothing and returns nil and the lookup's answer (the entry's
+// position, or -1) for inboundLocked.
+func (d *Director) hitInLocked(src ServiceSource, sh *connShard, k *inKey, h uint64, t *Tuple4, flags TCPFlags, now Tick) (*RealServer, int) {
+	pos := sh.findIn(k, h)
+	if pos < 0 {
+		return nil, pos
+	}
+	e := &sh.slots[pos]
+	if e.expired(now) {
+		return nil, pos
+	}
+	cur := src.Real(e.real)
+	if cur == nil || d.synReschedules(e, cur, t, flags) {
+		return nil, pos
+	}
+	d.update(e, cur, viewInput, flags, now)
+	return cur, pos
 }
 
 // synReschedules reports whether a SYN over the live entry e, whose real
@@ -884,18 +899,30 @@ func makeOutKey(t *Tuple4) outKey {
 // outbound is Outbound with the shard, key and hash already known,
 // counting into tl (nil: into the worker's counters).
 func (w *Worker) outbound(src ServiceSource, sh *connShard, k *outKey, h uint64, flags TCPFlags, now Tick, tl *connTally) OutboundResult {
-	d := w.d
 	sh.mu.Lock()
-	pos := sh.findOut(k, h)
-	if pos >= 0 && !sh.slots[pos].expired(now) {
-		e := &sh.slots[pos]
-		d.update(e, d.realByID(src, e.real), viewOutput, flags, now)
-		res := OutboundResult{Action: ActionForward, VIP: connAddr4(e.virtual()), VPort: e.vport(), Real: e.real}
+	var res OutboundResult
+	pos, hit := w.d.hitOutLocked(src, sh, k, h, flags, now, &res)
+	if hit {
 		sh.mu.Unlock()
 		w.countForward(tl, false)
 		return res
 	}
 	return w.outboundMiss(src, sh, pos, tl)
+}
+
+// hitOutLocked is the plain hit of a NAT reply, with sh locked: a live
+// entry, which it refreshes, filling res with the decision, and hit is
+// true. Otherwise it changes nothing, res included. pos is the lookup's
+// answer (the entry's position, or -1) for outboundMiss.
+func (d *Director) hitOutLocked(src ServiceSource, sh *connShard, k *outKey, h uint64, flags TCPFlags, now Tick, res *OutboundResult) (pos int, hit bool) {
+	pos = sh.findOut(k, h)
+	if pos < 0 || sh.slots[pos].expired(now) {
+		return pos, false
+	}
+	e := &sh.slots[pos]
+	d.update(e, d.realByID(src, e.real), viewOutput, flags, now)
+	res.Action, res.VIP, res.VPort, res.Real = ActionForward, connAddr4(e.virtual()), e.vport(), e.real
+	return pos, true
 }
 
 // outboundMiss handles a reply that found no live entry, with sh locked:

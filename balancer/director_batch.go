@@ -222,7 +222,8 @@ func (w *Worker) decideChunk(src ServiceSource, pkts []BatchPacket, now Tick) {
 		}
 	}
 	var tally connTally
-	if len(tab.shards) <= connGroupMaxShards {
+	grouped := len(tab.shards) <= connGroupMaxShards
+	if grouped {
 		w.decideHitsByShard(src, pkts, now, &tally)
 	} else {
 		connFetchStart(b)
@@ -234,7 +235,7 @@ func (w *Worker) decideChunk(src ServiceSource, pkts []BatchPacket, now Tick) {
 		if !w.pending[i] {
 			continue // decided by decideHitsByShard
 		}
-		if len(tab.shards) > connGroupMaxShards {
+		if !grouped {
 			connFetchAhead(b, i)
 		}
 		p, s := &pkts[i], &b[i]
@@ -324,39 +325,23 @@ func (w *Worker) decideHitsByShard(src ServiceSource, pkts []BatchPacket, now Ti
 	}
 }
 
-// decideHitLocked decides p, with its shard locked, when it is a plain hit,
-// exactly as Worker.inbound's or Worker.outbound's fast path would, and
-// reports whether it did; otherwise it changes nothing.
+// decideHitLocked decides p, with its shard locked, when it is a plain hit
+// (hitInLocked, hitOutLocked: what Inbound's and Outbound's fast paths
+// decide), and reports whether it did; otherwise it changes nothing.
 func (w *Worker) decideHitLocked(src ServiceSource, s *connBatchSlot, p *BatchPacket, now Tick, tally *connTally) bool {
-	d := w.d
-	sh := s.sh
 	if s.kind == connSlotReply {
-		pos := sh.findOut(&s.out, s.h)
-		if pos < 0 || sh.slots[pos].expired(now) {
+		if _, hit := w.d.hitOutLocked(src, s.sh, &s.out, s.h, p.Flags, now, &p.Out); !hit {
 			return false
 		}
-		e := &sh.slots[pos]
-		d.update(e, d.realByID(src, e.real), viewOutput, p.Flags, now)
 		p.In = InboundResult{}
-		p.Out.Action, p.Out.VIP, p.Out.VPort, p.Out.Real = ActionForward, connAddr4(e.virtual()), e.vport(), e.real
-		w.countForward(tally, false)
-		return true
+	} else {
+		cur, _ := w.d.hitInLocked(src, s.sh, &s.in, s.h, &p.Tuple, p.Flags, now)
+		if cur == nil {
+			return false
+		}
+		p.In.Action, p.In.Reason, p.In.Real, p.In.Service, p.In.New = ActionForward, 0, cur, nil, false
+		p.Out = OutboundResult{}
 	}
-	pos := sh.findIn(&s.in, s.h)
-	if pos < 0 {
-		return false
-	}
-	e := &sh.slots[pos]
-	if e.expired(now) {
-		return false
-	}
-	cur := src.Real(e.real)
-	if cur == nil || d.synReschedules(e, cur, &p.Tuple, p.Flags) {
-		return false
-	}
-	d.update(e, cur, viewInput, p.Flags, now)
-	p.In.Action, p.In.Reason, p.In.Real, p.In.Service, p.In.New = ActionForward, 0, cur, nil, false
-	p.Out = OutboundResult{}
 	w.countForward(tally, false)
 	return true
 }
