@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"github.com/ulvs/ulvs/forward/header"
@@ -499,5 +500,38 @@ func TestServiceMemoFollowsTable(t *testing.T) {
 	}
 	if d := f.loop.Stats().Drops[DropNotOurs]; d != 1 {
 		t.Errorf("not-ours drops %d, want 1", d)
+	}
+}
+
+// TestLoopNATTimeExceededQuotesReceivedFrame: a client datagram with TTL 1
+// is refused and answered with ICMP time exceeded. The frame was already
+// copied into a TX slot for the real server when NAT refused it: that slot
+// must not be sent, and the error quotes the datagram as the client sent
+// it (to the VIP and the virtual port).
+func TestLoopNATTimeExceededQuotesReceivedFrame(t *testing.T) {
+	f := newLoopFixture(t, balancer.NAT, 8080)
+	syn := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil)
+	syn[14+8] = 1 // TTL 1
+	syn[14+10], syn[14+11] = 0, 0
+	binary.BigEndian.PutUint16(syn[14+10:], ^header.Checksum(syn[14:34], 0))
+	f.feed(f.client, append([]byte(nil), syn...))
+	if len(f.rconn.sent) != 0 {
+		t.Fatalf("%d frames went to the real server", len(f.rconn.sent))
+	}
+	back := f.client.txClient.(*memConn)
+	if len(back.sent) != 1 {
+		t.Fatalf("%d frames back to the client, want the ICMP error; stats %+v", len(back.sent), f.loop.Stats())
+	}
+	p := gopacket.NewPacket(back.sent[0], layers.LayerTypeEthernet, gopacket.Default)
+	icmp, _ := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
+	if icmp == nil || icmp.TypeCode.Type() != layers.ICMPv4TypeTimeExceeded {
+		t.Fatalf("sent %v, want ICMP time exceeded", p)
+	}
+	quote := icmp.Payload
+	if len(quote) < 28 {
+		t.Fatalf("quote of %d bytes", len(quote))
+	}
+	if !bytes.Equal(quote[:20], syn[14:34]) || binary.BigEndian.Uint16(quote[22:24]) != 80 {
+		t.Errorf("quoted % x, want the received header % x and port 80", quote[:24], syn[14:34])
 	}
 }
