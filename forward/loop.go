@@ -454,11 +454,7 @@ func (w *worker) flush() error {
 // the stores into earlier slots. A staged slot that is not sent is simply
 // reused. The received frame stays as it came, for an ICMP error about it.
 func (w *worker) stage(toClient bool, frame []byte) []byte {
-	tx := w.txReals
-	if toClient {
-		tx = w.txClient
-	}
-	slot := tx.TxSlot()
+	slot := w.txFor(toClient).TxSlot()
 	if slot == nil || len(slot) < len(frame) {
 		w.ctr.drop(DropNoRoom)
 		return nil
@@ -468,15 +464,20 @@ func (w *worker) stage(toClient bool, frame []byte) []byte {
 
 // send queues a frame stage returned.
 func (w *worker) send(toClient bool, staged []byte) {
-	tx := w.txReals
-	if toClient {
-		tx = w.txClient
-	}
 	if w.tr != nil {
 		w.traceSent(staged, toClient, false)
 	}
-	tx.Commit(len(staged))
+	w.txFor(toClient).Commit(len(staged))
 	w.ctr.txN++
+}
+
+// txFor is the socket frames towards the client side (or else the
+// real-server side) leave by.
+func (w *worker) txFor(toClient bool) afpacket.Conn {
+	if toClient {
+		return w.txClient
+	}
+	return w.txReals
 }
 
 func (w *worker) handle(f *afpacket.Frame, tab *balancer.Table, now balancer.Tick) {
