@@ -185,20 +185,10 @@ func BenchmarkInboundBatchHit(b *testing.B) {
 				flags[i] = TCPAck
 			}
 			res := make([]InboundResult, connBatchMax)
-			b.ReportAllocs()
-			b.ResetTimer()
-			off := 0
-			for done := 0; done < b.N; done += connBatchMax {
-				m := min(connBatchMax, b.N-done)
-				if off+m > n {
-					off = 0
-				}
+			runHitBatches(b, n, func(off, m int) (first, last Action) {
 				w.InboundBatch(src, tuples[off:off+m], flags[:m], 1, res[:m])
-				if res[0].Action != ActionForward || res[m-1].Action != ActionForward {
-					b.Fatal(res[0], res[m-1])
-				}
-				off += m
-			}
+				return res[0].Action, res[m-1].Action
+			})
 		})
 	}
 }
@@ -215,20 +205,10 @@ func BenchmarkOutboundBatchHit(b *testing.B) {
 				flags[i] = TCPAck
 			}
 			res := make([]OutboundResult, connBatchMax)
-			b.ReportAllocs()
-			b.ResetTimer()
-			off := 0
-			for done := 0; done < b.N; done += connBatchMax {
-				m := min(connBatchMax, b.N-done)
-				if off+m > n {
-					off = 0
-				}
+			runHitBatches(b, n, func(off, m int) (first, last Action) {
 				w.OutboundBatch(src, replies[off:off+m], flags[:m], 1, res[:m])
-				if res[0].Action != ActionForward || res[m-1].Action != ActionForward {
-					b.Fatal(res[0], res[m-1])
-				}
-				off += m
-			}
+				return res[0].Action, res[m-1].Action
+			})
 		})
 	}
 }
@@ -248,23 +228,17 @@ func BenchmarkDecideBatchHit(b *testing.B) {
 					pkts[i] = BatchPacket{Tuple: replies[i], Flags: TCPAck, Reply: true}
 				}
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			off := 0
-			for done := 0; done < b.N; done += connBatchMax {
-				m := min(connBatchMax, b.N-done)
-				if off+m > n {
-					off = 0
+			action := func(p *BatchPacket) Action {
+				if p.Reply {
+					return p.Out.Action
 				}
+				return p.In.Action
+			}
+			runHitBatches(b, n, func(off, m int) (first, last Action) {
 				batch := pkts[off : off+m]
 				w.DecideBatch(src, batch, 1)
-				for _, p := range [...]*BatchPacket{&batch[0], &batch[m-1]} {
-					if p.Reply && p.Out.Action != ActionForward || !p.Reply && p.In.Action != ActionForward {
-						b.Fatal(*p)
-					}
-				}
-				off += m
-			}
+				return action(&batch[0]), action(&batch[m-1])
+			})
 		})
 	}
 }
@@ -321,5 +295,24 @@ func BenchmarkNewConnSched(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// runHitBatches runs b.N packets through batch in batches of up to
+// connBatchMax, over packets off..off+m-1 of n, and fails unless the first
+// and last packet of every batch were forwarded.
+func runHitBatches(b *testing.B, n int, batch func(off, m int) (first, last Action)) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	off := 0
+	for done := 0; done < b.N; done += connBatchMax {
+		m := min(connBatchMax, b.N-done)
+		if off+m > n {
+			off = 0
+		}
+		if first, last := batch(off, m); first != ActionForward || last != ActionForward {
+			b.Fatal(first, last)
+		}
+		off += m
 	}
 }
