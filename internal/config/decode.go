@@ -107,17 +107,13 @@ var ulvsTable = newTable("the ulvs block", func(*ULVS, *Node) {}).
 		}
 	}, "workers").
 	add(noBlock, func(d *decoder, n *Node, u *ULVS) {
-		if d.args(n, 1, 1, "max_conns N (1024..1073741824)") {
-			if v, ok := d.uintArg(n, 0, 1024, 1<<30, "max_conns N (1024..1073741824)"); ok {
-				u.MaxConns = int(v)
-			}
+		if v, ok := d.uintKeyword(n, 1024, 1<<30, "max_conns N (1024..1073741824)", "max_conns N (1024..1073741824)"); ok {
+			u.MaxConns = v
 		}
 	}, "max_conns").
 	add(noBlock, func(d *decoder, n *Node, u *ULVS) {
-		if d.args(n, 1, 1, "tx_ring_frames N (64..65536)") {
-			if v, ok := d.uintArg(n, 0, 64, 65536, "tx_ring_frames N (64..65536)"); ok {
-				u.TxRingFrames = int(v)
-			}
+		if v, ok := d.uintKeyword(n, 64, 65536, "tx_ring_frames N (64..65536)", "tx_ring_frames N (64..65536)"); ok {
+			u.TxRingFrames = v
 		}
 	}, "tx_ring_frames").
 	add(noBlock, func(d *decoder, n *Node, u *ULVS) {

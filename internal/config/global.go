@@ -154,10 +154,8 @@ var globalTable = func() *table[GlobalDefs] {
 		add(noBlock, func(d *decoder, n *Node, g *GlobalDefs) { d.mcastGroup(n, &g.VRRP.McastGroup4, true) }, "vrrp_mcast_group4").
 		add(noBlock, func(d *decoder, n *Node, g *GlobalDefs) { d.mcastGroup(n, &g.VRRP.McastGroup6, false) }, "vrrp_mcast_group6").
 		add(noBlock, func(d *decoder, n *Node, g *GlobalDefs) {
-			if d.args(n, 1, 1, "vrrp_version 2|3") {
-				if v, ok := d.uintArg(n, 0, 2, 3, "vrrp_version 2 or vrrp_version 3"); ok {
-					g.VRRP.Version = int(v)
-				}
+			if v, ok := d.uintKeyword(n, 2, 3, "vrrp_version 2|3", "vrrp_version 2 or vrrp_version 3"); ok {
+				g.VRRP.Version = v
 			}
 		}, "vrrp_version").
 		add(noBlock, func(d *decoder, n *Node, g *GlobalDefs) {

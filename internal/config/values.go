@@ -35,6 +35,17 @@ func (d *decoder) uintArg(n *Node, i int, lo, hi uint64, usage string) (uint64, 
 	return v, true
 }
 
+// uintKeyword reads the single unsigned argument of keyword n, within
+// lo..hi: form is the keyword's shape, shown for a wrong argument count,
+// usage what to write instead of a bad value.
+func (d *decoder) uintKeyword(n *Node, lo, hi uint64, form, usage string) (int, bool) {
+	if !d.args(n, 1, 1, form) {
+		return 0, false
+	}
+	v, ok := d.uintArg(n, 0, lo, hi, usage)
+	return int(v), ok
+}
+
 // maxTimerSeconds keeps timers inside time.Duration and sane.
 const maxTimerSeconds = 1 << 31
 

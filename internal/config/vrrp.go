@@ -304,10 +304,8 @@ var vrrpInstanceTable = notifyEntries(newTable("vrrp_instance", func(s *vrrpStat
 		}
 	}, "higher_prio_send_advert").
 	add(noBlock, func(d *decoder, n *Node, s *vrrpState) {
-		if d.args(n, 1, 1, "down_timer_adverts N") {
-			if v, ok := d.uintArg(n, 0, 1, 100, "down_timer_adverts 1..100"); ok {
-				s.in.DownTimerAdverts = int(v)
-			}
+		if v, ok := d.uintKeyword(n, 1, 100, "down_timer_adverts N", "down_timer_adverts 1..100"); ok {
+			s.in.DownTimerAdverts = v
 		}
 	}, "down_timer_adverts").
 	add(noBlock, func(d *decoder, n *Node, s *vrrpState) {
@@ -497,17 +495,13 @@ var vrrpScriptTable = newTable("vrrp_script", func(s *VRRPScript, n *Node) { s.E
 		}
 	}, "weight").
 	add(noBlock, func(d *decoder, n *Node, s *VRRPScript) {
-		if d.args(n, 1, 1, "rise N") {
-			if v, ok := d.uintArg(n, 0, 1, 1000, "rise 1..1000"); ok {
-				s.Rise = int(v)
-			}
+		if v, ok := d.uintKeyword(n, 1, 1000, "rise N", "rise 1..1000"); ok {
+			s.Rise = v
 		}
 	}, "rise").
 	add(noBlock, func(d *decoder, n *Node, s *VRRPScript) {
-		if d.args(n, 1, 1, "fall N") {
-			if v, ok := d.uintArg(n, 0, 1, 1000, "fall 1..1000"); ok {
-				s.Fall = int(v)
-			}
+		if v, ok := d.uintKeyword(n, 1, 1000, "fall N", "fall 1..1000"); ok {
+			s.Fall = v
 		}
 	}, "fall").
 	known(noBlock, "user", "init_fail")
