@@ -196,7 +196,14 @@ func e2eConfig(vip netip.Addr, m balancer.Method) string {
 		return fmt.Sprintf("virtual_server %v %d {\n    lb_algo %s\n    lb_kind %v\n    protocol %s\n%s%s}\n\n",
 			vip, port, sched, m, proto, extra, rs(port, weights...))
 	}
-	return "global_defs {\n    router_id e2e\n}\n\n" +
+	// NAT and DR run a plain keepalived.conf. TUN's adds the ulvs block
+	// with a TX ring of 64 slots (two blocks of 62): every test through
+	// TUN then fills and drains it many times with real traffic.
+	ulvsBlock := ""
+	if m == balancer.TUN {
+		ulvsBlock = "ulvs {\n    tx_ring_frames 64\n}\n\n"
+	}
+	return "global_defs {\n    router_id e2e\n}\n\n" + ulvsBlock +
 		vs(portHTTP, "TCP", "wrr", "", 3, 1) +
 		vs(portUpload, "TCP", "rr", "", 1, 1) +
 		vs(portDownload, "TCP", "rr", "", 1, 1) +
