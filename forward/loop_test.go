@@ -535,3 +535,26 @@ func TestLoopNATTimeExceededQuotesReceivedFrame(t *testing.T) {
 		t.Errorf("quoted % x, want the received header % x and port 80", quote[:24], syn[14:34])
 	}
 }
+
+// TestLoopFollowsNeighbourChange: after the neighbour cache learns a new
+// MAC for a real server, the next frame goes to it (the worker's next-hop
+// memo is keyed by the cache's Version).
+func TestLoopFollowsNeighbourChange(t *testing.T) {
+	f := newLoopFixture(t, balancer.DR, 80)
+	frame := func(port uint16) []byte {
+		return tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, port, 80, true, false, nil)
+	}
+	f.feed(f.client, frame(40000))
+	moved := [6]byte{2, 0, 0, 0, 2, 99}
+	f.loop.cfg.Reals.Neigh.SetStatic(lpRealIP, moved)
+	f.feed(f.client, frame(40001))
+	if len(f.rconn.sent) != 2 {
+		t.Fatalf("sent %d frames, want 2", len(f.rconn.sent))
+	}
+	if got := [6]byte(f.rconn.sent[0][0:6]); got != lpRealMAC {
+		t.Errorf("first frame to %x, want %x", got, lpRealMAC)
+	}
+	if got := [6]byte(f.rconn.sent[1][0:6]); got != moved {
+		t.Errorf("frame after the change to %x, want the new MAC %x", got, moved)
+	}
+}
