@@ -19,29 +19,7 @@ import (
 // by TestMain.
 var ulvsBinary string
 
-func TestMain(m *testing.M) {
-	code := func() int {
-		if !netns.IsRoot() {
-			return m.Run() // the namespace tests skip with their reason
-		}
-		if b := os.Getenv("ULVS_BIN"); b != "" {
-			ulvsBinary = b
-			return m.Run()
-		}
-		dir, err := os.MkdirTemp("", "ulvs-bench-bin-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		if ulvsBinary, err = testbin.BuildULVS(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return m.Run()
-	}()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &ulvsBinary) }
 
 // figuresTraffic is the traffic of `make figures`: minimum-size UDP frames
 // (60 bytes, 64 on the wire) over the given number of flows.

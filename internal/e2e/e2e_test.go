@@ -36,28 +36,10 @@ import (
 	"github.com/ulvs/ulvs/internal/testbin"
 )
 
-// ulvsBinary is the binary under test, built once by TestMain.
+// ulvsBinary is the binary under test: $ULVS_BIN, or one built by TestMain.
 var ulvsBinary string
 
-func TestMain(m *testing.M) {
-	code := func() int {
-		if !netns.IsRoot() {
-			return m.Run() // every test skips with its reason
-		}
-		dir, err := os.MkdirTemp("", "ulvs-e2e-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		if ulvsBinary, err = testbin.BuildULVS(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return m.Run()
-	}()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &ulvsBinary) }
 
 // Ports of the services every e2e director runs.
 const (
