@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -117,9 +119,10 @@ func TestRunShort(t *testing.T) {
 	}
 }
 
-// TestRunCountOnly runs two subjects in count-only mode and checks that
+// TestRunCountOnly runs three subjects in count-only mode and checks that
 // delivered packets are counted while nothing is read or verified, and
-// that the report says so.
+// that the report says so. The third is ulvs-nat again from a copy of the
+// binary (KIND@BINARY), as when two builds are compared.
 func TestRunCountOnly(t *testing.T) {
 	if !netns.IsRoot() {
 		t.Skip("bench: skipping, the throughput run builds network namespaces and needs root")
@@ -129,9 +132,12 @@ func TestRunCountOnly(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	other := filepath.Join(t.TempDir(), "ulvs-other")
+	copyFile(t, ulvsBinary, other)
+	otherNAT := Subject(string(ULVSNAT) + "@" + other)
 	var progress int
 	rep, err := Run(ctx, Config{Binary: ulvsBinary, Traffic: figuresTraffic(t, 1000), Duration: 500 * time.Millisecond,
-		Warmup: 150 * time.Millisecond, Reals: 2, Subjects: []Subject{ULVSNAT, Null}, CountOnly: true,
+		Warmup: 150 * time.Millisecond, Reals: 2, Subjects: []Subject{ULVSNAT, Null, otherNAT}, CountOnly: true,
 		Progress: func(p Progress) {
 			progress++
 			if p.Delivered != 0 {
@@ -160,8 +166,30 @@ func TestRunCountOnly(t *testing.T) {
 			t.Errorf("%s: rewrite %q, flow checked %v: count-only results claim checks", res.Subject, res.Rewrite, res.FlowChecked)
 		}
 	}
-	if len(rep.Ratios) != 1 || rep.Ratios[0].Value <= 0 {
-		t.Errorf("ratios %v, want ulvs-nat / null-forwarder", rep.Ratios)
+	var names []string
+	for _, q := range rep.Ratios {
+		names = append(names, q.Name)
+		if q.Value <= 0 || q.Paired <= 0 {
+			t.Errorf("ratio %+v: nothing measured", q)
+		}
+	}
+	want := []string{"ulvs-nat / null-forwarder", string(otherNAT) + " / ulvs-nat", string(otherNAT) + " / null-forwarder"}
+	if !slices.Equal(names, want) {
+		t.Errorf("ratios %q, want %q", names, want)
+	}
+	if d := rep.Result(otherNAT).Description; !strings.Contains(d, other) {
+		t.Errorf("%s is described as %q, without its binary", otherNAT, d)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }
 

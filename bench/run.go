@@ -164,7 +164,7 @@ func (c Config) withDefaults() Config {
 
 // rewriteOf is the rewrite the sinks expect from s.
 func rewriteOf(s Subject) Rewrite {
-	switch s {
+	switch s.Kind() {
 	case ULVSNAT, KernelDNAT, KernelDNATRPS:
 		return RewriteNAT
 	case ULVSDR:
@@ -401,33 +401,41 @@ func limitOf(w *Window) string {
 }
 
 // computeRatios sets every ulvs subject's median delivered rate over the
-// null forwarder's and each kernel subject's, and the same ratio paired
-// run by run.
+// null forwarder's and each kernel subject's, and a ulvs subject with a
+// binary of its own over the same mode with the default binary; each also
+// paired run by run.
 func (r *BenchReport) computeRatios() {
 	r.Ratios = []Ratio{}
-	for _, num := range []Subject{ULVSNAT, ULVSDR, ULVSTUN} {
-		n := r.Result(num)
-		if n == nil {
+	for i := range r.Results {
+		n := &r.Results[i]
+		if !n.Subject.IsULVS() {
 			continue
 		}
-		for _, den := range []Subject{Null, KernelDNAT, KernelDNATRPS} {
-			d := r.Result(den)
-			if d == nil || d.DeliveredPPS == 0 {
-				continue
+		dens := []Subject{Null, KernelDNAT, KernelDNATRPS}
+		if n.Subject.Binary() != "" {
+			dens = append([]Subject{n.Subject.Kind()}, dens...)
+		}
+		for _, den := range dens {
+			if d := r.Result(den); d != nil && d.DeliveredPPS > 0 {
+				r.Ratios = append(r.Ratios, ratioOf(n, d))
 			}
-			q := Ratio{Name: fmt.Sprintf("%s / %s", num, den), Value: n.DeliveredPPS / d.DeliveredPPS}
-			var per []float64
-			for i := range min(len(n.Windows), len(d.Windows)) {
-				if dw := d.Windows[i].DeliveredPPS; dw > 0 {
-					per = append(per, n.Windows[i].DeliveredPPS/dw)
-				}
-			}
-			if len(per) > 0 {
-				q.Paired, q.PairedMin, q.PairedMax = median(per), slices.Min(per), slices.Max(per)
-			}
-			r.Ratios = append(r.Ratios, q)
 		}
 	}
+}
+
+// ratioOf is n's delivered rate over d's.
+func ratioOf(n, d *SubjectResult) Ratio {
+	q := Ratio{Name: fmt.Sprintf("%s / %s", n.Subject, d.Subject), Value: n.DeliveredPPS / d.DeliveredPPS}
+	var per []float64
+	for i := range min(len(n.Windows), len(d.Windows)) {
+		if dw := d.Windows[i].DeliveredPPS; dw > 0 {
+			per = append(per, n.Windows[i].DeliveredPPS/dw)
+		}
+	}
+	if len(per) > 0 {
+		q.Paired, q.PairedMin, q.PairedMax = median(per), slices.Min(per), slices.Max(per)
+	}
+	return q
 }
 
 // median is the middle of v (the mean of the two middle values for an even

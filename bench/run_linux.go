@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,17 +40,18 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 		return nil, fmt.Errorf("bench: generator CPU %d and subject CPU %d must be distinct CPUs below %d", c.GenCPU, c.SubjectCPU, runtime.NumCPU())
 	}
 	for _, s := range c.Subjects {
-		if !slicesContains(AllSubjects(), s) {
-			return nil, fmt.Errorf("bench: unknown subject %q; use one of %v", s, AllSubjects())
+		if !s.valid() {
+			return nil, fmt.Errorf("bench: unknown subject %q; use one of %v, a ulvs one optionally as KIND@BINARY", s, AllSubjects())
 		}
 		if !s.IsULVS() {
 			continue
 		}
-		if c.Binary == "" {
+		bin := cmp.Or(s.Binary(), c.Binary)
+		if bin == "" {
 			return nil, fmt.Errorf("bench: subject %s needs the ulvs binary", s)
 		}
-		if _, err := os.Stat(c.Binary); err != nil {
-			return nil, fmt.Errorf("bench: ulvs binary: %w", err)
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("bench: ulvs binary of %s: %w", s, err)
 		}
 		if pinned {
 			if _, err := exec.LookPath("taskset"); err != nil {
@@ -158,15 +160,6 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 	return rep, nil
 }
 
-func slicesContains(s []Subject, v Subject) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 func sumFailures(m map[string]uint64) uint64 {
 	var n uint64
 	for _, v := range m {
@@ -181,7 +174,7 @@ const notChecked = "not checked (count only)"
 // flowChecked reports whether the sinks check one real per flow for s:
 // the null forwarder spreads packets round robin, and a SYN flood makes
 // every packet a new connection.
-func flowChecked(s Subject, tr *Traffic) bool { return s != Null && !tr.SYNFlood }
+func flowChecked(s Subject, tr *Traffic) bool { return s.Kind() != Null && !tr.SYNFlood }
 
 // measurer runs the windows of one Run.
 type measurer struct {

@@ -96,6 +96,60 @@ func TestPairedRatio(t *testing.T) {
 	}
 }
 
+func TestSubjectBinary(t *testing.T) {
+	tests := []struct {
+		s          Subject
+		kind       Subject
+		bin        string
+		ulvs, good bool
+	}{
+		{ULVSDR, ULVSDR, "", true, true},
+		{"ulvs-dr@/tmp/old/ulvs", ULVSDR, "/tmp/old/ulvs", true, true},
+		{"ulvs-tun@b@c", ULVSTUN, "b@c", true, true},
+		{"ulvs-nat@", ULVSNAT, "", true, false}, // no binary after @
+		{"null-forwarder@/tmp/x", Null, "/tmp/x", false, false},
+		{KernelDNAT, KernelDNAT, "", false, true},
+		{"ulvs-fast@/tmp/x", "ulvs-fast", "/tmp/x", false, false},
+	}
+	for _, tc := range tests {
+		if k, b, u, g := tc.s.Kind(), tc.s.Binary(), tc.s.IsULVS(), tc.s.valid(); k != tc.kind || b != tc.bin || u != tc.ulvs || g != tc.good {
+			t.Errorf("%q: kind %q, binary %q, ulvs %v, valid %v; want %q, %q, %v, %v", tc.s, k, b, u, g, tc.kind, tc.bin, tc.ulvs, tc.good)
+		}
+	}
+	if d := Subject("ulvs-dr@/tmp/old/ulvs").Describe(); d != "ulvs run, lb_kind DR, binary /tmp/old/ulvs" {
+		t.Errorf("Describe = %q", d)
+	}
+}
+
+// TestRatioOfTwoBuilds: a ulvs subject with a binary of its own is also
+// compared with the same mode of the default binary, run by run.
+func TestRatioOfTwoBuilds(t *testing.T) {
+	mk := func(s Subject, del ...float64) SubjectResult {
+		r := SubjectResult{Subject: s}
+		for i, d := range del {
+			r.Windows = append(r.Windows, Window{Run: i + 1, DeliveredPPS: d})
+		}
+		r.summarize()
+		return r
+	}
+	old := Subject("ulvs-dr@/tmp/old")
+	rep := &BenchReport{Results: []SubjectResult{mk(ULVSDR, 100, 200), mk(old, 50, 200), mk(Null, 200, 200)}}
+	rep.computeRatios()
+	got := map[string]float64{}
+	for _, q := range rep.Ratios {
+		got[q.Name] = q.Paired
+	}
+	want := map[string]float64{"ulvs-dr / null-forwarder": 0.75, "ulvs-dr@/tmp/old / ulvs-dr": 0.75, "ulvs-dr@/tmp/old / null-forwarder": 0.625}
+	if len(got) != len(want) {
+		t.Errorf("ratios %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s paired = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
 func TestReportOutputs(t *testing.T) {
 	rep := sampleReport()
 	var b strings.Builder

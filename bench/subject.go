@@ -1,5 +1,10 @@
 package bench
 
+import (
+	"slices"
+	"strings"
+)
+
 // Subject is one forwarder the throughput run measures.
 type Subject string
 
@@ -27,11 +32,41 @@ func AllSubjects() []Subject {
 	return []Subject{ULVSNAT, ULVSDR, ULVSTUN, Null, KernelDNAT, KernelDNATRPS}
 }
 
-// IsULVS reports whether the subject runs the ulvs binary.
-func (s Subject) IsULVS() bool { return s == ULVSNAT || s == ULVSDR || s == ULVSTUN }
+// Kind is the subject without its binary: "ulvs-dr@/tmp/old/ulvs" is of
+// kind ulvs-dr.
+func (s Subject) Kind() Subject {
+	k, _, _ := strings.Cut(string(s), "@")
+	return Subject(k)
+}
+
+// Binary is the ulvs binary named after "@" ("ulvs-dr@/tmp/old/ulvs"
+// runs /tmp/old/ulvs in DR), or "" for Config.Binary. Two builds then run
+// side by side in one run, paired window by window like any two subjects.
+func (s Subject) Binary() string {
+	_, b, _ := strings.Cut(string(s), "@")
+	return b
+}
+
+// IsULVS reports whether the subject runs a ulvs binary.
+func (s Subject) IsULVS() bool {
+	k := s.Kind()
+	return k == ULVSNAT || k == ULVSDR || k == ULVSTUN
+}
+
+// valid reports whether s is a known subject, with a binary only where it
+// runs one.
+func (s Subject) valid() bool {
+	if s.Binary() != "" && !s.IsULVS() {
+		return false
+	}
+	return slices.Contains(AllSubjects(), s.Kind()) && !strings.HasSuffix(string(s), "@")
+}
 
 // Describe says in a few words what the subject is.
 func (s Subject) Describe() string {
+	if b := s.Binary(); b != "" {
+		return s.Kind().Describe() + ", binary " + b
+	}
 	switch s {
 	case ULVSNAT:
 		return "ulvs run, lb_kind NAT"

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -33,13 +34,14 @@ type subject interface {
 }
 
 func (h *harness) newSubject(s Subject, run int) (subject, error) {
-	switch s {
+	bin := cmp.Or(s.Binary(), h.c.Binary)
+	switch s.Kind() {
 	case ULVSNAT:
-		return &ulvsSubject{h: h, method: balancer.NAT, name: s, run: run}, nil
+		return &ulvsSubject{h: h, method: balancer.NAT, name: s, bin: bin, run: run}, nil
 	case ULVSDR:
-		return &ulvsSubject{h: h, method: balancer.DR, name: s, run: run}, nil
+		return &ulvsSubject{h: h, method: balancer.DR, name: s, bin: bin, run: run}, nil
 	case ULVSTUN:
-		return &ulvsSubject{h: h, method: balancer.TUN, name: s, run: run}, nil
+		return &ulvsSubject{h: h, method: balancer.TUN, name: s, bin: bin, run: run}, nil
 	case Null:
 		return &nullSubject{h: h, run: run}, nil
 	case KernelDNAT:
@@ -55,6 +57,7 @@ type ulvsSubject struct {
 	h      *harness
 	method balancer.Method
 	name   Subject
+	bin    string // the ulvs binary
 	run    int
 	proc   *netns.Proc
 }
@@ -87,9 +90,9 @@ func (u *ulvsSubject) start() error {
 	if err := os.WriteFile(conf, []byte(u.config()), 0o644); err != nil {
 		return err
 	}
-	args := []string{h.c.Binary, "run", "-f", conf, "--workers", strconv.Itoa(h.c.Workers), "--log-level", "warn"}
+	args := []string{u.bin, "run", "-f", conf, "--workers", strconv.Itoa(h.c.Workers), "--log-level", "warn"}
 	if h.c.ProfileDir != "" {
-		args = append(args, "--cpuprofile", filepath.Join(h.c.ProfileDir, fmt.Sprintf("%s-run%d.pprof", u.name, u.run)))
+		args = append(args, "--cpuprofile", filepath.Join(h.c.ProfileDir, fmt.Sprintf("%s-run%d.pprof", profileName(u.name), u.run)))
 	}
 	if h.pinned {
 		args = append([]string{"taskset", "-c", strconv.Itoa(h.c.SubjectCPU)}, args...)
@@ -361,4 +364,9 @@ func (k *kernelSubject) cleanup() error {
 	}
 	_, err := h.lvs.Director.Exec(h.ctx, "nft", "delete", "table", "ip", natTable)
 	return errors.Join(append(errs, err)...)
+}
+
+// profileName is s as a file name: a binary's path has slashes.
+func profileName(s Subject) string {
+	return strings.ReplaceAll(string(s), "/", "_")
 }
