@@ -24,8 +24,17 @@ func (r *BenchReport) WriteTable(w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(&b, "host: %s, %d CPUs, kernel %s, %s, load average at start %s; %s\n\n", r.Host.Model, r.Host.CPUs, r.Host.Kernel, r.Host.Go, r.Host.LoadAvg, pin)
-	fmt.Fprintf(&b, "%-16s %10s %10s %9s %10s %7s %6s %5s %5s %9s %9s %9s %8s %8s  %s\n",
-		"subject", "deliv kpps", "offer kpps", "verified", "failed", "lost", "dups", "reord", "wrong", "p50 us", "p99 us", "p99.9 us", "ns/pkt", "peak MiB", "limit")
+	// Names are padded to the longest: a subject can name a binary.
+	nw := len("null-forwarder  ")
+	for _, res := range r.Results {
+		nw = max(nw, len(res.Subject))
+	}
+	qw := 36
+	for _, q := range r.Ratios {
+		qw = max(qw, len(q.Name))
+	}
+	fmt.Fprintf(&b, "%-*s %10s %10s %9s %10s %7s %6s %5s %5s %9s %9s %9s %8s %8s  %s\n",
+		nw, "subject", "deliv kpps", "offer kpps", "verified", "failed", "lost", "dups", "reord", "wrong", "p50 us", "p99 us", "p99.9 us", "ns/pkt", "peak MiB", "limit")
 	for _, res := range r.Results {
 		ns, mem := "-", "-"
 		if res.SubjectNsPerPkt > 0 {
@@ -45,18 +54,18 @@ func (r *BenchReport) WriteTable(w io.Writer) error {
 				fmt.Sprint(res.Duplicates), fmt.Sprint(res.Reordered), fmt.Sprintf("%.1f", res.LatencyP50),
 				fmt.Sprintf("%.1f", res.LatencyP99), fmt.Sprintf("%.1f", res.LatencyP999)}
 		}
-		fmt.Fprintf(&b, "%-16s %10.1f %10.1f %9s %10s %7s %6s %5s %5s %9s %9s %9s %8s %8s  %s\n",
-			res.Subject, res.DeliveredPPS/1e3, res.OfferedPPS/1e3, checks[0], checks[1], checks[2],
+		fmt.Fprintf(&b, "%-*s %10.1f %10.1f %9s %10s %7s %6s %5s %5s %9s %9s %9s %8s %8s  %s\n",
+			nw, res.Subject, res.DeliveredPPS/1e3, res.OfferedPPS/1e3, checks[0], checks[1], checks[2],
 			checks[3], checks[4], wrong, checks[5], checks[6], checks[7], ns, mem, res.Limit)
 	}
 	if len(r.Results) > 0 {
-		fmt.Fprintf(&b, "\n%-16s %26s %10s  %s\n", "subject", "deliv kpps median (range)", "gen ns/pkt", "CPU busy % (median)")
+		fmt.Fprintf(&b, "\n%-*s %26s %10s  %s\n", nw, "subject", "deliv kpps median (range)", "gen ns/pkt", "CPU busy % (median)")
 		for _, res := range r.Results {
 			busy := make([]string, len(res.CPUBusy))
 			for i, v := range res.CPUBusy {
 				busy[i] = fmt.Sprintf("%.0f", v)
 			}
-			fmt.Fprintf(&b, "%-16s %10.1f (%6.1f-%6.1f) %10.0f  %s\n", res.Subject, res.DeliveredPPS/1e3,
+			fmt.Fprintf(&b, "%-*s %10.1f (%6.1f-%6.1f) %10.0f  %s\n", nw, res.Subject, res.DeliveredPPS/1e3,
 				res.DeliveredMin/1e3, res.DeliveredMax/1e3, res.GenNsPerPkt, strings.Join(busy, "/"))
 		}
 	}
@@ -68,7 +77,7 @@ func (r *BenchReport) WriteTable(w io.Writer) error {
 	if len(r.Ratios) > 0 {
 		b.WriteString("\nratios of delivered rates: of the medians; paired run by run, median (range)\n")
 		for _, q := range r.Ratios {
-			fmt.Fprintf(&b, "  %-36s %.3f   %.3f (%.3f-%.3f)\n", q.Name, q.Value, q.Paired, q.PairedMin, q.PairedMax)
+			fmt.Fprintf(&b, "  %-*s %.3f   %.3f (%.3f-%.3f)\n", qw, q.Name, q.Value, q.Paired, q.PairedMin, q.PairedMax)
 		}
 	}
 	for _, wn := range r.Warnings {

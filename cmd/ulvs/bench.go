@@ -20,7 +20,7 @@ import (
 // topology, every delivered packet verified.
 func benchCmd(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
-	subjects := fs.String("subjects", "", "comma-separated subjects (default all): "+joinSubjects())
+	subjects := fs.String("subjects", "", "comma-separated subjects (default all): "+joinSubjects()+"; a ulvs mode as MODE@BINARY runs another build")
 	pcap := fs.String("pcap", "", "replay this pcap or pcapng `FILE` instead of synthetic traffic")
 	pace := fs.String("pace", "", "max, recorded (captures), xN (N times recorded), or packets per second (50k, 1.2M); default max, recorded for a capture")
 	flows := fs.Int("flows", 1000, "synthetic: concurrent flows")
