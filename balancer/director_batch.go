@@ -284,7 +284,10 @@ func (w *Worker) decideHitsByShard(src ServiceSource, pkts []BatchPacket, now Ti
 	b := w.batch[:len(pkts)]
 	// A counting sort of the tracked packets by shard, stable: order holds
 	// packet indexes grouped by shard, in slice order within a shard.
-	var count [connGroupMaxShards + 1]uint16
+	// Only the table's shards are summed: 65 counts for the default 64,
+	// not all 257.
+	var countAll [connGroupMaxShards + 1]uint16
+	count := countAll[:len(w.d.tab.shards)+1]
 	for i := range b {
 		w.pending[i] = b[i].kind == connSlotNone
 		if !w.pending[i] {
