@@ -1064,7 +1064,17 @@ func (d *Director) Sweep(src ServiceSource, now Tick, budget int) int {
 		advanced, wrapped := 0, false
 		sh.mu.Lock()
 		i := sh.sweep
-		for advanced < chunk && !rel.full() {
+		if sh.used == 0 {
+			// Nothing here can expire: the rest of the shard counts as
+			// visited without being read, so an idle table costs no
+			// memory traffic and the passes keep their pace.
+			if rest := int(sh.n - i); rest <= budget {
+				i, advanced, wrapped = 0, rest, true
+			} else {
+				i, advanced = i+uint32(budget), budget
+			}
+		}
+		for !wrapped && advanced < chunk && !rel.full() {
 			e := &sh.slots[i]
 			if e.kind != kindEmpty && e.expired(now) {
 				if e.kind == kindTemplate && e.aux > 0 {

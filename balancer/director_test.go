@@ -659,3 +659,51 @@ func TestSloppyTCP(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepSkipsEmptyShards: shards without live entries count as visited
+// without being read, and a pass of budget Slots() in small calls still
+// meets every entry of the shards that have some.
+func TestSweepSkipsEmptyShards(t *testing.T) {
+	r := newConnTestReal("10.0.2.1", 80, DR)
+	svc := newConnTestService(UDP, "10.0.0.100", 53, r)
+	src := newConnTestSource(svc)
+	d := newConnTestDirector(t, DirectorConfig{MaxConns: 4096, Shards: 8})
+	w := d.NewWorker()
+	// Three flows: most of the eight shards stay empty.
+	for i := range 3 {
+		c := Tuple4{Src: [4]byte{10, 1, 0, byte(i)}, SrcPort: 1000, Dst: [4]byte{10, 0, 0, 100}, DstPort: 53, Proto: UDP}
+		if res := w.Inbound(src, c, 0, 0); res.Action != ActionForward {
+			t.Fatalf("flow %d: %+v", i, res)
+		}
+	}
+	empty := 0
+	for i := range d.tab.shards {
+		if d.tab.shards[i].used == 0 {
+			empty++
+		}
+	}
+	if empty == 0 {
+		t.Fatal("every shard has an entry; the test needs empty ones")
+	}
+	late := Ticks(time.Hour)
+	// An unaligned budget, so that calls end inside skipped shards too.
+	step := d.Slots()/len(d.tab.shards)/3 + 7
+	removed := 0
+	for left := d.Slots(); left > 0; {
+		b := min(step, left)
+		removed += d.Sweep(src, late, b)
+		left -= b
+	}
+	if removed != 3 || d.Len() != 0 {
+		t.Errorf("one pass removed %d of 3 expired entries, %d left", removed, d.Len())
+	}
+	// Exactly one pass's budget brings every position back to the start.
+	if d.sweepShard != 0 {
+		t.Errorf("after one pass the sweep is at shard %d, want 0", d.sweepShard)
+	}
+	for i := range d.tab.shards {
+		if sw := d.tab.shards[i].sweep; sw != 0 {
+			t.Errorf("after one pass shard %d's sweep position is %d, want 0", i, sw)
+		}
+	}
+}
