@@ -239,6 +239,10 @@ type Config struct {
 	NoQdiscBypass bool
 	// NoRX and NoTX skip the RX or TX side (a generator or a sink).
 	NoRX, NoTX bool
+	// NoVnetHdr leaves PACKET_VNET_HDR off on TX sockets: every frame then
+	// goes out as ring pages (zero copy) after its link-layer header, and
+	// small frames cost more (see Features.VnetHdr).
+	NoVnetHdr bool
 
 	// PollTimeout bounds how long Receive waits for a frame.
 	PollTimeout time.Duration

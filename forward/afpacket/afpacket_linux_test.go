@@ -96,9 +96,11 @@ func TestTransmitReceiveExactBytes(t *testing.T) {
 		plainTX   bool
 		plainRX   bool
 		txVersion int
+		noVnet    bool
 	}{
 		{name: "ring-v2-to-ring", txVersion: 2},
 		{name: "ring-v3-to-ring", txVersion: 3},
+		{name: "ring-v2-zero-copy-to-ring", txVersion: 2, noVnet: true},
 		{name: "plain-to-ring", plainTX: true},
 		{name: "ring-v2-to-plain", txVersion: 2, plainRX: true},
 		{name: "plain-to-plain", plainTX: true, plainRX: true},
@@ -115,7 +117,11 @@ func TestTransmitReceiveExactBytes(t *testing.T) {
 			if tt.plainTX {
 				tx = openPlain(t, p.ns1, "a0", nil)
 			} else {
-				tx = openRing(t, p.ns1, "a0", &Config{NoRX: true, TxVersion: tt.txVersion, TxFrames: 256})
+				r := openRing(t, p.ns1, "a0", &Config{NoRX: true, TxVersion: tt.txVersion, TxFrames: 256, NoVnetHdr: tt.noVnet})
+				if got := r.Features().VnetHdr; got == tt.noVnet {
+					t.Fatalf("features %+v with NoVnetHdr %v: want VnetHdr %v on kernel 6.x", r.Features(), tt.noVnet, !tt.noVnet)
+				}
+				tx = r
 			}
 			// Lengths sweep the minimum, odd sizes and the full MTU frame;
 			// 1000 frames wrap the 256-slot TX ring several times.
@@ -125,6 +131,9 @@ func TestTransmitReceiveExactBytes(t *testing.T) {
 				sent[i] = expFrame(p.macB, p.macA, uint32(i), 60+(i*37)%(1514-60+1))
 			}
 			sent[1] = expFrame(p.macB, p.macA, 1, 1514)
+			// Around txLinearMax: all copied, and one byte left in a page.
+			sent[2] = expFrame(p.macB, p.macA, 2, txLinearMax)
+			sent[3] = expFrame(p.macB, p.macA, 3, txLinearMax+1)
 			send(t, tx, sent)
 			got := collect(t, rx, count, isTestFrame)
 			if len(got) != count {

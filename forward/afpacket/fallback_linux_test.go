@@ -62,8 +62,8 @@ func TestOpenConnAutoPrefersRing(t *testing.T) {
 	if !ok {
 		t.Fatalf("OpenConn(ModeAuto) = %T, want *RingPort on this kernel", c)
 	}
-	if f := r.Features(); !f.IgnoreOutgoing || !f.QdiscBypass || f.TxVersion != DefaultTxVersion {
-		t.Errorf("features %+v: want ignore-outgoing, qdisc bypass and TX V%d on kernel 6.x", f, DefaultTxVersion)
+	if f := r.Features(); !f.IgnoreOutgoing || !f.QdiscBypass || f.TxVersion != DefaultTxVersion || !f.VnetHdr {
+		t.Errorf("features %+v: want ignore-outgoing, qdisc bypass, TX V%d and the vnet header on kernel 6.x", f, DefaultTxVersion)
 	}
 }
 
@@ -214,5 +214,29 @@ func TestTxRingWrapsAcrossBlockGaps(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParseKernelRelease(t *testing.T) {
+	tests := []struct {
+		in   string
+		want [2]int
+		ok   bool
+	}{
+		{"6.18.44-fc-v669", [2]int{6, 18}, true},
+		{"4.14.0", [2]int{4, 14}, true},
+		{"5.4", [2]int{5, 4}, true},
+		{"3.10.0-1160.el7.x86_64", [2]int{3, 10}, true},
+		{"6.1-rc1", [2]int{6, 1}, true},
+		{"6", [2]int{}, false},
+		{"6.", [2]int{}, false},
+		{"x.y", [2]int{}, false},
+		{"", [2]int{}, false},
+	}
+	for _, tc := range tests {
+		got, ok := parseKernelRelease(tc.in)
+		if ok != tc.ok || ok && got != tc.want {
+			t.Errorf("parseKernelRelease(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
 	}
 }
