@@ -345,6 +345,22 @@ type connTable struct {
 	shards []connShard
 	count  atomic.Int64 // live entries, all shards
 	limit  int64        // MaxConns
+	// slots and out are every shard's arrays back to back (shard i's are
+	// [i*n, (i+1)*n)), so a batch can compute where an entry lives without
+	// reading the shard: its cache line is then needed only for the lock.
+	slots []connEntry
+	out   []uint64
+	n     uint32
+}
+
+// homeEntry is where the search for a client packet of shard i with hash h
+// starts, and homeOut the same for a reply's outbound index slot.
+func (t *connTable) homeEntry(i int, h uint64) *connEntry {
+	return &t.slots[uint32(i)*t.n+connHome(h, t.n)]
+}
+
+func (t *connTable) homeOut(i int, h uint64) *uint64 {
+	return &t.out[uint32(i)*t.n+connHome(h, t.n)]
 }
 
 // connLoadFactor is the most a shard's slot array is filled, as a fraction
@@ -378,6 +394,7 @@ func newConnTable(maxConns, shards int) *connTable {
 	connAdviseHuge(out)
 	connPrefault(slots)
 	connPrefault(out)
+	t.slots, t.out, t.n = slots, out, uint32(n)
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.slots = slots[i*n : (i+1)*n : (i+1)*n]

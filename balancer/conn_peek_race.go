@@ -5,4 +5,4 @@ package balancer
 // connPeekOK is off under the race detector: see conn_peek.go.
 const connPeekOK = false
 
-func (s *connShard) peekOut(uint64) (uint32, bool) { return 0, false }
+func (t *connTable) peekOut(int, uint64, *uint64) (*connEntry, bool) { return nil, false }

@@ -32,6 +32,10 @@ type connBatchSlot struct {
 	out   outKey
 	kind  uint8
 	shard uint16 // index of sh, for grouping (DecideBatch)
+	// home is the cache line fetch loads: the home entry of a client
+	// packet, the home outbound index slot of a reply. It is computed from
+	// the table's flat arrays, so fetching reads nothing of the shard.
+	home unsafe.Pointer
 }
 
 // hashIn hashes client tuple t into s.
@@ -41,6 +45,7 @@ func (tab *connTable) hashIn(s *connBatchSlot, t *Tuple4) {
 	s.in = makeInKey(t.Src, t.Dst, t.SrcPort, t.DstPort, t.Proto, kindConn)
 	s.h = tab.hash.in(&s.in)
 	s.kind = connSlotIn
+	s.home = unsafe.Pointer(tab.homeEntry(i, s.h))
 }
 
 // hashOut hashes reply tuple t into s.
@@ -50,54 +55,52 @@ func (tab *connTable) hashOut(s *connBatchSlot, t *Tuple4) {
 	s.out = makeOutKey(t)
 	s.h = tab.hash.out(&s.out)
 	s.kind = connSlotReply
+	s.home = unsafe.Pointer(tab.homeOut(i, s.h))
 }
 
 // fetch starts loading what the slot's lookup reads first: the home entry
 // of a client packet, the home outbound index slot of a reply.
 func (s *connBatchSlot) fetch() {
-	switch s.kind {
-	case connSlotIn:
-		prefetch(unsafe.Pointer(&s.sh.slots[connHome(s.h, s.sh.n)]))
-	case connSlotReply:
-		prefetch(unsafe.Pointer(&s.sh.out[connHome(s.h, s.sh.n)]))
+	if s.kind != connSlotNone {
+		prefetch(s.home)
 	}
 }
 
 // fetchEntry starts loading the entry a reply's home index slot points at,
 // once fetch has brought that slot in. It does nothing under the race
 // detector (see peekOut).
-func (s *connBatchSlot) fetchEntry() {
+func (s *connBatchSlot) fetchEntry(tab *connTable) {
 	if s.kind != connSlotReply {
 		return
 	}
-	if p, ok := s.sh.peekOut(s.h); ok {
-		prefetch(unsafe.Pointer(&s.sh.slots[p]))
+	if p, ok := tab.peekOut(int(s.shard), s.h, (*uint64)(s.home)); ok {
+		prefetch(unsafe.Pointer(p))
 	}
 }
 
 // connFetchAhead runs the prefetches due when packet i of b is decided:
 // the first step for packet i+2d and the second for packet i+d, d being
 // connPrefetchAhead.
-func connFetchAhead(b []connBatchSlot, i int) {
+func connFetchAhead(tab *connTable, b []connBatchSlot, i int) {
 	if j := i + 2*connPrefetchAhead; j < len(b) {
 		b[j].fetch()
 	}
 	if connPeekOK {
 		if j := i + connPrefetchAhead; j < len(b) {
-			b[j].fetchEntry()
+			b[j].fetchEntry(tab)
 		}
 	}
 }
 
 // connFetchStart issues the prefetches packets 0..2d-1 would have issued
 // for themselves had the batch started earlier.
-func connFetchStart(b []connBatchSlot) {
+func connFetchStart(tab *connTable, b []connBatchSlot) {
 	for j := range min(2*connPrefetchAhead, len(b)) {
 		b[j].fetch()
 	}
 	if connPeekOK {
 		for j := range min(connPrefetchAhead, len(b)) {
-			b[j].fetchEntry()
+			b[j].fetchEntry(tab)
 		}
 	}
 }
@@ -132,10 +135,10 @@ func (w *Worker) inboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFla
 			b[i].kind = connSlotNone
 		}
 	}
-	connFetchStart(b)
+	connFetchStart(tab, b)
 	var tally connTally
 	for i := range tuples {
-		connFetchAhead(b, i)
+		connFetchAhead(tab, b, i)
 		t := &tuples[i]
 		if t.Proto != TCP && t.Proto != UDP {
 			res[i] = w.untracked(src, t, &tally)
@@ -171,10 +174,10 @@ func (w *Worker) outboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFl
 	for i := range tuples {
 		tab.hashOut(&b[i], &tuples[i])
 	}
-	connFetchStart(b)
+	connFetchStart(tab, b)
 	var tally connTally
 	for i := range tuples {
-		connFetchAhead(b, i)
+		connFetchAhead(tab, b, i)
 		s := &b[i]
 		res[i] = w.outbound(src, s.sh, &s.out, s.h, flags[i], now, &tally)
 	}
@@ -226,7 +229,7 @@ func (w *Worker) decideChunk(src ServiceSource, pkts []BatchPacket, now Tick) {
 	if grouped {
 		w.decideHitsByShard(src, pkts, now, &tally)
 	} else {
-		connFetchStart(b)
+		connFetchStart(tab, b)
 		for i := range w.pending[:len(pkts)] {
 			w.pending[i] = true
 		}
@@ -236,7 +239,7 @@ func (w *Worker) decideChunk(src ServiceSource, pkts []BatchPacket, now Tick) {
 			continue // decided by decideHitsByShard
 		}
 		if !grouped {
-			connFetchAhead(b, i)
+			connFetchAhead(tab, b, i)
 		}
 		p, s := &pkts[i], &b[i]
 		// The results are stored field by field: a whole-struct assignment
@@ -281,13 +284,14 @@ const connGroupMaxShards = 256
 // commute. Scheduling, which has order-dependent state, only happens in
 // the second pass, in slice order.
 func (w *Worker) decideHitsByShard(src ServiceSource, pkts []BatchPacket, now Tick, tally *connTally) {
+	tab := w.d.tab
 	b := w.batch[:len(pkts)]
 	// A counting sort of the tracked packets by shard, stable: order holds
 	// packet indexes grouped by shard, in slice order within a shard.
 	// Only the table's shards are summed: 65 counts for the default 64,
 	// not all 257.
 	var countAll [connGroupMaxShards + 1]uint16
-	count := countAll[:len(w.d.tab.shards)+1]
+	count := countAll[:len(tab.shards)+1]
 	for i := range b {
 		w.pending[i] = b[i].kind == connSlotNone
 		if !w.pending[i] {
@@ -295,6 +299,10 @@ func (w *Worker) decideHitsByShard(src ServiceSource, pkts []BatchPacket, now Ti
 		}
 	}
 	for i := 1; i < len(count); i++ {
+		if count[i] != 0 {
+			// Shard i-1 will be locked: start loading its lock's line.
+			prefetch(unsafe.Pointer(&tab.shards[i-1]))
+		}
 		count[i] += count[i-1]
 	}
 	n := int(count[len(count)-1])
@@ -305,7 +313,7 @@ func (w *Worker) decideHitsByShard(src ServiceSource, pkts []BatchPacket, now Ti
 			count[b[i].shard]++
 		}
 	}
-	connFetchStartOrder(b, order)
+	connFetchStartOrder(tab, b, order)
 	for start := 0; start < n; {
 		sh := b[order[start]].sh
 		end := start + 1
@@ -315,7 +323,7 @@ func (w *Worker) decideHitsByShard(src ServiceSource, pkts []BatchPacket, now Ti
 		sh.mu.Lock()
 		rest := false
 		for j := start; j < end; j++ {
-			connFetchAheadOrder(b, order, j)
+			connFetchAheadOrder(tab, b, order, j)
 			i := order[j]
 			if !rest && w.decideHitLocked(src, &b[i], &pkts[i], now, tally) {
 				continue
@@ -351,24 +359,24 @@ func (w *Worker) decideHitLocked(src ServiceSource, s *connBatchSlot, p *BatchPa
 
 // connFetchStartOrder and connFetchAheadOrder are connFetchStart and
 // connFetchAhead for packets visited in the order of order.
-func connFetchStartOrder(b []connBatchSlot, order []uint16) {
+func connFetchStartOrder(tab *connTable, b []connBatchSlot, order []uint16) {
 	for _, i := range order[:min(2*connPrefetchAhead, len(order))] {
 		b[i].fetch()
 	}
 	if connPeekOK {
 		for _, i := range order[:min(connPrefetchAhead, len(order))] {
-			b[i].fetchEntry()
+			b[i].fetchEntry(tab)
 		}
 	}
 }
 
-func connFetchAheadOrder(b []connBatchSlot, order []uint16, j int) {
+func connFetchAheadOrder(tab *connTable, b []connBatchSlot, order []uint16, j int) {
 	if k := j + 2*connPrefetchAhead; k < len(order) {
 		b[order[k]].fetch()
 	}
 	if connPeekOK {
 		if k := j + connPrefetchAhead; k < len(order) {
-			b[order[k]].fetchEntry()
+			b[order[k]].fetchEntry(tab)
 		}
 	}
 }

@@ -270,3 +270,20 @@ func TestDecideBatchMatchesSingle(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchHomeIsShardHome: the flat-array addresses a batch prefetches are
+// the shards' own home slots.
+func TestBatchHomeIsShardHome(t *testing.T) {
+	tab := newConnTable(5000, 8)
+	for i := range tab.shards {
+		sh := &tab.shards[i]
+		for _, h := range []uint64{0, 1 << 32, 0xdeadbeef12345678, ^uint64(0)} {
+			if got, want := tab.homeEntry(i, h), &sh.slots[connHome(h, sh.n)]; got != want {
+				t.Errorf("shard %d, hash %#x: homeEntry %p, want %p", i, h, got, want)
+			}
+			if got, want := tab.homeOut(i, h), &sh.out[connHome(h, sh.n)]; got != want {
+				t.Errorf("shard %d, hash %#x: homeOut %p, want %p", i, h, got, want)
+			}
+		}
+	}
+}
