@@ -240,8 +240,9 @@ type Config struct {
 	// NoRX and NoTX skip the RX or TX side (a generator or a sink).
 	NoRX, NoTX bool
 	// NoVnetHdr leaves PACKET_VNET_HDR off on TX sockets: every frame then
-	// goes out as ring pages (zero copy) after its link-layer header, and
-	// small frames cost more (see Features.VnetHdr).
+	// goes out as ring pages (zero copy) after its link-layer header, which
+	// costs more on veth (see Features.VnetHdr) and may cost less on a
+	// physical NIC.
 	NoVnetHdr bool
 
 	// PollTimeout bounds how long Receive waits for a frame.
