@@ -221,6 +221,18 @@ func (l *Loop) Run(ctx context.Context) error {
 // Workers returns the number of workers.
 func (l *Loop) Workers() int { return len(l.workers) }
 
+// IOFeatures returns the optional kernel features the first ring socket
+// got (afpacket.Features), and false when the loop has no ring socket
+// (plain I/O, or in-memory conns).
+func (l *Loop) IOFeatures() (afpacket.Features, bool) {
+	for _, c := range l.conns {
+		if r, ok := c.(*afpacket.RingPort); ok {
+			return r.Features(), true
+		}
+	}
+	return afpacket.Features{}, false
+}
+
 // Close closes every socket; running workers return.
 func (l *Loop) Close() {
 	for _, c := range l.conns {

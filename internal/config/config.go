@@ -301,6 +301,7 @@ const DefaultAdminSocket = "/run/ulvs.sock"
 //	    sloppy_tcp         off        # schedule TCP from any non-RST segment (IPVS sloppy_tcp)
 //	    max_conns          1048576    # connection table capacity
 //	    tx_ring_frames     1024       # TX ring slots per socket
+//	    tx_zero_copy       off        # send frames as TX ring pages
 //	}
 //
 // Empty interfaces mean "derive from the routing table"; an empty
@@ -328,6 +329,11 @@ type ULVS struct {
 	// means afpacket.DefaultTxFrames (1024). More absorb a NIC's slower
 	// TX completions at high rates; fewer stay in the CPU caches.
 	TxRingFrames int
+	// TxZeroCopy sends frames as pages of the TX ring instead of copying
+	// them into the kernel's buffers (afpacket.Config.NoVnetHdr). Copying
+	// is the default: it measured faster on veth (docs/benchmarks.md);
+	// a physical NIC may do better without the copy.
+	TxZeroCopy bool
 	// SloppyTCP is IPVS's sloppy_tcp: a TCP segment of no known
 	// connection is scheduled even without SYN (never with RST), so that
 	// a director taking over a VIP (VRRP failover) picks up connections

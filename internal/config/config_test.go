@@ -422,7 +422,7 @@ func TestULVSBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := ULVS{InterfaceClients: "veth-c", InterfaceReals: "veth-r", Workers: 2, AdminSocket: "/run/ulvs-test.sock", IO: IOPlain,
-		MetricsListen: "127.0.0.1:9117", KeepNodestConn: true, SloppyTCP: true, MaxConns: 65536, TxRingFrames: 2048}
+		MetricsListen: "127.0.0.1:9117", KeepNodestConn: true, SloppyTCP: true, MaxConns: 65536, TxRingFrames: 2048, TxZeroCopy: true}
 	got := cfg.ULVS
 	got.Pos = Pos{}
 	if got != want || len(warns) != 0 {

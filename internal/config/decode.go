@@ -168,7 +168,12 @@ var ulvsTable = newTable("the ulvs block", func(*ULVS, *Node) {}).
 		if v, ok := d.optionalBool(n); ok {
 			u.SloppyTCP = v
 		}
-	}, "sloppy_tcp")
+	}, "sloppy_tcp").
+	add(noBlock, func(d *decoder, n *Node, u *ULVS) {
+		if v, ok := d.optionalBool(n); ok {
+			u.TxZeroCopy = v
+		}
+	}, "tx_zero_copy")
 
 func (d *decoder) ifName(n *Node) bool {
 	s := n.Args[0]

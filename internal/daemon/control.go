@@ -142,8 +142,8 @@ func (d *Director) reloadLocked() error {
 		old.InterfaceReals != cur.InterfaceReals || old.Workers != cur.Workers || old.IO != cur.IO ||
 		old.AdminSocket != cur.AdminSocket || old.MetricsListen != cur.MetricsListen ||
 		old.KeepNodestConn != cur.KeepNodestConn || old.SloppyTCP != cur.SloppyTCP ||
-		old.MaxConns != cur.MaxConns || old.TxRingFrames != cur.TxRingFrames {
-		d.log.Warn("reload: the ulvs block changed; its settings (interfaces, workers, io, admin_socket, metrics_listen, expire_nodest_conn, sloppy_tcp, max_conns, tx_ring_frames) take effect at the next restart")
+		old.MaxConns != cur.MaxConns || old.TxRingFrames != cur.TxRingFrames || old.TxZeroCopy != cur.TxZeroCopy {
+		d.log.Warn("reload: the ulvs block changed; its settings (interfaces, workers, io, admin_socket, metrics_listen, expire_nodest_conn, sloppy_tcp, max_conns, tx_ring_frames, tx_zero_copy) take effect at the next restart")
 	}
 	d.cfg = cfg
 	d.log.Info("configuration reloaded", "services", len(services))

@@ -307,7 +307,7 @@ func (d *Director) Run(ctx context.Context) error {
 	loop, err := forward.NewLoop(forward.LoopConfig{
 		Client: d.client, Reals: d.reals, Table: &d.table, Director: d.conns, VIPs: &d.vips,
 		Workers: d.workers, IO: d.io, Logger: d.log,
-		IOConfig: &afpacket.Config{TxFrames: d.cfg.ULVS.TxRingFrames},
+		IOConfig: &afpacket.Config{TxFrames: d.cfg.ULVS.TxRingFrames, NoVnetHdr: d.cfg.ULVS.TxZeroCopy},
 	})
 	if err != nil {
 		return err
@@ -353,6 +353,11 @@ func (d *Director) Run(ctx context.Context) error {
 	}
 	d.log.Info("ulvs running", "clients", d.client.Name, "reals", d.reals.Name, "io", d.io.String(),
 		"workers", loop.Workers())
+	if f, ok := loop.IOFeatures(); ok {
+		// What the kernel granted: an old kernel silently takes slower paths.
+		d.log.Info("packet I/O", "tx_ring_version", f.TxVersion, "tx_copy", f.VnetHdr,
+			"qdisc_bypass", f.QdiscBypass, "ignore_outgoing", f.IgnoreOutgoing)
+	}
 	err = loop.Run(ctx)
 	cancel()
 	return err

@@ -111,6 +111,27 @@ func newTopoArgs(t *testing.T, m balancer.Method, runArgs []string) *topo {
 	return tp
 }
 
+// checkTxCopy checks that the ring sockets copy frames into the kernel's
+// buffers unless the configuration asks for tx_zero_copy (ulvs logs what
+// the kernel granted once it runs).
+func (tp *topo) checkTxCopy() {
+	out := tp.proc.Output()
+	if !strings.Contains(out, `msg="packet I/O"`) {
+		return // plain I/O: no TX ring
+	}
+	conf, err := os.ReadFile(tp.conf)
+	if err != nil {
+		tp.t.Fatal(err)
+	}
+	want := "tx_copy=true"
+	if strings.Contains(string(conf), "tx_zero_copy on") {
+		want = "tx_copy=false"
+	}
+	if !strings.Contains(out, want) {
+		tp.t.Fatalf("director log lacks %s:\n%s", want, out)
+	}
+}
+
 func (tp *topo) start() {
 	t := tp.t
 	if tp.adminSock == "" {
@@ -129,6 +150,7 @@ func (tp *topo) start() {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := tp.httpGet(); err == nil {
+			tp.checkTxCopy()
 			return
 		} else if time.Now().After(deadline) {
 			t.Fatalf("director not forwarding after 10s: %v\n%s", err, proc.Output())
@@ -178,12 +200,17 @@ func e2eConfig(vip netip.Addr, m balancer.Method) string {
 		return fmt.Sprintf("virtual_server %v %d {\n    lb_algo %s\n    lb_kind %v\n    protocol %s\n%s%s}\n\n",
 			vip, port, sched, m, proto, extra, rs(port, weights...))
 	}
-	// NAT and DR run a plain keepalived.conf. TUN's adds the ulvs block
-	// with a TX ring of 64 slots (two blocks of 62): every test through
-	// TUN then fills and drains it many times with real traffic.
+	// NAT runs a plain keepalived.conf. TUN's adds the ulvs block with a
+	// TX ring of 64 slots (two blocks of 62): every test through TUN then
+	// fills and drains it many times with real traffic. DR's sends its
+	// frames as ring pages (tx_zero_copy), the path the default copy
+	// replaced, so both stay tested with real traffic.
 	ulvsBlock := ""
-	if m == balancer.TUN {
+	switch m {
+	case balancer.TUN:
 		ulvsBlock = "ulvs {\n    tx_ring_frames 64\n}\n\n"
+	case balancer.DR:
+		ulvsBlock = "ulvs {\n    tx_zero_copy on\n}\n\n"
 	}
 	return "global_defs {\n    router_id e2e\n}\n\n" + ulvsBlock +
 		vs(portHTTP, "TCP", "wrr", "", 3, 1) +
