@@ -67,7 +67,7 @@ const vnetHdrLen = 10
 // them out of the pages again, and a veth into another namespace copies the
 // pages whole into freshly allocated ones (skb_copy_ubufs). The header's
 // hdr_len asks for the whole frame to be copied into the skb instead:
-// measured on veth, 11 % more frames per second at 64 bytes and 13 % at
+// measured on veth, 7-12 % more frames per second at 64 bytes and 13 % at
 // 1514 (docs/benchmarks.md). A physical NIC could DMA the pages without
 // any copy; Config.NoVnetHdr keeps that path.
 
