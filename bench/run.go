@@ -438,6 +438,15 @@ func ratioOf(n, d *SubjectResult) Ratio {
 	return q
 }
 
+// sumFailures is the number of failed verifications of every kind.
+func sumFailures(m map[string]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
 // median is the middle of v (the mean of the two middle values for an even
 // count), 0 for none.
 func median(v []float64) float64 {

@@ -160,14 +160,6 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 	return rep, nil
 }
 
-func sumFailures(m map[string]uint64) uint64 {
-	var n uint64
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
 // notChecked is SubjectResult.Rewrite when no frame was read.
 const notChecked = "not checked (count only)"
 

@@ -73,19 +73,21 @@ func TestSummaryAndRatios(t *testing.T) {
 	}
 }
 
+// windowsOf is s's summarized result with one window per delivered rate.
+func windowsOf(s Subject, delivered ...float64) SubjectResult {
+	r := SubjectResult{Subject: s}
+	for i, d := range delivered {
+		r.Windows = append(r.Windows, Window{Run: i + 1, DeliveredPPS: d})
+	}
+	r.summarize()
+	return r
+}
+
 // TestPairedRatio: the paired ratio takes each run's two windows together,
 // so a run in which the whole machine was slow counts as one run, where the
 // ratio of medians can pair a fast window with a slow one.
 func TestPairedRatio(t *testing.T) {
-	mk := func(s Subject, del ...float64) SubjectResult {
-		r := SubjectResult{Subject: s}
-		for i, d := range del {
-			r.Windows = append(r.Windows, Window{Run: i + 1, DeliveredPPS: d})
-		}
-		r.summarize()
-		return r
-	}
-	rep := &BenchReport{Results: []SubjectResult{mk(ULVSNAT, 100, 900, 500), mk(Null, 200, 1000, 400)}}
+	rep := &BenchReport{Results: []SubjectResult{windowsOf(ULVSNAT, 100, 900, 500), windowsOf(Null, 200, 1000, 400)}}
 	rep.computeRatios()
 	if len(rep.Ratios) != 1 {
 		t.Fatalf("ratios %+v, want ulvs-nat / null-forwarder alone", rep.Ratios)
@@ -124,16 +126,8 @@ func TestSubjectBinary(t *testing.T) {
 // TestRatioOfTwoBuilds: a ulvs subject with a binary of its own is also
 // compared with the same mode of the default binary, run by run.
 func TestRatioOfTwoBuilds(t *testing.T) {
-	mk := func(s Subject, del ...float64) SubjectResult {
-		r := SubjectResult{Subject: s}
-		for i, d := range del {
-			r.Windows = append(r.Windows, Window{Run: i + 1, DeliveredPPS: d})
-		}
-		r.summarize()
-		return r
-	}
 	old := Subject("ulvs-dr@/tmp/old")
-	rep := &BenchReport{Results: []SubjectResult{mk(ULVSDR, 100, 200), mk(old, 50, 200), mk(Null, 200, 200)}}
+	rep := &BenchReport{Results: []SubjectResult{windowsOf(ULVSDR, 100, 200), windowsOf(old, 50, 200), windowsOf(Null, 200, 200)}}
 	rep.computeRatios()
 	got := map[string]float64{}
 	for _, q := range rep.Ratios {

@@ -56,10 +56,10 @@ func (s Subject) IsULVS() bool {
 // valid reports whether s is a known subject, with a binary only where it
 // runs one.
 func (s Subject) valid() bool {
-	if s.Binary() != "" && !s.IsULVS() {
+	if _, bin, named := strings.Cut(string(s), "@"); named && (bin == "" || !s.IsULVS()) {
 		return false
 	}
-	return slices.Contains(AllSubjects(), s.Kind()) && !strings.HasSuffix(string(s), "@")
+	return slices.Contains(AllSubjects(), s.Kind())
 }
 
 // Describe says in a few words what the subject is.

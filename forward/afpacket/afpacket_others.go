@@ -14,6 +14,7 @@ type Features struct {
 	IgnoreOutgoing bool
 	QdiscBypass    bool
 	TxVersion      int
+	VnetHdr        bool
 }
 
 // RingPort is the AF_PACKET ring Conn; it exists only on Linux.

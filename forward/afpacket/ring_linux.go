@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -57,19 +59,18 @@ type Features struct {
 	VnetHdr bool
 }
 
-// vnetHdrLen is sizeof(struct virtio_net_hdr).
+// vnetHdrLen is sizeof(struct virtio_net_hdr), which TX frames carry.
+// Without one, the kernel copies only a frame's link-layer header into the
+// skb and attaches the rest as pages of the ring (zero copy). Every later
+// reader of the IP and transport headers (the flow dissector in sendto,
+// the bridge, netfilter) then copies them out of the pages again, and a
+// veth into another namespace copies the pages whole into freshly
+// allocated ones (skb_copy_ubufs). The header's hdr_len asks for the whole
+// frame to be copied into the skb instead: measured on veth, 7-12 % more
+// frames per second at 64 bytes and 13 % at 1514 (docs/benchmarks.md). A
+// physical NIC could DMA the pages without any copy; Config.NoVnetHdr
+// keeps that path.
 const vnetHdrLen = 10
-
-// Why TX frames carry a virtio_net_hdr: without one, the kernel copies
-// only a frame's link-layer header into the skb and attaches the rest as
-// pages of the ring (zero copy). Every later reader of the IP and transport
-// headers (the flow dissector in sendto, the bridge, netfilter) then copies
-// them out of the pages again, and a veth into another namespace copies the
-// pages whole into freshly allocated ones (skb_copy_ubufs). The header's
-// hdr_len asks for the whole frame to be copied into the skb instead:
-// measured on veth, 7-12 % more frames per second at 64 bytes and 13 % at
-// 1514 (docs/benchmarks.md). A physical NIC could DMA the pages without
-// any copy; Config.NoVnetHdr keeps that path.
 
 // vnetTxMinKernel is the first kernel whose TX ring reads the
 // virtio_net_hdr (tpacket_snd; earlier kernels accept PACKET_VNET_HDR but
@@ -89,25 +90,20 @@ func kernelAtLeast(v [2]int) bool {
 
 // parseKernelRelease reads "6.18.44-fc-v669" as {6, 18}.
 func parseKernelRelease(r string) ([2]int, bool) {
-	var v [2]int
-	for i := range v {
-		n, digits := 0, 0
-		for digits < len(r) && r[digits] >= '0' && r[digits] <= '9' {
-			n = n*10 + int(r[digits]-'0')
-			digits++
-		}
-		if digits == 0 || digits > 4 {
-			return v, false
-		}
-		v[i], r = n, r[digits:]
-		if i == 0 {
-			if len(r) == 0 || r[0] != '.' {
-				return v, false
-			}
-			r = r[1:]
-		}
+	major, rest, ok := strings.Cut(r, ".")
+	if !ok {
+		return [2]int{}, false
 	}
-	return v, true
+	digits := 0
+	for digits < len(rest) && rest[digits] >= '0' && rest[digits] <= '9' {
+		digits++
+	}
+	a, errA := strconv.Atoi(major)
+	b, errB := strconv.Atoi(rest[:digits])
+	if errA != nil || errB != nil {
+		return [2]int{}, false
+	}
+	return [2]int{a, b}, true
 }
 
 // RingPort is a Conn over a TPACKET_V3 RX ring and a TPACKET_V2 or V3 TX
