@@ -189,16 +189,26 @@ func connOutSlotPos(s uint64) uint32          { return uint32(s) - 1 }
 // connShard is one lock-protected part of the connection table: entries in
 // a linear-probing array (deletion by backward shift, so no tombstones ever
 // accumulate) and an outbound index of NAT entries, also linear-probing.
+//
+// The arrays are the first n slots of the shard's fixed region of the
+// table's flat arrays. n follows the live entries (connTable.grow, shrink),
+// not the capacity: 10k connections in a table sized for a million stay in
+// a few hundred kilobytes instead of being scattered over 53 MB, where
+// nearly every lookup missed the TLB as well as the caches (measured as
+// 7 % of the forwarding rate, docs/benchmarks.md). Slots past n are always
+// zero.
 type connShard struct {
 	mu      sync.Mutex
 	slots   []connEntry
 	out     []uint64
-	n       uint32 // len(slots) == len(out)
+	n       uint32 // len(slots) == len(out): the active slots
 	used    uint32 // live entries in slots
 	limit   uint32 // most entries this shard may hold
 	nOut    uint32
 	sweep   uint32 // next slot the incremental sweep looks at
 	reclaim uint32 // next slot a full shard looks at for expired entries
+	idx     uint32 // the shard's index in the table: which region it owns
+	resizes uint32 // bumped by every resize, which moves entries
 	_       [64]byte
 }
 
@@ -240,8 +250,18 @@ func (s *connShard) findOut(k *outKey, h uint64) int {
 }
 
 // insert stores e (whose key is absent) and returns its position. The
-// caller has checked the shard's limit, so a free slot exists.
-func (s *connShard) insert(hs *connHasher, e *connEntry) uint32 {
+// caller has checked the shard's limit, so a free slot exists; insert first
+// grows the active part when the entry would fill it past the load factor.
+// Positions taken before an insert are stale after it.
+func (t *connTable) insert(s *connShard, e *connEntry) uint32 {
+	if (s.used+1)*connLoadDen > s.n*connLoadNum && s.n < t.region {
+		t.resize(s, min(2*s.n, t.region))
+	}
+	return s.place(&t.hash, e)
+}
+
+// place stores e in the active slots, which have room for it.
+func (s *connShard) place(hs *connHasher, e *connEntry) uint32 {
 	k := e.inKey()
 	i := connHome(hs.in(&k), s.n)
 	for s.slots[i].kind != kindEmpty {
@@ -253,6 +273,48 @@ func (s *connShard) insert(hs *connHasher, e *connEntry) uint32 {
 		s.addOut(hs, i)
 	}
 	return i
+}
+
+// resize rehashes s (locked) into its region's first n slots, which must
+// hold its entries below the load factor. The entries are copied out into
+// the table's scratch, the old slots cleared (slots past n stay zero) and
+// the entries placed again; every position changes, so the sweep and
+// reclaim cursors start over. It allocates nothing.
+func (t *connTable) resize(s *connShard, n uint32) {
+	t.scratchMu.Lock()
+	defer t.scratchMu.Unlock()
+	tmp := t.scratch[:0]
+	for i := range s.slots {
+		if s.slots[i].kind != kindEmpty {
+			tmp = append(tmp, s.slots[i])
+		}
+	}
+	clear(s.slots)
+	clear(s.out)
+	base := s.idx * t.region
+	s.slots = t.slots[base : base+n : base+n]
+	s.out = t.out[base : base+n : base+n]
+	s.n, s.used, s.nOut = n, 0, 0
+	s.sweep, s.reclaim = 0, 0
+	s.resizes++
+	for i := range tmp {
+		s.place(&t.hash, &tmp[i])
+	}
+	t.sizes[s.idx].Store(n)
+}
+
+// shrink halves s's active slots (locked) while fewer than one in eight
+// would be in use, down to connMinSlots, so that a shard a flood of
+// connections grew compacts again once they expire. Sweep calls it at the
+// end of each pass over the shard.
+func (t *connTable) shrink(s *connShard) {
+	n := s.n
+	for n/2 >= connMinSlots && s.used*8 < n {
+		n /= 2
+	}
+	if n < s.n {
+		t.resize(s, n)
+	}
 }
 
 func (s *connShard) addOut(hs *connHasher, pos uint32) {
@@ -338,29 +400,41 @@ func (s *connShard) removeOut(i uint32) {
 
 // connTable is the sharded IPv4 connection table. All access to a shard's
 // entries happens under that shard's mutex; a caller never holds two shard
-// locks at once. An IPv6 table would be a parallel type with 16-byte
-// addresses and the same shard logic.
+// locks at once (scratchMu, taken under one, is a leaf). An IPv6 table
+// would be a parallel type with 16-byte addresses and the same shard logic.
 type connTable struct {
 	hash   connHasher
 	shards []connShard
 	count  atomic.Int64 // live entries, all shards
 	limit  int64        // MaxConns
-	// slots and out are every shard's arrays back to back (shard i's are
-	// [i*n, (i+1)*n)), so a batch can compute where an entry lives without
-	// reading the shard: its cache line is then needed only for the lock.
-	slots []connEntry
-	out   []uint64
-	n     uint32
+	// slots and out are every shard's regions back to back (shard i's is
+	// [i*region, (i+1)*region)), allocated for the full capacity at once so
+	// a big table spans whole huge pages; a shard uses the first n slots of
+	// its region.
+	slots  []connEntry
+	out    []uint64
+	region uint32
+	// sizes mirrors each shard's n. Written under the shard lock on a
+	// resize and read without it, so a batch can compute where an entry
+	// lives without touching the shard's contended cache line; a stale
+	// size only makes a prefetch hint miss.
+	sizes []atomic.Uint32
+	// scratch holds a shard's entries while resize rehashes them.
+	scratchMu sync.Mutex
+	scratch   []connEntry
 }
 
 // homeEntry is where the search for a client packet of shard i with hash h
-// starts, and homeOut the same for a reply's outbound index slot.
+// starts, and homeOut the same for a reply's outbound index slot, by the
+// shard's size as last published. They are prefetch hints: read without
+// the lock, the size may be stale, but the address is always inside the
+// shard's region.
 func (t *connTable) homeEntry(i int, h uint64) *connEntry {
-	return &t.slots[uint32(i)*t.n+connHome(h, t.n)]
+	return &t.slots[uint32(i)*t.region+connHome(h, t.sizes[i].Load())]
 }
 
 func (t *connTable) homeOut(i int, h uint64) *uint64 {
-	return &t.out[uint32(i)*t.n+connHome(h, t.n)]
+	return &t.out[uint32(i)*t.region+connHome(h, t.sizes[i].Load())]
 }
 
 // connLoadFactor is the most a shard's slot array is filled, as a fraction
@@ -376,6 +450,10 @@ const (
 	// shard's share; with 64 shards, 5 sigma leaves about one table in
 	// 50,000 unable to reach MaxConns.
 	connShardSlackSigmas = 5
+	// connMinSlots is the fewest active slots a shard shrinks to (or
+	// starts with, when its region is larger): 64 shards of 64 slots are
+	// 160 KB.
+	connMinSlots = 64
 )
 
 func newConnTable(maxConns, shards int) *connTable {
@@ -386,21 +464,27 @@ func newConnTable(maxConns, shards int) *connTable {
 	// 2.6 sigma at 100k entries in 64 shards, where a shard then refused
 	// entries at 95 % of MaxConns in about one table of four.
 	lim := per + max(per*connShardSlackPct/100, connShardSlackSigmas*int(math.Sqrt(float64(per)))) + 8
-	n := lim*connLoadDen/connLoadNum + 1
+	region := lim*connLoadDen/connLoadNum + 1
 	// One array for all shards, so a big table spans whole huge pages.
-	slots := make([]connEntry, n*shards)
-	out := make([]uint64, n*shards)
+	slots := make([]connEntry, region*shards)
+	out := make([]uint64, region*shards)
 	connAdviseHuge(slots)
 	connAdviseHuge(out)
 	connPrefault(slots)
 	connPrefault(out)
-	t.slots, t.out, t.n = slots, out, uint32(n)
+	t.slots, t.out, t.region = slots, out, uint32(region)
+	t.sizes = make([]atomic.Uint32, shards)
+	t.scratch = make([]connEntry, 0, region)
+	n := min(region, connMinSlots)
 	for i := range t.shards {
 		s := &t.shards[i]
-		s.slots = slots[i*n : (i+1)*n : (i+1)*n]
-		s.out = out[i*n : (i+1)*n : (i+1)*n]
+		base := i * region
+		s.slots = slots[base : base+n : base+n]
+		s.out = out[base : base+n : base+n]
 		s.n = uint32(n)
 		s.limit = uint32(lim)
+		s.idx = uint32(i)
+		t.sizes[i].Store(uint32(n))
 	}
 	return t
 }

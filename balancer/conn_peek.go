@@ -12,15 +12,15 @@ const connPeekOK = true
 // at when its hash tag matches. The answer is only a prefetch hint: a
 // concurrent writer may make it stale, but an aligned 64-bit read is never
 // torn on the 64-bit targets and any value ever stored there names a slot
-// inside the shard (checked anyway), so acting on it is harmless.
+// inside the shard's region (checked anyway), so acting on it is harmless.
 func (t *connTable) peekOut(i int, h uint64, home *uint64) (*connEntry, bool) {
 	v := *home
 	if v == 0 || v&^0xffffffff != h&^0xffffffff {
 		return nil, false
 	}
 	p := connOutSlotPos(v)
-	if p >= t.n {
+	if p >= t.region {
 		return nil, false
 	}
-	return &t.slots[uint32(i)*t.n+p], true
+	return &t.slots[uint32(i)*t.region+p], true
 }

@@ -269,9 +269,20 @@ func (d *Director) Config() DirectorConfig { return d.cfg }
 // expired ones not yet swept.
 func (d *Director) Len() int { return int(d.tab.count.Load()) }
 
-// MemoryBytes returns the bytes the table holds, allocated up front.
+// MemoryBytes returns the bytes the table holds, allocated up front for
+// MaxConns (ActiveSlots tells how much of it is in use).
 func (d *Director) MemoryBytes() int {
-	return len(d.tab.shards) * int(d.tab.shards[0].n) * connSlotBytes
+	return len(d.tab.shards) * int(d.tab.region) * connSlotBytes
+}
+
+// ActiveSlots returns how many slots the shards use now: they grow with
+// the live entries and shrink back as they expire.
+func (d *Director) ActiveSlots() int {
+	n := 0
+	for i := range d.tab.sizes {
+		n += int(d.tab.sizes[i].Load())
+	}
+	return n
 }
 
 // Timeouts returns the TCP ESTABLISHED, TCP FIN_WAIT and UDP timeouts, the
@@ -694,7 +705,7 @@ func (w *Worker) scheduleLocked(src ServiceSource, sh *connShard, k *inKey, t *T
 		rel.run(d)
 		return w.drop(DropTableFull)
 	}
-	pos := sh.insert(&d.tab.hash, &e)
+	pos := d.tab.insert(sh, &e)
 	r.Bind(ConnInactive)
 	d.update(&sh.slots[pos], r, viewInput, flags, now)
 	sh.mu.Unlock()
@@ -833,7 +844,7 @@ func (w *Worker) scheduleService(src ServiceSource, svc *Service, sh *connShard,
 		}
 		return w.drop(DropTableFull)
 	}
-	pos := sh.insert(&d.tab.hash, &e)
+	pos := d.tab.insert(sh, &e)
 	r.Bind(ConnInactive)
 	d.update(&sh.slots[pos], r, viewInput, flags, now)
 	sh.mu.Unlock()
@@ -1026,10 +1037,14 @@ func (d *Director) Conns(src ServiceSource, now Tick, fn func(ConnInfo) bool) {
 	var buf [connListChunk]connEntry
 	for si := range d.tab.shards {
 		sh := &d.tab.shards[si]
-		for start := uint32(0); start < sh.n; start += connListChunk {
-			end := min(start+connListChunk, sh.n)
+		for start := uint32(0); ; start += connListChunk {
 			nb := 0
 			sh.mu.Lock()
+			if start >= sh.n {
+				sh.mu.Unlock()
+				break
+			}
+			end := min(start+connListChunk, sh.n)
 			for i := start; i < end; i++ {
 				if e := &sh.slots[i]; e.kind != kindEmpty && !e.expired(now) {
 					buf[nb] = *e
@@ -1046,10 +1061,11 @@ func (d *Director) Conns(src ServiceSource, now Tick, fn func(ConnInfo) bool) {
 	}
 }
 
-// Sweep removes expired entries, advancing over at most budget slots, and
-// returns how many it removed. A control goroutine calls it periodically;
-// each call resumes where the last one stopped, so budget = Slots() is one
-// full pass. Each shard lock is held for at most connSweepChunk slots (plus
+// Sweep removes expired entries, advancing over at most budget slots and
+// at most one full pass, and returns how many it removed. A control
+// goroutine calls it periodically; each call resumes where the last one
+// stopped, so budget = Slots() is one full pass. At the end of its pass
+// over a shard it shrinks the shard when few of its slots are in use. Each shard lock is held for at most connSweepChunk slots (plus
 // the removals among them), so a million entries expiring at once never
 // stall a worker for long. To visit the whole table every P seconds, call
 // it every T seconds with budget = Slots()*T/P.
@@ -1057,6 +1073,14 @@ func (d *Director) Sweep(src ServiceSource, now Tick, budget int) int {
 	d.sweepMu.Lock()
 	defer d.sweepMu.Unlock()
 	removed := 0
+	// At most one full pass per call: shards are as small as their live
+	// entries, so a budget sized for the capacity would otherwise go round
+	// a lightly used table many times, locking every shard each time.
+	budget = min(budget, d.ActiveSlots())
+	// fromStart: this call has visited the current shard from slot 0 in
+	// its current layout, so every entry was looked at and a shrink (which
+	// moves them all) can miss none.
+	fromStart := false
 	for budget > 0 {
 		sh := &d.tab.shards[d.sweepShard]
 		chunk := min(budget, connSweepChunk)
@@ -1064,6 +1088,9 @@ func (d *Director) Sweep(src ServiceSource, now Tick, budget int) int {
 		advanced, wrapped := 0, false
 		sh.mu.Lock()
 		i := sh.sweep
+		if i == 0 {
+			fromStart = true
+		}
 		if sh.used == 0 {
 			// Nothing here can expire: the rest of the shard counts as
 			// visited without being read, so an idle table costs no
@@ -1093,10 +1120,14 @@ func (d *Director) Sweep(src ServiceSource, now Tick, budget int) int {
 			}
 		}
 		sh.sweep = i
+		if wrapped && fromStart {
+			d.tab.shrink(sh)
+		}
 		sh.mu.Unlock()
 		rel.run(d)
 		budget -= advanced
 		if wrapped {
+			fromStart = false
 			d.sweepShard = (d.sweepShard + 1) % len(d.tab.shards)
 		}
 	}
@@ -1106,8 +1137,10 @@ func (d *Director) Sweep(src ServiceSource, now Tick, budget int) int {
 
 const connSweepChunk = 256
 
-// Slots returns the table's total slot count, the unit of Sweep's budget.
-func (d *Director) Slots() int { return len(d.tab.shards) * int(d.tab.shards[0].n) }
+// Slots returns the table's total slot count at capacity, the unit of
+// Sweep's budget: a budget of Slots() covers at least one full pass, since
+// a pass visits only the shards' active slots.
+func (d *Director) Slots() int { return len(d.tab.shards) * int(d.tab.region) }
 
 // PurgeReal removes every connection of real server id and every template
 // pointing at it, unbinding them, and returns how many entries it removed.
@@ -1119,9 +1152,20 @@ func (d *Director) PurgeReal(src ServiceSource, id RealID) int {
 	removed := 0
 	for si := range d.tab.shards {
 		sh := &d.tab.shards[si]
-		for start := uint32(0); start < sh.n; {
+		start, resizes := uint32(0), uint32(0)
+		for {
 			var rel connReleases
 			sh.mu.Lock()
+			if start > 0 && sh.resizes != resizes {
+				// A new connection grew the shard between chunks and moved
+				// its entries: walk it again (what was purged stays so).
+				start = 0
+			}
+			resizes = sh.resizes
+			if start >= sh.n {
+				sh.mu.Unlock()
+				break
+			}
 			i := start
 			end := min(start+connSweepChunk, sh.n)
 			for i < end && !rel.full() {

@@ -686,10 +686,12 @@ func TestSweepSkipsEmptyShards(t *testing.T) {
 		t.Fatal("every shard has an entry; the test needs empty ones")
 	}
 	late := Ticks(time.Hour)
-	// An unaligned budget, so that calls end inside skipped shards too.
-	step := d.Slots()/len(d.tab.shards)/3 + 7
+	// A pass visits the shards' active slots. An unaligned budget, so
+	// that calls end inside skipped shards too.
+	pass := d.ActiveSlots()
+	step := pass/len(d.tab.shards)/3 + 7
 	removed := 0
-	for left := d.Slots(); left > 0; {
+	for left := pass; left > 0; {
 		b := min(step, left)
 		removed += d.Sweep(src, late, b)
 		left -= b
@@ -705,5 +707,10 @@ func TestSweepSkipsEmptyShards(t *testing.T) {
 		if sw := d.tab.shards[i].sweep; sw != 0 {
 			t.Errorf("after one pass shard %d's sweep position is %d, want 0", i, sw)
 		}
+	}
+	// A budget of many passes still makes only one per call.
+	d.Sweep(src, late, 10*d.Slots())
+	if d.sweepShard != 0 {
+		t.Errorf("after a call with a budget of ten passes the sweep is at shard %d, want 0 (one pass)", d.sweepShard)
 	}
 }

@@ -129,7 +129,7 @@ func (w *Worker) persist(src ServiceSource, svc *Service, t Tuple4, control bool
 				addrs: tk.addrs, ports: tk.ports, proto: t.Proto, kind: kindTemplate,
 				flags: uint8(r.Method) << flagMethodShift, real: r.ID,
 			}
-			pos = int(sh.insert(&d.tab.hash, &e))
+			pos = int(d.tab.insert(sh, &e))
 			r.Bind(ConnTemplate)
 			w.ctr.templates.Add(1)
 		}
