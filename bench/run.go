@@ -169,7 +169,7 @@ func rewriteOf(s Subject) Rewrite {
 		return RewriteNAT
 	case ULVSDR:
 		return RewriteDR
-	case ULVSTUN:
+	case ULVSTUN, NullIPIP:
 		return RewriteTUN
 	}
 	return RewriteNone
@@ -401,9 +401,9 @@ func limitOf(w *Window) string {
 }
 
 // computeRatios sets every ulvs subject's median delivered rate over the
-// null forwarder's and each kernel subject's, and a ulvs subject with a
-// binary of its own over the same mode with the default binary; each also
-// paired run by run.
+// null forwarder's (ulvs-tun's also over null-ipip's) and each kernel
+// subject's, and a ulvs subject with a binary of its own over the same mode
+// with the default binary; each also paired run by run.
 func (r *BenchReport) computeRatios() {
 	r.Ratios = []Ratio{}
 	for i := range r.Results {
@@ -412,6 +412,9 @@ func (r *BenchReport) computeRatios() {
 			continue
 		}
 		dens := []Subject{Null, KernelDNAT, KernelDNATRPS}
+		if n.Subject.Kind() == ULVSTUN {
+			dens = slices.Insert(dens, 1, NullIPIP)
+		}
 		if n.Subject.Binary() != "" {
 			dens = append([]Subject{n.Subject.Kind()}, dens...)
 		}

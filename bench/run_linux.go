@@ -166,7 +166,9 @@ const notChecked = "not checked (count only)"
 // flowChecked reports whether the sinks check one real per flow for s:
 // the null forwarder spreads packets round robin, and a SYN flood makes
 // every packet a new connection.
-func flowChecked(s Subject, tr *Traffic) bool { return s.Kind() != Null && !tr.SYNFlood }
+func flowChecked(s Subject, tr *Traffic) bool {
+	return s.Kind() != Null && s.Kind() != NullIPIP && !tr.SYNFlood
+}
 
 // measurer runs the windows of one Run.
 type measurer struct {

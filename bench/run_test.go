@@ -38,7 +38,7 @@ func sampleReport() *BenchReport {
 	rep := &BenchReport{Setup: BenchSetup{Source: "synthetic", Flows: 10000, Reals: 4, Runs: 3, Window: "3s", Warmup: "300ms", Workers: 1, Pinned: true, SubjectCPU: 1}}
 	rep.Results = []SubjectResult{
 		mk(ULVSNAT, 800e3, 900e3, 850e3), mk(ULVSDR, 900e3, 900e3, 900e3), mk(ULVSTUN, 450e3, 500e3, 400e3),
-		mk(Null, 1e6, 1e6, 1e6), mk(KernelDNAT, 500e3, 500e3, 500e3), mk(KernelDNATRPS, 250e3, 250e3, 250e3),
+		mk(Null, 1e6, 1e6, 1e6), mk(NullIPIP, 900e3, 900e3, 900e3), mk(KernelDNAT, 500e3, 500e3, 500e3), mk(KernelDNATRPS, 250e3, 250e3, 250e3),
 	}
 	rep.computeRatios()
 	return rep
@@ -55,13 +55,14 @@ func TestSummaryAndRatios(t *testing.T) {
 	}
 	want := map[string]float64{
 		"ulvs-nat / null-forwarder": 0.85, "ulvs-dr / kernel-dnat": 1.8, "ulvs-tun / kernel-dnat-rps": 1.8,
+		"ulvs-tun / null-ipip": 0.5,
 	}
 	got := map[string]float64{}
 	for _, q := range rep.Ratios {
 		got[q.Name] = q.Value
 	}
-	if len(got) != 9 {
-		t.Errorf("%d ratios, want 9: %v", len(got), rep.Ratios)
+	if len(got) != 10 {
+		t.Errorf("%d ratios, want 10: %v", len(got), rep.Ratios)
 	}
 	for k, v := range want {
 		if g := got[k]; g < v-1e-9 || g > v+1e-9 {
@@ -168,14 +169,14 @@ func TestReportOutputs(t *testing.T) {
 	if err := json.Unmarshal([]byte(js.String()), &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Results) != 6 || back.Results[0].Windows[0].DeliveredPPS != 800e3 || back.Results[0].DeliveredMax != 900e3 || len(back.Ratios) != 9 {
+	if len(back.Results) != 7 || back.Results[0].Windows[0].DeliveredPPS != 800e3 || back.Results[0].DeliveredMax != 900e3 || len(back.Ratios) != 10 {
 		t.Errorf("JSON round trip lost data: %s", js.String())
 	}
 }
 
 func TestConfigDefaults(t *testing.T) {
 	c := Config{}.withDefaults()
-	if len(c.Subjects) != 6 || c.Runs != 1 || c.Reals != 4 || c.SubjectCPU != 1 || c.GenCPU != 0 || c.Workers != 1 || c.Logger == nil {
+	if len(c.Subjects) != len(AllSubjects()) || c.Runs != 1 || c.Reals != 4 || c.SubjectCPU != 1 || c.GenCPU != 0 || c.Workers != 1 || c.Logger == nil {
 		t.Errorf("defaults %+v", c)
 	}
 	c = Config{GenCPU: 1, SubjectCPU: 0}.withDefaults()

@@ -17,6 +17,11 @@ const (
 	// Null is afpacket.Relay from front0's RX ring to back0's TX ring with
 	// only the MACs rewritten: the physical limit of ulvs's I/O path.
 	Null Subject = "null-forwarder"
+	// NullIPIP is Null with every frame encapsulated in an outer IPv4
+	// header to its real server, as TUN sends it: the limit of the I/O path
+	// for frames 20 bytes longer that the kernel dissects one header
+	// deeper, so that ulvs-tun can be compared with the I/O it implies.
+	NullIPIP Subject = "null-ipip"
 	// KernelDNAT is the director's own kernel forwarding with an nftables
 	// DNAT rule (conntrack on). Its receive softirq runs on the generator's
 	// CPU, as veth runs the receiver inline on the sender's CPU.
@@ -29,7 +34,7 @@ const (
 
 // AllSubjects lists every subject in measuring order.
 func AllSubjects() []Subject {
-	return []Subject{ULVSNAT, ULVSDR, ULVSTUN, Null, KernelDNAT, KernelDNATRPS}
+	return []Subject{ULVSNAT, ULVSDR, ULVSTUN, Null, NullIPIP, KernelDNAT, KernelDNATRPS}
 }
 
 // Kind is the subject without its binary: "ulvs-dr@/tmp/old/ulvs" is of
@@ -76,6 +81,8 @@ func (s Subject) Describe() string {
 		return "ulvs run, lb_kind TUN (IPIP)"
 	case Null:
 		return "afpacket.Relay front0 RX ring -> back0 TX ring, MACs rewritten"
+	case NullIPIP:
+		return "as null-forwarder, each frame in an outer IPv4 header (IPIP) to its real"
 	case KernelDNAT:
 		return "kernel ip_forward + nft dnat numgen inc, conntrack"
 	case KernelDNATRPS:

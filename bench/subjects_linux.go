@@ -43,7 +43,9 @@ func (h *harness) newSubject(s Subject, run int) (subject, error) {
 	case ULVSTUN:
 		return &ulvsSubject{h: h, method: balancer.TUN, name: s, bin: bin, run: run}, nil
 	case Null:
-		return &nullSubject{h: h, run: run}, nil
+		return &nullSubject{h: h, name: Null, run: run}, nil
+	case NullIPIP:
+		return &nullSubject{h: h, name: NullIPIP, run: run}, nil
 	case KernelDNAT:
 		return &kernelSubject{h: h}, nil
 	case KernelDNATRPS:
@@ -149,9 +151,11 @@ const nullTable = "ulvsbench_null"
 
 // nullSubject is afpacket.Relay from front0 to back0 on a thread of this
 // process, pinned like ulvs, with the destination MAC set to a real server
-// (round robin) so the bridge delivers instead of flooding.
+// (round robin) so the bridge delivers instead of flooding; as null-ipip it
+// also puts each frame in an outer IPv4 header to that server.
 type nullSubject struct {
 	h       *harness
+	name    Subject // Null or NullIPIP
 	rx, tx  *afpacket.RingPort
 	tid     atomic.Int32
 	done    chan error
@@ -190,15 +194,16 @@ func (n *nullSubject) start() error {
 	if err := h.nft(h.lvs.Director, script); err != nil {
 		return err
 	}
-	rw := &macRewriter{src: [6]byte(h.lvs.Back.MAC)}
+	rw := &macRewriter{src: [6]byte(h.lvs.Back.MAC), ipip: n.name == NullIPIP, from: h.lvs.Back.Addr.Addr().As4()}
 	for _, r := range h.lvs.Reals {
 		rw.dst = append(rw.dst, [6]byte(r.Dev.MAC))
+		rw.to = append(rw.to, r.Dev.Addr.Addr().As4())
 	}
 	n.done = make(chan error, 1)
 	if h.c.ProfileDir != "" {
 		// In-process profile: the relay's samples are under
 		// afpacket.Relay, the generator's under generator.run.
-		if err := n.startProfile(filepath.Join(h.c.ProfileDir, fmt.Sprintf("%s-run%d.pprof", Null, n.run))); err != nil {
+		if err := n.startProfile(filepath.Join(h.c.ProfileDir, fmt.Sprintf("%s-run%d.pprof", n.name, n.run))); err != nil {
 			n.closeAll()
 			return err
 		}
@@ -251,7 +256,7 @@ func (n *nullSubject) start() error {
 
 func (n *nullSubject) alive() error {
 	if n.exited.Load() {
-		return errors.New("bench: the null forwarder stopped early")
+		return fmt.Errorf("bench: the %s stopped early", n.name)
 	}
 	return nil
 }
@@ -283,24 +288,36 @@ func (n *nullSubject) stop() (map[string]uint64, error) {
 
 // macRewriter is a Conn whose committed frames get a real server's MAC as
 // destination (round robin) and the egress interface's as source: the
-// only rewrite a frame needs to be delivered across the bridge.
+// only rewrite a frame needs to be delivered across the bridge. With ipip
+// it hands out slots with room for an outer header in front and
+// encapsulates each frame to the same real server (encapIPIP).
 type macRewriter struct {
 	afpacket.Conn
 	src  [6]byte
 	dst  [][6]byte
+	ipip bool
+	from [4]byte   // ipip: the outer source, the director's address
+	to   [][4]byte // ipip: the outer destination, per dst
 	next int
 	slot []byte
 }
 
 func (m *macRewriter) TxSlot() []byte {
 	m.slot = m.Conn.TxSlot()
+	if m.ipip && m.slot != nil {
+		return m.slot[ipipGap:]
+	}
 	return m.slot
 }
 
 func (m *macRewriter) Commit(n int) {
 	if n >= 12 && m.slot != nil {
-		copy(m.slot[0:6], m.dst[m.next][:])
-		copy(m.slot[6:12], m.src[:])
+		if m.ipip {
+			n = encapIPIP(m.slot, n, m.from, m.to[m.next], m.src, m.dst[m.next])
+		} else {
+			copy(m.slot[0:6], m.dst[m.next][:])
+			copy(m.slot[6:12], m.src[:])
+		}
 		if m.next++; m.next == len(m.dst) {
 			m.next = 0
 		}
