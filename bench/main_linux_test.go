@@ -106,8 +106,8 @@ func TestRunShort(t *testing.T) {
 			t.Errorf("%s: %d conntrack entries, want one per flow (%d)", res.Subject, w.Counters["conntrack_entries"], flows)
 		}
 	}
-	if len(rep.Ratios) != 9 {
-		t.Errorf("%d ratios, want 9 (3 ulvs modes x null and 2 kernel subjects): %v", len(rep.Ratios), rep.Ratios)
+	if len(rep.Ratios) != 10 {
+		t.Errorf("%d ratios, want 10 (3 ulvs modes x null and 2 kernel subjects, and ulvs-tun / null-ipip): %v", len(rep.Ratios), rep.Ratios)
 	}
 	for _, q := range rep.Ratios {
 		if q.Value <= 0 {

@@ -92,8 +92,8 @@ func TestRunEndToEnd(t *testing.T) {
 			t.Errorf("JSON window lacks %q", k)
 		}
 	}
-	if len(rep.Ratios) != 9 {
-		t.Errorf("%d ratios, want 9", len(rep.Ratios))
+	if len(rep.Ratios) != 10 {
+		t.Errorf("%d ratios, want 10", len(rep.Ratios))
 	}
 	var svg bytes.Buffer
 	if err := rep.WriteSVG(&svg); err != nil || !strings.Contains(svg.String(), "<svg") || !strings.Contains(svg.String(), string(KernelDNAT)) {

@@ -48,8 +48,10 @@ func send(t testing.TB, c Conn, frames [][]byte) {
 			}
 			// veth queues to the receiving CPU's backlog (netdev_max_backlog,
 			// 1000 frames); on a loaded machine ksoftirqd may lag, so give it
-			// a moment between batches rather than overflow it.
-			time.Sleep(100 * time.Microsecond)
+			// a moment between batches rather than overflow it. 100 us was
+			// too little under `make test`'s parallel packages: a plain
+			// port lost 17 of 1000 frames to ENOBUFS once.
+			time.Sleep(time.Millisecond)
 		}
 	}
 	// Frames the kernel could not take yet (send buffer full) stay queued;
