@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -382,6 +383,68 @@ func TestCloseUnblocksReceive(t *testing.T) {
 				t.Fatal("TxSlot after Close returned a slot")
 			}
 		})
+	}
+}
+
+// TestIdleReceiveSleeps: on a quiet interface Receive sleeps until its
+// poll timeout, or until the runtime's preemption signal (every 10-20 ms
+// for a goroutine that never yields) ends the raw wait early; it must not
+// spin. ppoll writes the time left back into its timeout, so a timeout
+// kept across calls wore down to zero and turned an idle worker into a
+// busy loop of hundreds of thousands of calls a second.
+func TestIdleReceiveSleeps(t *testing.T) {
+	p := newPair(t)
+	c := openRing(t, p.ns2, "b0", &Config{PollTimeout: 40 * time.Millisecond})
+	frames := make([]Frame, 8)
+	const span = 400 * time.Millisecond
+	calls, idle := 0, 0
+	for start := time.Now(); time.Since(start) < span; calls++ {
+		n, err := c.Receive(frames)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			c.Release() // a stray frame (IPv6 neighbour discovery)
+			continue
+		}
+		idle++
+	}
+	// 40 ms waits, or 10-20 ms ones when preempted: ~10-40 calls.
+	if idle == 0 || calls > 100 {
+		t.Errorf("%d Receive calls (%d idle) in %v on a quiet interface: want a sleeping wait (10-40 calls)", calls, idle, span)
+	}
+}
+
+// TestBlockedReceiveDoesNotStallGC: a worker waiting in Receive holds its
+// P in a raw syscall, which must not hold up a stop-the-world: the
+// runtime's preemption signal ends the wait.
+func TestBlockedReceiveDoesNotStallGC(t *testing.T) {
+	p := newPair(t)
+	c := openRing(t, p.ns2, "b0", &Config{PollTimeout: 10 * time.Second})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		frames := make([]Frame, 8)
+		for {
+			if _, err := c.Receive(frames); err != nil {
+				return
+			}
+			c.Release()
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // let it block
+	start := time.Now()
+	runtime.GC()
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("runtime.GC took %v with a worker blocked in Receive (poll timeout 10 s): the wait held up the stop-the-world", took)
+	}
+	c.Close()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Receive still blocked 2 s after Close")
 	}
 }
 
