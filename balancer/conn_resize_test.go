@@ -13,6 +13,15 @@ func resizeFlow(i int) Tuple4 {
 	}
 }
 
+// resizeDirector is a director with room for 256k connections and one
+// UDP NAT service, for the resize tests that need a single real server.
+func resizeDirector(t *testing.T) (*Director, *Worker, *connTestSource) {
+	r := newConnTestReal("10.0.2.1", 53, NAT)
+	src := newConnTestSource(newConnTestService(UDP, "10.0.0.100", 53, r))
+	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1 << 18})
+	return d, d.NewWorker(), src
+}
+
 // checkShards verifies every shard's bookkeeping against its slots: live
 // entries counted in used, NAT entries in the outbound index and findable
 // through it, and every slot of the region past the active part zero.
@@ -157,11 +166,7 @@ func TestConnTableResizes(t *testing.T) {
 // flows stay live: the shards shrink around them and the survivors stay
 // reachable.
 func TestConnTableShrinksWithSurvivors(t *testing.T) {
-	r := newConnTestReal("10.0.2.1", 53, NAT)
-	svc := newConnTestService(UDP, "10.0.0.100", 53, r)
-	src := newConnTestSource(svc)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1 << 18})
-	w := d.NewWorker()
+	d, w, src := resizeDirector(t)
 	const flows, keep = 8000, 100
 	for i := range flows {
 		if res := w.Inbound(src, resizeFlow(i), 0, 0); !res.New {
@@ -195,11 +200,7 @@ func TestConnTableShrinksWithSurvivors(t *testing.T) {
 // table's preallocated scratch, so new connections allocate nothing even
 // when they make the shards grow.
 func TestConnTableGrowthAllocs(t *testing.T) {
-	r := newConnTestReal("10.0.2.1", 53, NAT)
-	svc := newConnTestService(UDP, "10.0.0.100", 53, r)
-	src := newConnTestSource(svc)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1 << 18})
-	w := d.NewWorker()
+	d, w, src := resizeDirector(t)
 	next := 0
 	before := d.ActiveSlots()
 	allocs := testing.AllocsPerRun(4, func() {
