@@ -191,8 +191,8 @@ func connOutSlotPos(s uint64) uint32          { return uint32(s) - 1 }
 // accumulate) and an outbound index of NAT entries, also linear-probing.
 //
 // The arrays are the first n slots of the shard's fixed region of the
-// table's flat arrays. n follows the live entries (connTable.grow, shrink),
-// not the capacity: 10k connections in a table sized for a million stay in
+// table's flat arrays. n follows the live entries (connTable.insert grows
+// it, connTable.shrink halves it), not the capacity: 10k connections in a table sized for a million stay in
 // a few hundred kilobytes instead of being scattered over 53 MB, where
 // nearly every lookup missed the TLB as well as the caches (measured as
 // 7 % of the forwarding rate, docs/benchmarks.md). Slots past n are always

@@ -1065,8 +1065,9 @@ func (d *Director) Conns(src ServiceSource, now Tick, fn func(ConnInfo) bool) {
 // at most one full pass, and returns how many it removed. A control
 // goroutine calls it periodically; each call resumes where the last one
 // stopped, so budget = Slots() is one full pass. At the end of its pass
-// over a shard it shrinks the shard when few of its slots are in use. Each shard lock is held for at most connSweepChunk slots (plus
-// the removals among them), so a million entries expiring at once never
+// over a shard it shrinks the shard when few of its slots are in use.
+// Each shard lock is held for at most connSweepChunk slots (plus the
+// removals among them), so a million entries expiring at once never
 // stall a worker for long. To visit the whole table every P seconds, call
 // it every T seconds with budget = Slots()*T/P.
 func (d *Director) Sweep(src ServiceSource, now Tick, budget int) int {

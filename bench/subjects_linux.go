@@ -222,9 +222,9 @@ func (n *nullSubject) start() error {
 		}
 		// The sockets are opened on the subject's CPU, as ulvs (pinned
 		// there whole) opens its own: the kernel runs a V3 RX ring's
-		// block-retire timer (an hrtimer on the 6.18 kernel measured) on the CPU that
-		// set the ring up, so both subjects' timers now fire on the CPU
-		// they are measured on (perf: ~1,000 expiries a second per ring).
+		// block-retire timer (an hrtimer on the 6.18 kernel measured) on
+		// the CPU that set the ring up, so both subjects' timers fire on
+		// the CPU they are measured on (~1,000 expiries a second per ring).
 		err := h.lvs.Director.Do(func() error {
 			var err error
 			if n.rx, err = afpacket.Open(h.lvs.Front.Name, &afpacket.Config{NoTX: true}); err != nil {
@@ -313,11 +313,10 @@ func (m *macRewriter) TxSlot() []byte {
 func (m *macRewriter) Commit(n int) {
 	if n >= 12 && m.slot != nil {
 		if m.ipip {
-			n = encapIPIP(m.slot, n, m.from, m.to[m.next], m.src, m.dst[m.next])
-		} else {
-			copy(m.slot[0:6], m.dst[m.next][:])
-			copy(m.slot[6:12], m.src[:])
+			n = encapIPIP(m.slot, n, m.from, m.to[m.next])
 		}
+		copy(m.slot[0:6], m.dst[m.next][:])
+		copy(m.slot[6:12], m.src[:])
 		if m.next++; m.next == len(m.dst) {
 			m.next = 0
 		}
