@@ -185,8 +185,12 @@ func TestConnTableShrinksWithSurvivors(t *testing.T) {
 	if d.Len() != keep {
 		t.Fatalf("%d entries left, want the %d survivors", d.Len(), keep)
 	}
-	if got := d.ActiveSlots(); got*4 > grown {
-		t.Errorf("%d slots in use after %d of %d flows expired (%d before): the shards did not shrink", got, flows-keep, flows, grown)
+	// 100 survivors over 64 shards: a shard keeps 128 slots only with 16
+	// or more of them, so every shard is back at the floor. (The grown
+	// size depends on the hash spread, so it is no yardstick.)
+	floor := len(d.tab.shards) * connMinSlots
+	if got := d.ActiveSlots(); got != floor || grown <= floor {
+		t.Errorf("%d slots in use after %d of %d flows expired (%d before): want every shard back at %d slots (%d)", got, flows-keep, flows, grown, connMinSlots, floor)
 	}
 	checkShards(t, d)
 	for i := range keep {
