@@ -173,7 +173,7 @@ func (l *Loop) newWorker(in *Port, pi int, ports []*Port) (*worker, error) {
 		oneArm: l.cfg.Client == l.cfg.Reals,
 	}
 	w.p = &w.ps[0]
-	w.tally.shard = w.idx
+	w.reals.shard = w.idx
 	w.ctr.init()
 	for _, p := range ports {
 		if p == in {
@@ -297,21 +297,22 @@ type worker struct {
 	ipid  uint16
 	icmp  tokenBucket
 	ctr   workerCounters
-	// tally collects per-real traffic counts for the batch.
-	tally realTally
+	// reals keeps per-real-server addresses, next-hop MACs and the batch's
+	// traffic counts.
+	reals realCache
 	// tr is this worker's ring of the armed trace, read once per batch;
 	// nil when no trace is armed.
 	tr *traceRing
-	// hops remembers recent next-hop resolutions towards the client side
-	// (0) and the real-server side (1).
-	hops [2]hopMemo
+	// backHops remembers recent next-hop resolutions towards the client
+	// side (those towards real servers live in reals).
+	backHops hopMemo
 	// svcMemo is isService's last answer.
 	svcMemo serviceMemo
 }
 
 // hopMemo remembers the MACs a worker resolved for a few destinations on
 // one port, for as long as the port's neighbour cache keeps its version:
-// a director sends to a handful of real servers or gateways, and a route
+// NAT replies go to a handful of gateways or on-link clients, and a route
 // walk plus a map lookup per frame is the largest part of resolving.
 type hopMemo struct {
 	version uint64
@@ -422,7 +423,7 @@ func (w *worker) handleBatch(frames []afpacket.Frame) {
 
 // endBatch publishes what handleBatch tallied in plain per-batch counts.
 func (w *worker) endBatch() {
-	w.tally.flush()
+	w.reals.flush()
 	w.ctr.settle()
 }
 
@@ -639,13 +640,14 @@ func (w *worker) toReal(frame []byte, real *balancer.RealServer, now balancer.Ti
 		w.traceInbound(frame, real)
 	}
 	out := w.loop.cfg.Reals
-	realIP := real.Addr.Unmap().As4()
-	mac, ok := w.resolve(out, realIP)
-	if !ok {
-		return
+	rs := w.reals.slot(real)
+	if v := out.Neigh.Version(); !rs.macOK || rs.macVersion != v {
+		if !w.resolveReal(out, rs, v) {
+			return
+		}
 	}
 	if real.Method == balancer.TUN {
-		w.tunnel(frame, real, realIP, mac)
+		w.tunnel(frame, rs, out)
 		return
 	}
 	staged := w.stage(false, frame)
@@ -659,9 +661,9 @@ func (w *worker) toReal(frame []byte, real *balancer.RealServer, now balancer.Ti
 		if port == 0 {
 			port = p.DstPort
 		}
-		r = NATInbound(staged, p, realIP, port, out.MAC, mac)
+		r = NATInbound(staged, p, rs.ip, port, out.MAC, rs.mac)
 	case balancer.DR:
-		r = DR(staged, p, out.MAC, mac)
+		r = DR(staged, p, out.MAC, rs.mac)
 	default:
 		r = DropNotOurs
 	}
@@ -669,20 +671,19 @@ func (w *worker) toReal(frame []byte, real *balancer.RealServer, now balancer.Ti
 		w.refuse(frame, r, 0)
 		return
 	}
-	w.tally.in(real, len(staged))
+	w.reals.countIn(rs, len(staged))
 	w.ctr.inboundN++
 	w.send(false, staged)
 }
 
-func (w *worker) tunnel(frame []byte, real *balancer.RealServer, realIP [4]byte, mac [6]byte) {
-	out := w.loop.cfg.Reals
+func (w *worker) tunnel(frame []byte, rs *realSlot, out *Port) {
 	slot := w.txReals.TxSlot()
 	if slot == nil {
 		w.ctr.drop(DropNoRoom)
 		return
 	}
 	w.ipid++
-	n, r := TUN(slot, frame, w.p, out.Addr, realIP, out.MAC, mac, out.MTU, w.ipid)
+	n, r := TUN(slot, frame, w.p, out.Addr, rs.ip, out.MAC, rs.mac, out.MTU, w.ipid)
 	if r != DropNone {
 		w.refuse(frame, r, out.MTU-TUNOverhead)
 		return
@@ -691,23 +692,43 @@ func (w *worker) tunnel(frame []byte, real *balancer.RealServer, realIP [4]byte,
 		w.traceSent(slot[:n], false, false)
 	}
 	w.txReals.Commit(n)
-	w.tally.in(real, n)
+	w.reals.countIn(rs, n)
 	w.ctr.inboundN++
 	w.ctr.txN++
 }
 
-// resolve returns the MAC of the next hop towards dst on port out. On a
-// miss it counts the drop and, for an unresolved neighbour, asks for a
+// resolveReal reads the MAC of the next hop towards rs's server on port out
+// (the real-server side) into rs, as of the neighbour cache's version v. On
+// a miss it counts the drop and, for an unresolved neighbour, asks for a
 // resolution without waiting for it.
-func (w *worker) resolve(out *Port, dst [4]byte) ([6]byte, bool) {
-	memo := &w.hops[0]
-	if out != w.loop.cfg.Client {
-		memo = &w.hops[1]
+func (w *worker) resolveReal(out *Port, rs *realSlot, v uint64) bool {
+	mac, ok := w.lookupHop(out, rs.ip)
+	if !ok {
+		return false
 	}
-	version := out.Neigh.Version()
-	if mac, ok := memo.lookup(version, dst); ok {
+	rs.mac, rs.macVersion, rs.macOK = mac, v, true
+	return true
+}
+
+// resolveBack returns the MAC of the next hop towards dst on the client
+// side, through the worker's memo of recent answers.
+func (w *worker) resolveBack(dst [4]byte) ([6]byte, bool) {
+	back := w.loop.cfg.Client
+	version := back.Neigh.Version()
+	if mac, ok := w.backHops.lookup(version, dst); ok {
 		return mac, true
 	}
+	mac, ok := w.lookupHop(back, dst)
+	if ok {
+		w.backHops.remember(dst, mac)
+	}
+	return mac, ok
+}
+
+// lookupHop routes dst on port out and looks its next hop up in the port's
+// neighbour cache. On a miss it counts the drop and, for an unresolved
+// neighbour, asks for a resolution without waiting for it.
+func (w *worker) lookupHop(out *Port, dst [4]byte) ([6]byte, bool) {
 	hop, ok := out.NextHop(dst)
 	if !ok {
 		w.ctr.drop(DropNoRoute)
@@ -719,7 +740,6 @@ func (w *worker) resolve(out *Port, dst [4]byte) ([6]byte, bool) {
 		w.ctr.drop(DropNeighMiss)
 		return mac, false
 	}
-	memo.remember(dst, mac)
 	return mac, true
 }
 
@@ -791,7 +811,7 @@ func (w *worker) afterOutbound(frame []byte, res *balancer.OutboundResult, tab *
 		w.traceOutbound(frame, res.Real, res.VIP, res.VPort)
 	}
 	back := w.loop.cfg.Client
-	mac, ok := w.resolve(back, p.Dst)
+	mac, ok := w.resolveBack(p.Dst)
 	if !ok {
 		return
 	}
@@ -804,7 +824,7 @@ func (w *worker) afterOutbound(frame []byte, res *balancer.OutboundResult, tab *
 		return
 	}
 	if real := tab.Real(res.Real); real != nil {
-		w.tally.out(real, len(staged))
+		w.reals.countOut(w.reals.slot(real), len(staged))
 	}
 	w.ctr.outboundN++
 	w.send(true, staged)
@@ -880,55 +900,6 @@ func (w *worker) learnClient(frame []byte) {
 	var mac [6]byte
 	copy(mac[:], frame[6:12])
 	port.Neigh.Learn(hop, mac)
-}
-
-// realTally adds up a batch's packets and bytes per real server, so that
-// the shared counters take a few atomic adds per batch instead of four per
-// packet. A batch rarely reaches more than a handful of real servers; when
-// more than fit show up, the tally is flushed early.
-type realTally struct {
-	shard   int // the worker's counter shard
-	n       int
-	entries [16]struct {
-		r                                  *balancer.RealServer
-		inPkts, inBytes, outPkts, outBytes int
-	}
-}
-
-func (t *realTally) slot(r *balancer.RealServer) int {
-	for i := range t.entries[:t.n] {
-		if t.entries[i].r == r {
-			return i
-		}
-	}
-	if t.n == len(t.entries) {
-		t.flush()
-	}
-	t.entries[t.n].r = r
-	t.n++
-	return t.n - 1
-}
-
-func (t *realTally) in(r *balancer.RealServer, bytes int) {
-	e := &t.entries[t.slot(r)]
-	e.inPkts++
-	e.inBytes += bytes
-}
-
-func (t *realTally) out(r *balancer.RealServer, bytes int) {
-	e := &t.entries[t.slot(r)]
-	e.outPkts++
-	e.outBytes += bytes
-}
-
-// flush adds the tally to the real servers' counters on the worker's shard.
-func (t *realTally) flush() {
-	for i := range t.entries[:t.n] {
-		e := &t.entries[i]
-		e.r.CountN(t.shard, e.inPkts, e.inBytes, e.outPkts, e.outBytes)
-		e.r, e.inPkts, e.inBytes, e.outPkts, e.outBytes = nil, 0, 0, 0, 0
-	}
-	t.n = 0
 }
 
 // tokenBucket rate-limits the ICMP errors a worker sends.
