@@ -68,9 +68,14 @@ demo: deps build
 FIG_RUNS    ?= 10
 FIG_SECONDS ?= 2
 FIG_WORKERS ?= 1
+# The interleaved comparison (bench.Config.Interleave): each ulvs mode and
+# the null forwarder running at once on twin topologies, fed in turns of
+# FIG_INTERLEAVE_MS for FIG_ROUNDS rounds; 0 turns it off.
+FIG_INTERLEAVE_MS ?= 400
+FIG_ROUNDS        ?= 40
 figures: deps build
 	ULVS_BENCH_PPS=1 ULVS_BIN=$(abspath $(BIN)) ULVS_BENCH_RUNS=$(FIG_RUNS) ULVS_BENCH_SECONDS=$(FIG_SECONDS) \
-	ULVS_BENCH_WORKERS=$(FIG_WORKERS) ULVS_BENCH_JSON=$(abspath bin/figures.json) ULVS_BENCH_PROFILE_DIR=$(FIG_PROFILE_DIR) \
+	ULVS_BENCH_WORKERS=$(FIG_WORKERS) ULVS_BENCH_INTERLEAVE_MS=$(FIG_INTERLEAVE_MS) ULVS_BENCH_ROUNDS=$(FIG_ROUNDS) ULVS_BENCH_JSON=$(abspath bin/figures.json) ULVS_BENCH_PROFILE_DIR=$(FIG_PROFILE_DIR) \
 	$(GO) test -count=1 -run '^TestFiguresPPS$$' -v -timeout 40m ./bench
 
 clean:

@@ -182,6 +182,57 @@ func TestRunCountOnly(t *testing.T) {
 	}
 }
 
+// TestRunInterleaved runs the side-by-side comparison: ulvs-tun against
+// both null forwarders, each pair at the same time on twin topologies.
+func TestRunInterleaved(t *testing.T) {
+	if !netns.IsRoot() {
+		t.Skip("bench: skipping, the throughput run builds network namespaces and needs root")
+	}
+	if testing.Short() {
+		t.Skip("bench: skipping the namespace throughput run in -short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := Config{Binary: ulvsBinary, Traffic: figuresTraffic(t, 1000), Duration: 300 * time.Millisecond,
+		Warmup: 150 * time.Millisecond, Reals: 2, Subjects: []Subject{ULVSTUN, Null, NullIPIP},
+		Interleave: 100 * time.Millisecond, Rounds: 3}
+	if _, err := Run(ctx, c); err == nil || !strings.Contains(err.Error(), "count-only") {
+		t.Fatalf("interleaving without count-only: err %v, want one that asks for --count-only", err)
+	}
+	c.CountOnly = true
+	rep, err := Run(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logTable(t, rep)
+	var names []string
+	for _, p := range rep.Interleaved {
+		names = append(names, p.Name)
+		if p.Rounds != 3 || len(p.APPS) != 3 || len(p.BPPS) != 3 {
+			t.Errorf("%s: %d rounds, %d and %d slices, want 3 of each", p.Name, p.Rounds, len(p.APPS), len(p.BPPS))
+		}
+		for i := range p.APPS {
+			// Both subjects forward at hundreds of kpps here; a slice
+			// that fed the wrong topology, or sampled outside the
+			// traffic, reads (nearly) nothing.
+			if p.APPS[i] < 10e3 || p.BPPS[i] < 10e3 {
+				t.Errorf("%s: slice %d delivered %.0f and %.0f pps", p.Name, i, p.APPS[i], p.BPPS[i])
+			}
+		}
+		if p.Ratio < 0.2 || p.Ratio > 5 || p.RatioQ1 > p.Ratio || p.RatioQ3 < p.Ratio {
+			t.Errorf("%s: ratio %.3f (%.3f-%.3f)", p.Name, p.Ratio, p.RatioQ1, p.RatioQ3)
+		}
+	}
+	want := []string{"ulvs-tun / null-forwarder", "ulvs-tun / null-ipip"}
+	if !slices.Equal(names, want) {
+		t.Errorf("interleaved pairs %q, want %q", names, want)
+	}
+	var b strings.Builder
+	if err := rep.WriteTable(&b); err != nil || !strings.Contains(b.String(), "interleaved: both subjects running at once") {
+		t.Errorf("table without the interleaved section (err %v):\n%s", err, b.String())
+	}
+}
+
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
@@ -202,7 +253,9 @@ func copyFile(t *testing.T, from, to string) {
 // it takes minutes and wants a quiet machine. ULVS_BENCH_RUNS (default 3),
 // ULVS_BENCH_SECONDS (default 3), ULVS_BENCH_WORKERS,
 // ULVS_BENCH_GOMAXPROCS, ULVS_BENCH_SUBJECTS (comma-separated),
-// ULVS_BENCH_NOPIN=1, ULVS_BENCH_PROFILE_DIR and ULVS_BENCH_JSON tune it.
+// ULVS_BENCH_NOPIN=1, ULVS_BENCH_PROFILE_DIR and ULVS_BENCH_JSON tune it;
+// ULVS_BENCH_INTERLEAVE_MS and ULVS_BENCH_ROUNDS add the interleaved
+// comparison (Config.Interleave).
 func TestFiguresPPS(t *testing.T) {
 	if os.Getenv("ULVS_BENCH_PPS") != "1" {
 		t.Skip("bench: the full throughput measurement runs only with ULVS_BENCH_PPS=1 (make figures)")
@@ -226,6 +279,10 @@ func TestFiguresPPS(t *testing.T) {
 	}
 	c.NoPin = os.Getenv("ULVS_BENCH_NOPIN") == "1"
 	c.CountOnly = os.Getenv("ULVS_BENCH_VERIFY") != "1"
+	if ms := envInt(t, "ULVS_BENCH_INTERLEAVE_MS"); ms > 0 && c.CountOnly {
+		c.Interleave = time.Duration(ms) * time.Millisecond
+		c.Rounds = envInt(t, "ULVS_BENCH_ROUNDS")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, c)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // WriteTable writes the report as a human-readable table.
@@ -78,6 +79,18 @@ func (r *BenchReport) WriteTable(w io.Writer) error {
 		b.WriteString("\nratios of delivered rates: of the medians; paired run by run, median (range)\n")
 		for _, q := range r.Ratios {
 			fmt.Fprintf(&b, "  %-*s %.3f   %.3f (%.3f-%.3f)\n", qw, q.Name, q.Value, q.Paired, q.PairedMin, q.PairedMax)
+		}
+	}
+	if len(r.Interleaved) > 0 {
+		p := r.Interleaved[0]
+		fmt.Fprintf(&b, "\ninterleaved: both subjects running at once on twin topologies, fed in turns of %v, %d rounds;\nrates over each slice's middle half, medians; ratio = median of adjacent slices' ratios (quartiles)\n",
+			time.Duration(p.SliceSeconds*float64(time.Second)), p.Rounds)
+		pw := 0
+		for _, q := range r.Interleaved {
+			pw = max(pw, len(q.Name))
+		}
+		for _, q := range r.Interleaved {
+			fmt.Fprintf(&b, "  %-*s %7.1f / %7.1f kpps   %.3f (%.3f-%.3f)\n", pw, q.Name, q.MedianA/1e3, q.MedianB/1e3, q.Ratio, q.RatioQ1, q.RatioQ3)
 		}
 	}
 	for _, wn := range r.Warnings {

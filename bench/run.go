@@ -103,6 +103,14 @@ type Config struct {
 	CountOnly bool
 	// MaxFrames bounds the frames of one window (default 50 million).
 	MaxFrames uint64
+	// Interleave, when set, adds a side-by-side comparison after the
+	// windows: every ulvs subject runs at the same time as the null
+	// forwarder (and ulvs-tun as null-ipip, when that is a subject), each
+	// on its own copy of the topology, and the generator feeds them in
+	// turns of Interleave for Rounds rounds (default DefaultRounds); see
+	// PairResult. It needs CountOnly.
+	Interleave time.Duration
+	Rounds     int
 	// ProfileDir, if set, makes every ulvs subject write a Go CPU profile
 	// there (ulvs run --cpuprofile), and the null forwarder one of its
 	// relay: one file per subject and run.
@@ -152,6 +160,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxFrames == 0 {
 		c.MaxFrames = 50_000_000
+	}
+	if c.Interleave > 0 && c.Rounds <= 0 {
+		c.Rounds = DefaultRounds
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -314,13 +325,15 @@ type BenchSetup struct {
 
 // BenchReport is the outcome of Run.
 type BenchReport struct {
-	Started  time.Time       `json:"started"`
-	Elapsed  string          `json:"elapsed"`
-	Host     Host            `json:"host"`
-	Setup    BenchSetup      `json:"setup"`
-	Results  []SubjectResult `json:"results"`
-	Ratios   []Ratio         `json:"ratios"`
-	Warnings []string        `json:"warnings"`
+	Started time.Time       `json:"started"`
+	Elapsed string          `json:"elapsed"`
+	Host    Host            `json:"host"`
+	Setup   BenchSetup      `json:"setup"`
+	Results []SubjectResult `json:"results"`
+	Ratios  []Ratio         `json:"ratios"`
+	// Interleaved holds Config.Interleave's side-by-side comparisons.
+	Interleaved []PairResult `json:"interleaved,omitempty"`
+	Warnings    []string     `json:"warnings"`
 }
 
 // Result returns the result for s, or nil.

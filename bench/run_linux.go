@@ -35,6 +35,12 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		return nil, errors.New("bench: nft is missing; the sinks and the kernel subjects need it (apt-get install nftables)")
 	}
+	if c.Interleave > 0 && !c.CountOnly {
+		return nil, errors.New("bench: the interleaved comparison counts delivered packets only; add --count-only")
+	}
+	if c.Interleave > 0 && c.Interleave < 40*time.Millisecond {
+		return nil, fmt.Errorf("bench: interleave slices of %v are too short to sample; use 40ms or more", c.Interleave)
+	}
 	pinned := !c.NoPin && runtime.NumCPU() >= 2
 	if pinned && (c.GenCPU == c.SubjectCPU || max(c.GenCPU, c.SubjectCPU) >= runtime.NumCPU() || min(c.GenCPU, c.SubjectCPU) < 0) {
 		return nil, fmt.Errorf("bench: generator CPU %d and subject CPU %d must be distinct CPUs below %d", c.GenCPU, c.SubjectCPU, runtime.NumCPU())
@@ -156,6 +162,11 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 	}
 	rep.Results = results
 	rep.computeRatios()
+	if c.Interleave > 0 {
+		if rep.Interleaved, err = runInterleaved(ctx, c, m, clk, genCPU); err != nil {
+			return nil, err
+		}
+	}
 	rep.Elapsed = time.Since(rep.Started).Round(time.Millisecond).String()
 	return rep, nil
 }

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"encoding/json"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -220,5 +222,45 @@ func TestReportCountOnly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestInterleavePairs(t *testing.T) {
+	tests := []struct {
+		subjects []Subject
+		want     []Pair
+	}{
+		{AllSubjects(), []Pair{{ULVSNAT, Null}, {ULVSDR, Null}, {ULVSTUN, Null}, {ULVSTUN, NullIPIP}}},
+		{[]Subject{ULVSTUN, Null}, []Pair{{ULVSTUN, Null}}},
+		{[]Subject{"ulvs-dr@/tmp/old", ULVSDR}, []Pair{{"ulvs-dr@/tmp/old", Null}, {ULVSDR, Null}}},
+		{[]Subject{Null, KernelDNAT}, nil},
+	}
+	for _, tt := range tests {
+		if got := interleavePairs(tt.subjects); !slices.Equal(got, tt.want) {
+			t.Errorf("interleavePairs(%q) = %v, want %v", tt.subjects, got, tt.want)
+		}
+	}
+}
+
+func TestPairResultSummary(t *testing.T) {
+	// Adjacent slices share the host's speed: the ratio of each pair is
+	// 0.9 however much the speed moves between rounds.
+	p := PairResult{A: ULVSDR, B: Null,
+		APPS: []float64{450, 900, 540, 630, 720},
+		BPPS: []float64{500, 1000, 600, 700, 800}}
+	p.summarize()
+	if p.Name != "ulvs-dr / null-forwarder" || p.Rounds != 5 {
+		t.Errorf("name %q, rounds %d", p.Name, p.Rounds)
+	}
+	if math.Abs(p.Ratio-0.9) > 1e-9 || math.Abs(p.RatioQ1-0.9) > 1e-9 || math.Abs(p.RatioQ3-0.9) > 1e-9 {
+		t.Errorf("ratio %v (%v-%v), want 0.9 throughout", p.Ratio, p.RatioQ1, p.RatioQ3)
+	}
+	if p.MedianA != 630 || p.MedianB != 700 {
+		t.Errorf("medians %v / %v, want 630 / 700", p.MedianA, p.MedianB)
+	}
+	for _, tt := range []struct{ q, want float64 }{{0, 1}, {0.25, 2}, {0.5, 3}, {0.75, 4}, {1, 5}, {0.125, 1.5}} {
+		if got := quantile([]float64{1, 2, 3, 4, 5}, tt.q); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("quantile(%v) = %v, want %v", tt.q, got, tt.want)
+		}
 	}
 }

@@ -35,6 +35,8 @@ func benchCmd(args []string, out io.Writer) error {
 	workers := fs.Int("workers", 1, "ulvs --workers")
 	gomaxprocs := fs.Int("gomaxprocs", 0, "GOMAXPROCS for ulvs (0: runtime default)")
 	countOnly := fs.Bool("count-only", false, "count delivered packets at the real servers' ingress without reading them: the generator keeps its CPU, but nothing is verified and latency is not measured")
+	interleave := fs.Duration("interleave", 0, "after the windows, run every ulvs subject at the same time as the null forwarder on a twin topology and feed them in turns of this `length` (400ms is a good start; needs --count-only): the steadiest ratio on a host whose speed drifts")
+	rounds := fs.Int("rounds", bench.DefaultRounds, "--interleave: turns per subject")
 	noPin := fs.Bool("no-pin", false, "do not pin generator/sinks and subject to CPUs 0 and 1")
 	jsonOut := fs.String("json", "", "write the full report as JSON to `FILE` (- for stdout instead of the table)")
 	svg := fs.String("svg", "", "write a plot of throughput and latency per subject to `FILE` (SVG)")
@@ -81,6 +83,7 @@ func benchCmd(args []string, out io.Writer) error {
 	}
 	c.Duration, c.Warmup, c.Runs, c.Reals, c.Workers, c.GOMAXPROCS, c.NoPin = *dur, *warm, *runs, *reals, *workers, *gomaxprocs, *noPin
 	c.CountOnly = *countOnly
+	c.Interleave, c.Rounds = *interleave, *rounds
 	n := len(c.Subjects)
 	if n == 0 {
 		n = len(bench.AllSubjects())
