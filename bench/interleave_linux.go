@@ -3,11 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"time"
-
-	"github.com/ulvs/ulvs/internal/netns"
 )
 
 // interleaveGap is the pause after every slice: the subject that was fed
@@ -27,24 +24,11 @@ func runInterleaved(ctx context.Context, c Config, a *measurer, clk *clock, genC
 	if len(pairs) == 0 {
 		return nil, nil
 	}
-	env, err := netns.NewEnv(c.Logger)
+	hb, closeTwin, err := newHarness(ctx, c, a.h.pinned, a.h.tcp)
 	if err != nil {
 		return nil, err
 	}
-	defer env.Close()
-	lvs, err := netns.NewLVS(env, netns.Options{Reals: c.Reals})
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "ulvs-bench-twin-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	hb := &harness{ctx: ctx, c: c, log: c.Logger, lvs: lvs, dir: dir, pinned: a.h.pinned, tcp: a.h.tcp}
-	if err := hb.setupSinks(); err != nil {
-		return nil, err
-	}
+	defer closeTwin()
 	gb, err := newStreamGen(hb, c.Traffic, clk, genCPU)
 	if err != nil {
 		return nil, err

@@ -73,24 +73,11 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 		SYNFlood: tr.SYNFlood, NewConnRate: tr.NewConnRate, Workers: c.Workers, GOMAXPROCS: c.GOMAXPROCS,
 		GenCPU: c.GenCPU, SubjectCPU: c.SubjectCPU, Pinned: pinned, CountOnly: c.CountOnly}
 
-	env, err := netns.NewEnv(c.Logger)
+	h, closeHarness, err := newHarness(ctx, c, pinned, tr.TCP > 0 || tr.NewConnRate > 0)
 	if err != nil {
 		return nil, err
 	}
-	defer env.Close()
-	lvs, err := netns.NewLVS(env, netns.Options{Reals: c.Reals})
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "ulvs-bench-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	h := &harness{ctx: ctx, c: c, log: c.Logger, lvs: lvs, dir: dir, pinned: pinned, tcp: tr.TCP > 0 || tr.NewConnRate > 0}
-	if err := h.setupSinks(); err != nil {
-		return nil, err
-	}
+	defer closeHarness()
 	genCPU := -1
 	if pinned {
 		genCPU = c.GenCPU
@@ -110,8 +97,8 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 	var sinks []*sink
 	var seen []atomic.Uint64
 	if !c.CountOnly {
-		sinks = make([]*sink, len(lvs.Reals))
-		for i, r := range lvs.Reals {
+		sinks = make([]*sink, len(h.lvs.Reals))
+		for i, r := range h.lvs.Reals {
 			if sinks[i], err = openSink(i, r, clk, genCPU); err != nil {
 				return nil, fmt.Errorf("bench: sink on %s: %w", r.NS.Name, err)
 			}
@@ -169,6 +156,39 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 	}
 	rep.Elapsed = time.Since(rep.Started).Round(time.Millisecond).String()
 	return rep, nil
+}
+
+// newHarness builds a topology (namespaces, bridge, real servers), a
+// scratch directory and the sinks' counters; close removes them all.
+func newHarness(ctx context.Context, c Config, pinned, tcp bool) (h *harness, close func(), err error) {
+	env, err := netns.NewEnv(c.Logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir := ""
+	close = func() {
+		env.Close()
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+	}
+	defer func() {
+		if err != nil {
+			close()
+		}
+	}()
+	lvs, err := netns.NewLVS(env, netns.Options{Reals: c.Reals})
+	if err != nil {
+		return nil, nil, err
+	}
+	if dir, err = os.MkdirTemp("", "ulvs-bench-"); err != nil {
+		return nil, nil, err
+	}
+	h = &harness{ctx: ctx, c: c, log: c.Logger, lvs: lvs, dir: dir, pinned: pinned, tcp: tcp}
+	if err = h.setupSinks(); err != nil {
+		return nil, nil, err
+	}
+	return h, close, nil
 }
 
 // notChecked is SubjectResult.Rewrite when no frame was read.
