@@ -314,12 +314,16 @@ func (w *Worker) decideHitsByShard(src ServiceSource, pkts []BatchPacket, now Ti
 		}
 	}
 	connFetchStartOrder(tab, b, order)
-	for start := 0; start < n; {
-		sh := b[order[start]].sh
-		end := start + 1
-		for end < n && b[order[end]].sh == sh {
-			end++
+	// The placement left count[s] at the end of shard s's run in order
+	// (and count[s-1] at its start), so the runs are read off count
+	// instead of found by comparing each packet's shard with the next.
+	start := 0
+	for si, end16 := range count[:len(tab.shards)] {
+		end := int(end16)
+		if start == end {
+			continue
 		}
+		sh := &tab.shards[si]
 		sh.mu.Lock()
 		rest := false
 		for j := start; j < end; j++ {
