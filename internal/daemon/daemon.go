@@ -363,6 +363,13 @@ func (d *Director) Run(ctx context.Context) error {
 	return err
 }
 
+// The connection sweep visits the table once per sweepsPerPass ticks of
+// 100 ms, and at least sweepMinBudget slots per tick.
+const (
+	sweepsPerPass  = 10
+	sweepMinBudget = 1024
+)
+
 // housekeeping expires connections in bounded slices and keeps the real
 // servers' next hops resolved.
 func (d *Director) housekeeping(ctx context.Context) {
@@ -378,7 +385,12 @@ func (d *Director) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-sweep.C:
-			d.conns.Sweep(d.table.Load(), balancer.Now(), 1<<16)
+			// A tenth of the active slots per tick: one pass a second.
+			// Lookups already treat an expired entry as gone, so the pass
+			// only returns memory and settles the connection counts; ten
+			// passes a second cost a busy table's worth of locked reads
+			// each time, on the forwarding CPUs' caches.
+			d.conns.Sweep(d.table.Load(), balancer.Now(), max(d.conns.ActiveSlots()/sweepsPerPass, sweepMinBudget))
 			d.checkDrains(now)
 		case <-resolve.C:
 			d.wantNeighbours()
