@@ -370,11 +370,33 @@ const (
 	sweepMinBudget = 1024
 )
 
+// sweepPacer sets how many slots each sweep tick visits: a tenth of the
+// slots that were active at the start of the current second, so a pass
+// takes a second. Lookups already treat an expired entry as gone, so the
+// pass only returns memory and settles the connection counts; ten passes a
+// second cost a busy table's worth of locked reads each time, on the
+// forwarding CPUs' caches. The budget is fixed for a second because the
+// sweep shrinks the shards it empties: a budget recomputed every tick
+// would shrink with them and stretch a pass over an expiring burst to
+// nearly two seconds.
+type sweepPacer struct {
+	tick, budget int
+}
+
+func (p *sweepPacer) next(conns *balancer.Director) int {
+	if p.tick%sweepsPerPass == 0 {
+		p.budget = max((conns.ActiveSlots()+sweepsPerPass-1)/sweepsPerPass, sweepMinBudget)
+	}
+	p.tick++
+	return p.budget
+}
+
 // housekeeping expires connections in bounded slices and keeps the real
 // servers' next hops resolved.
 func (d *Director) housekeeping(ctx context.Context) {
 	sweep := time.NewTicker(100 * time.Millisecond)
 	defer sweep.Stop()
+	var pacer sweepPacer
 	resolve := time.NewTicker(5 * time.Second)
 	defer resolve.Stop()
 	estimate := time.NewTicker(status.EstimatorInterval * time.Second)
@@ -385,12 +407,7 @@ func (d *Director) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-sweep.C:
-			// A tenth of the active slots per tick: one pass a second.
-			// Lookups already treat an expired entry as gone, so the pass
-			// only returns memory and settles the connection counts; ten
-			// passes a second cost a busy table's worth of locked reads
-			// each time, on the forwarding CPUs' caches.
-			d.conns.Sweep(d.table.Load(), balancer.Now(), max(d.conns.ActiveSlots()/sweepsPerPass, sweepMinBudget))
+			d.conns.Sweep(d.table.Load(), balancer.Now(), pacer.next(d.conns))
 			d.checkDrains(now)
 		case <-resolve.C:
 			d.wantNeighbours()
