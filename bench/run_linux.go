@@ -159,14 +159,14 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 }
 
 // newHarness builds a topology (namespaces, bridge, real servers), a
-// scratch directory and the sinks' counters; close removes them all.
-func newHarness(ctx context.Context, c Config, pinned, tcp bool) (h *harness, close func(), err error) {
+// scratch directory and the sinks' counters; cleanup removes them all.
+func newHarness(ctx context.Context, c Config, pinned, tcp bool) (h *harness, cleanup func(), err error) {
 	env, err := netns.NewEnv(c.Logger)
 	if err != nil {
 		return nil, nil, err
 	}
 	dir := ""
-	close = func() {
+	cleanup = func() {
 		env.Close()
 		if dir != "" {
 			os.RemoveAll(dir)
@@ -174,7 +174,7 @@ func newHarness(ctx context.Context, c Config, pinned, tcp bool) (h *harness, cl
 	}
 	defer func() {
 		if err != nil {
-			close()
+			cleanup()
 		}
 	}()
 	lvs, err := netns.NewLVS(env, netns.Options{Reals: c.Reals})
@@ -188,7 +188,7 @@ func newHarness(ctx context.Context, c Config, pinned, tcp bool) (h *harness, cl
 	if err = h.setupSinks(); err != nil {
 		return nil, nil, err
 	}
-	return h, close, nil
+	return h, cleanup, nil
 }
 
 // notChecked is SubjectResult.Rewrite when no frame was read.
