@@ -611,6 +611,17 @@ func (c *pcapCapture) stop() {
 	c.proc.Stop()
 }
 
+// tsharkBadFilter selects packets with a bad checksum or a malformed
+// header. A TCP checksum of 0xFFFF where 0x0000 is due is not one: both
+// are zero in one's complement and every receiver accepts either, and the
+// kernel writes 0xFFFF itself when it completes a partial checksum in
+// software (skb_checksum_help's CSUM_MANGLED_0), in about one segment in
+// 65,536 (a server's reply in TUN mode, which ulvs never touches, failed
+// CI that way). tshark 4.0 reports it with status "Bad"; ulvs itself
+// writes 0x0000 (CompleteChecksum, RFC 1624 eqn. 3 updates).
+const tsharkBadFilter = `ip.checksum.status == "Bad" || (tcp.checksum.status == "Bad" && !tcp.checksum.ffff) || ` +
+	`udp.checksum.status == "Bad" || icmp.checksum.status == "Bad" || _ws.malformed || _ws.expert.severity == error`
+
 // tsharkBad returns the number of packets in file and the lines of those
 // with a bad checksum or a malformed header.
 func tsharkBad(t *testing.T, file string) (int, string) {
@@ -628,7 +639,7 @@ func tsharkBad(t *testing.T, file string) (int, string) {
 	if len(bytes.TrimSpace(all)) == 0 {
 		n = 0
 	}
-	filter := `ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad" || icmp.checksum.status == "Bad" || _ws.malformed || _ws.expert.severity == error`
+	filter := tsharkBadFilter
 	bad, err := exec.Command("tshark", append(args, "-Y", filter)...).Output()
 	if err != nil {
 		t.Fatalf("tshark -Y: %v", err)
