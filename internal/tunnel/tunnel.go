@@ -7,8 +7,9 @@
 package tunnel
 
 import (
-	"encoding/binary"
 	"fmt"
+
+	"github.com/ulvs/ulvs/forward/header"
 )
 
 // DropReason says why a packet was not delivered.
@@ -63,53 +64,28 @@ const protoIPIP = 4
 // reason. isLocal reports whether an address belongs to this host.
 func decap(pkt []byte, isLocal func([4]byte) bool) ([]byte, DropReason, bool) {
 	outer, ok := ipv4Packet(pkt)
-	if !ok {
+	if !ok || outer.Protocol() != header.ProtoIPIP {
 		return nil, DropOuterHeader, false
 	}
-	if outer[9] != protoIPIP {
-		return nil, DropOuterHeader, false
-	}
-	if binary.BigEndian.Uint16(outer[6:])&0x3fff != 0 { // MF flag or fragment offset
+	if outer.IsFragment() {
 		return nil, DropFragment, false
 	}
-	if !isLocal([4]byte(outer[16:20])) {
+	if !isLocal(outer.Dst()) {
 		return nil, DropNotLocal, false
 	}
-	inner, ok := ipv4Packet(outer[int(outer[0]&0x0f)*4:])
+	inner, ok := ipv4Packet(outer[outer.HeaderLength():])
 	if !ok {
 		return nil, DropInnerHeader, false
 	}
 	return inner, 0, true
 }
 
-// ipv4Packet validates an IPv4 header and returns b cut to its total length.
-func ipv4Packet(b []byte) ([]byte, bool) {
-	if len(b) < 20 || b[0]>>4 != 4 {
+// ipv4Packet validates an IPv4 header, its checksum included, and returns
+// b cut to its total length.
+func ipv4Packet(b []byte) (header.IPv4, bool) {
+	ip := header.IPv4(b)
+	if !ip.IsValid() || !ip.IsChecksumValid() {
 		return nil, false
 	}
-	ihl := int(b[0]&0x0f) * 4
-	total := int(binary.BigEndian.Uint16(b[2:]))
-	if ihl < 20 || total < ihl || total > len(b) {
-		return nil, false
-	}
-	if checksum(b[:ihl]) != 0 {
-		return nil, false
-	}
-	return b[:total], true
-}
-
-// checksum is the Internet checksum (RFC 1071); over a header that carries
-// its checksum it is 0 when the header is intact.
-func checksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
+	return ip[:ip.TotalLength()], true
 }
