@@ -6,40 +6,32 @@
 // exactly as with the kernel's tunl0.
 package tunnel
 
-import (
-	"fmt"
+import "github.com/ulvs/ulvs/forward/header"
 
-	"github.com/ulvs/ulvs/forward/header"
-)
+//go:generate go tool stringer -type DropReason -linecomment
 
 // DropReason says why a packet was not delivered.
 type DropReason uint8
 
-// The drop reasons, counted in Stats.Drops.
+// The drop reasons, counted in Stats.Drops, each with its name (snake_case,
+// as a metric label would be) as the line comment, from which `go generate`
+// writes String.
 const (
-	DropOuterHeader DropReason = iota // outer IPv4 header truncated, malformed or with a bad checksum
-	DropFragment                      // outer packet is a fragment; fragments are not reassembled
-	DropNotLocal                      // outer destination is not an address of this host
-	DropInnerHeader                   // inner packet is not a valid IPv4 packet
-	DropWrite                         // the TUN device refused the inner packet
-	NumDropReasons
+	// Outer IPv4 header truncated, malformed or with a bad checksum.
+	DropOuterHeader DropReason = iota // outer_header
+	// Outer packet is a fragment; fragments are not reassembled.
+	DropFragment // fragment
+	// Outer destination is not an address of this host.
+	DropNotLocal // not_local
+	// Inner packet is not a valid IPv4 packet.
+	DropInnerHeader // inner_header
+	// The TUN device refused the inner packet.
+	DropWrite // tun_write
+
+	// NumDropReasons is the number of reasons, for sizing arrays. It is
+	// no reason, and String names it unknown.
+	NumDropReasons // unknown
 )
-
-var dropNames = [NumDropReasons]string{
-	DropOuterHeader: "outer-header",
-	DropFragment:    "fragment",
-	DropNotLocal:    "not-local",
-	DropInnerHeader: "inner-header",
-	DropWrite:       "tun-write",
-}
-
-// String returns a short metric-friendly name.
-func (r DropReason) String() string {
-	if r < NumDropReasons {
-		return dropNames[r]
-	}
-	return fmt.Sprintf("drop(%d)", uint8(r))
-}
 
 // Stats are the decapsulator's counters.
 type Stats struct {
