@@ -80,16 +80,23 @@ var globalTable = func() *table[GlobalDefs] {
 		}, "router_id").
 		add(noBlock, decodeLVSTimeouts, "lvs_timeouts").
 		add(anyBlock, func(d *decoder, n *Node, g *GlobalDefs) {
+			// keepalived reads every word of the block as a recipient and
+			// validates none ("acassen" in its samples is a local user for
+			// the SMTP server to resolve), so neither does ulvs.
 			if !n.Block {
-				d.errorf(n, "write notification_email { admin@example.com }", "needs a { } block of addresses")
+				d.warnf(n, "needs a { } block of addresses (notification_email { admin@example.com }); ignored")
 				return
 			}
+			if len(n.Children) == 0 {
+				d.warnf(n, "empty notification_email block")
+			}
 			for _, c := range n.Children {
-				if !strings.Contains(c.Keyword, "@") || len(c.Args) > 0 || c.Block {
-					d.errorf(c, "write one e-mail address per line", "%q is not an e-mail address", c.Keyword)
+				if c.Block {
+					d.warnf(c, "a { } block inside notification_email is not an address; ignored")
 					continue
 				}
 				g.NotificationEmail = append(g.NotificationEmail, c.Keyword)
+				g.NotificationEmail = append(g.NotificationEmail, c.Args...)
 			}
 		}, "notification_email").
 		add(noBlock, func(d *decoder, n *Node, g *GlobalDefs) {

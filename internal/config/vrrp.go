@@ -124,7 +124,9 @@ func init() {
 			s := &VRRPScript{Pos: n.Pos, Name: n.Args[0], Interval: time.Second, Rise: 1, Fall: 1}
 			decodeBlock(d, vrrpScriptTable, n, s)
 			if s.Script == "" {
-				d.errorf(n, `add script "/path/to/check" inside the block`, "vrrp_script %s has no script", s.Name)
+				// keepalived removes it, and ignores the instances' tracking of it.
+				d.warnf(n, "vrrp_script %s has no script; removed, as keepalived does (add script \"/path/to/check\")", s.Name)
+				return
 			}
 			c.VRRP.Scripts = append(c.VRRP.Scripts, s)
 		}, "vrrp_script").
@@ -340,7 +342,10 @@ func decodeAuthentication(d *decoder, n *Node, s *vrrpState) {
 			case "PASS":
 				s.in.AuthType = "PASS"
 			case "AH":
-				d.errorf(c, "use auth_type PASS, or remove the authentication block (RFC 3768 dropped authentication)", "auth_type AH (IPsec AH) is not supported by ulvs")
+				// keepalived runs AH; ulvs cannot, and says what that means
+				// rather than refuse a file keepalived runs.
+				d.warnf(c, "auth_type AH (IPsec AH) is not supported by ulvs: this instance runs without authentication "+
+					"and will not agree with peers that use AH; use auth_type PASS, or no authentication block, on every director")
 			default:
 				d.errorf(c, "write auth_type PASS", "unknown auth_type %q", c.Args[0])
 			}
@@ -624,16 +629,19 @@ func (d *decoder) finishVRRP(c *Config) {
 		if in.DownTimerAdverts == 0 {
 			in.DownTimerAdverts = 3
 		}
-		for i, t := range in.TrackScripts {
+		tracked := in.TrackScripts[:0]
+		for _, t := range in.TrackScripts {
 			sc := scripts[t.Name]
 			if sc == nil {
-				d.errorf(n, "define vrrp_script "+t.Name+" { script ... } or remove it from track_script", "vrrp_instance %s tracks an undefined script %s", in.Name, t.Name)
+				d.warnf(n, "vrrp_instance %s tracks an undefined script %s; ignored, as keepalived does (define vrrp_script %s { script ... })", in.Name, t.Name, t.Name)
 				continue
 			}
 			if !t.HasWeight {
-				in.TrackScripts[i].Weight = sc.Weight
+				t.Weight = sc.Weight
 			}
+			tracked = append(tracked, t)
 		}
+		in.TrackScripts = tracked
 	}
 	inGroup := map[string]string{}
 	for _, sg := range c.VRRP.SyncGroups {
