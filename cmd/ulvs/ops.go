@@ -55,6 +55,10 @@ func checkConfigCmd(args []string, out, errOut io.Writer) error {
 		fmt.Fprintln(errOut, err)
 		return exitCode(exitConfigCannot)
 	}
+	for _, w := range unrunCheckers(cfg) {
+		warns = append(warns, w)
+		fmt.Fprintln(errOut, "warning:", w.String())
+	}
 	services, err := cfg.Services()
 	if err == nil {
 		var addr []balancer.ServiceConfig
@@ -96,6 +100,25 @@ func checkConfigCmd(args []string, out, errOut io.Writer) error {
 	}
 	fmt.Fprintf(out, "%s: ok (%d services)\n", *path, len(services))
 	return nil
+}
+
+// unrunCheckers names the checker blocks the file has and ulvs does not
+// run (config.RealHealth.Unsupported): the daemon logs them at start, and
+// check-config must not call such a file "ok".
+func unrunCheckers(cfg *config.Config) []config.Warning {
+	var out []config.Warning
+	for _, vs := range cfg.VirtualServers {
+		for _, rs := range vs.Reals {
+			if rs.Health == nil {
+				continue
+			}
+			for _, n := range rs.Health.Unsupported {
+				out = append(out, config.Warning{Pos: n.Pos, Keyword: n.Keyword,
+					Msg: fmt.Sprintf("accepted but not run by ulvs: real server %v is not checked by it (its other checkers run)", rs.Addr)})
+			}
+		}
+	}
+	return out
 }
 
 // listCmd is ipvsadm -L for the running director.

@@ -532,7 +532,8 @@ func TestMultiForms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(warns) != 1 || !strings.Contains(warns[0].String(), "multi.conf:6: lvs_sync_daemon: accepted but ignored") {
+	if len(warns) != 2 || !strings.Contains(warns[0].String(), "multi.conf:6: lvs_sync_daemon: accepted but ignored") ||
+		!strings.Contains(warns[1].String(), "multi.conf:90: SSL: accepted but ignored") {
 		t.Errorf("warnings: %s", warnStrings(warns))
 	}
 	if cfg.Global.RouterID != "multi lb" {

@@ -16,7 +16,9 @@ const (
 )
 
 // entry is one keyword of a block. A nil apply means "known to keepalived,
-// kept verbatim": the node goes to the block's keep function.
+// accepted and ignored": the node goes to the block's keep function and a
+// warning names it, so that check-config never calls a file "ok" when
+// ulvs would not act on all of it.
 type entry[T any] struct {
 	name  string // canonical name, for messages
 	rule  blockRule
@@ -46,7 +48,9 @@ func (t *table[T]) add(rule blockRule, apply func(d *decoder, n *Node, v *T), na
 	return t
 }
 
-// known registers keywords that ulvs keeps verbatim, without behaviour yet.
+// known registers keywords that ulvs accepts and ignores (with a warning)
+// and keeps verbatim for a later stage; replacing the entry with add gives
+// one behaviour and ends the warning.
 func (t *table[T]) known(rule blockRule, names ...string) *table[T] {
 	for _, name := range names {
 		t.entries[name] = &entry[T]{name: name, rule: rule}
@@ -71,6 +75,7 @@ func decodeBlock[T any](d *decoder, t *table[T], parent *Node, v *T) {
 			continue
 		}
 		if e.apply == nil {
+			d.warnf(n, "accepted but ignored: ulvs does not act on %s in %s (docs/config.md lists what it ignores and why)", n.Keyword, t.what)
 			t.keep(v, n)
 			continue
 		}

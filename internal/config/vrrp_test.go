@@ -81,7 +81,7 @@ vrrp_instance VI_2 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := warnStrings(warns); !strings.Contains(w, "first 8 characters") || len(warns) != 1 {
+	if w := warnStrings(warns); !strings.Contains(w, "first 8 characters") || !strings.Contains(w, ":47: use_vmac: accepted but ignored") || len(warns) != 2 {
 		t.Errorf("warnings:\n%s", w)
 	}
 	v := cfg.VRRP
