@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // TestKeepalivedLenient pins lines keepalived runs (reporting at most a
@@ -39,5 +40,17 @@ func TestKeepalivedLenient(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIncludeLenient pins the include problems keepalived logs and reads
+// past, which ulvs reports as warnings.
+func TestIncludeLenient(t *testing.T) {
+	fsys := fstest.MapFS{"etc/k/dir/x": {Data: []byte("")}, "etc/k/b.conf": {Data: []byte("global_defs {\n router_id b\n}\n")}}
+	for _, main := range []string{"include dir\n", "includer absent.conf\n", "includem absent*.conf\n", "include {b,absent}.conf\n"} {
+		cfg, warns, err := Parse("/etc/k/keepalived.conf", []byte(main+"include b.conf\n"), Options{FS: fsys, ConfigID: "x"})
+		if err != nil || len(warns) == 0 || cfg.Global.RouterID != "b" {
+			t.Errorf("%q: err %v, warnings %v", main, err, warns)
+		}
 	}
 }

@@ -20,12 +20,29 @@ const (
 	maxPathLen      = 4096     // PATH_MAX
 )
 
-// includeKeywords are keepalived's include and its include_check variants
-// (includer: readable, includem: match, includew: wildcard_match, includeb:
-// brace_match, includea: all). ulvs treats every variant as the strictest
-// check: each pattern and brace alternative must match a readable file.
-var includeKeywords = map[string]bool{
-	"include": false, "includer": true, "includem": true, "includew": true, "includeb": true, "includea": true,
+// includeCheck is what an include variant treats as an error rather than
+// a warning (keepalived's include_t: INCLUDE_R, _M, _W and _B).
+type includeCheck uint8
+
+const (
+	incReadable  includeCheck = 1 << iota // a match that is not a readable regular file
+	incMatch                              // no match for a name without wildcards
+	incWildcard                           // no match for a pattern with wildcards
+	incBraceEach                          // a brace alternative that matches nothing
+)
+
+// includeKeywords are keepalived's include and its checking variants:
+// plain include reports problems and reads on, includer checks that what
+// matches is readable, includem that a name without wildcards exists,
+// includew that a pattern matches, includeb that every brace alternative
+// matches, includea all of it.
+var includeKeywords = map[string]includeCheck{
+	"include":  0,
+	"includer": incReadable,
+	"includem": incReadable | incMatch,
+	"includew": incReadable | incMatch | incWildcard,
+	"includeb": incReadable | incBraceEach,
+	"includea": incReadable | incMatch | incWildcard | incBraceEach,
 }
 
 // reader turns a main file and everything it includes into one stream of
@@ -108,8 +125,8 @@ func (r *reader) addFile(abs string, data []byte) error {
 			continue
 		}
 		first := ln.toks[0]
-		if strict, ok := includeKeywords[first.text]; ok && first.kind == tokWord && !first.quoted {
-			if err := r.include(ln, strict); err != nil {
+		if check, ok := includeKeywords[first.text]; ok && first.kind == tokWord && !first.quoted {
+			if err := r.include(ln, check); err != nil {
 				return err
 			}
 			continue
@@ -157,8 +174,9 @@ func (r *reader) preprocess(ln line) (line, bool, error) {
 // include expands one include line: the pattern is relative to the
 // including file's directory (keepalived changes into it), may use glob
 // wildcards and csh brace alternatives, and its matches are read in
-// lexical order. A plain include that matches nothing is a warning.
-func (r *reader) include(ln line, strict bool) error {
+// lexical order. What the variant does not check (check) is a warning,
+// as keepalived logs it and reads on.
+func (r *reader) include(ln line, check includeCheck) error {
 	kw := ln.toks[0].text
 	if len(ln.toks) != 2 || ln.toks[1].kind != tokWord {
 		return &Error{Pos: ln.pos, Keyword: kw, Msg: "needs exactly one file name or pattern",
@@ -188,9 +206,14 @@ func (r *reader) include(ln line, strict bool) error {
 			return &Error{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("bad pattern %q: %v", alt, err),
 				Hint: "use *, ? and [...] as in a shell; escape a literal [ as \\["}
 		}
-		if len(matches) == 0 && strict {
+		wild := strings.ContainsAny(alt, "*?[")
+		if len(matches) == 0 && (check&incBraceEach != 0 && len(alts) > 1 ||
+			check&incMatch != 0 && !wild || check&incWildcard != 0 && wild) {
 			return &Error{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("%s matches no file", alt),
 				Hint: "create the file or use plain include, which allows no match"}
+		}
+		if len(matches) == 0 {
+			r.warn(Warning{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("%s matches no file", alt)})
 		}
 		for _, m := range matches {
 			abs := "/" + m
@@ -203,9 +226,6 @@ func (r *reader) include(ln line, strict bool) error {
 			}
 		}
 	}
-	if len(files) == 0 {
-		r.warn(Warning{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("%s matches no file", pattern)})
-	}
 	for _, abs := range files {
 		for _, open := range r.stack {
 			if open == abs {
@@ -214,6 +234,12 @@ func (r *reader) include(ln line, strict bool) error {
 			}
 		}
 		data, err := r.readFile(abs, ln.pos)
+		if err != nil && check&incReadable == 0 {
+			if e, ok := err.(*Error); ok && !strings.HasPrefix(e.Msg, "more than") {
+				r.warn(Warning{Pos: e.Pos, Keyword: kw, Msg: e.Msg + "; skipped (includer makes this an error)"})
+				continue
+			}
+		}
 		if err != nil {
 			return err
 		}
