@@ -49,9 +49,6 @@ var parityExceptions = map[string]string{
 		"linkbeat_interfaces (it warns that it ignores them) and checks no interface at check time",
 	"bad-updown-if.conf": "keepalived stops at an interface_up_down_delays interface missing on this host; " +
 		"ulvs ignores the block with a warning",
-	"defs.conf":           "ulvs does not expand $NAME definitions yet",
-	"defs-multiline.conf": "ulvs does not expand $NAME definitions yet",
-	"seq.conf":            "ulvs does not replicate ~SEQ lines yet",
 	"bad-include-check.conf": "global_defs include_check makes a missing include fatal in keepalived; ulvs " +
 		"ignores include_check with a warning and reads on, as with a plain include",
 }

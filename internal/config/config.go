@@ -415,7 +415,7 @@ func newReader(opts Options) *reader {
 			id, _, _ = strings.Cut(h, ".")
 		}
 	}
-	return &reader{fsys: fsys, configID: id}
+	return &reader{fsys: fsys, configID: id, defs: defs{}}
 }
 
 func (r *reader) parse(abs string, data []byte, opts Options) (*Config, []Warning, error) {

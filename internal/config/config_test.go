@@ -363,9 +363,9 @@ func TestErrors(t *testing.T) {
 		{"ulvs metrics", "ulvs {\n metrics_listen localhost\n}\n", f + `2: metrics_listen: "localhost" is not an address and port`},
 		{"ulvs expire", "ulvs {\n expire_nodest_conn maybe\n}\n", f + `2: expire_nodest_conn: "maybe" is not a boolean`},
 		{"ulvs ifname", "ulvs {\n interface_clients this-name-is-too-long\n}\n", "is not an interface name"},
-		{"parameter definition", "$PORT=80\n", f + "1: $PORT=80: keepalived parameter definitions ($NAME=VALUE) are not supported"},
-		{"seq", "~SEQ(i,1,1,3) real_server 10.0.2.$i 80\n", f + "1: ~SEQ: keepalived ~SEQ line replication is not supported"},
-		{"empty conditional", "@ router_id x\n", "conditional line with no config id"},
+		{"seq step", "~SEQ(i,1,-1,3) real_server 10.0.2.$i 80\n", f + "1: ~SEQ: the step does not lead from start to end"},
+		{"lst", "~LST(i,a,b) router_id $i\n", f + "1: ~LST: ~LST line replication is not supported"},
+		{"self definition", "$A=x $A\nrouter_id $A\n", f + "2: definitions still expand"},
 		{"unmatched quote", "global_defs {\n router_id \"x\n}\n", f + "2: unmatched quote"},
 		{"missing close", "global_defs {\n router_id x\n", f + "1: global_defs: 1 missing '}'"},
 	}

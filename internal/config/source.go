@@ -46,8 +46,7 @@ var includeKeywords = map[string]includeCheck{
 }
 
 // reader turns a main file and everything it includes into one stream of
-// logical lines, applying @id conditionals and rejecting the keepalived
-// preprocessor features ulvs does not implement.
+// logical lines, applying keepalived's preprocessor (define.go).
 type reader struct {
 	fsys     fs.FS
 	configID string
@@ -56,6 +55,8 @@ type reader struct {
 	total    int
 	out      []line
 	warn     func(Warning)
+	defs     defs // $NAME definitions, shared by every file as in keepalived
+	seqLines int  // lines made by ~SEQ so far
 }
 
 // fsName converts a clean absolute slash path to an fs.FS name.
@@ -110,65 +111,33 @@ func (r *reader) addFile(abs string, data []byte) error {
 	if r.total > maxTotalSize {
 		return &Error{Pos: Pos{File: abs}, Msg: fmt.Sprintf("configuration larger than %d MiB in total", maxTotalSize>>20)}
 	}
-	lines, err := lex(abs, data)
-	if err != nil {
-		return err
-	}
 	r.stack = append(r.stack, abs)
 	defer func() { r.stack = r.stack[:len(r.stack)-1] }()
-	for _, ln := range lines {
-		ln, keep, err := r.preprocess(ln)
-		if err != nil {
+	for _, rl := range logicalLines(abs, data) {
+		if err := r.expand(rl, 0, r.addLine); err != nil {
 			return err
 		}
-		if !keep {
-			continue
-		}
-		first := ln.toks[0]
-		if check, ok := includeKeywords[first.text]; ok && first.kind == tokWord && !first.quoted {
-			if err := r.include(ln, check); err != nil {
-				return err
-			}
-			continue
-		}
-		r.out = append(r.out, ln)
 	}
 	return nil
 }
 
-// preprocess applies keepalived's line-level features: "@id line" keeps
-// the line only when the config id is id, "@^id line" only when it is not.
-// Parameter definitions ($NAME=...) and ~SEQ line replication are rejected.
-func (r *reader) preprocess(ln line) (line, bool, error) {
+// addLine tokenizes one preprocessed line and appends it, or reads the
+// files an include line names.
+func (r *reader) addLine(rl rawLine) error {
+	// Definitions and ~SEQ can make far more text than the files hold.
+	if r.total += len(rl.text); r.total > maxTotalSize {
+		return &Error{Pos: rl.pos, Msg: fmt.Sprintf("configuration larger than %d MiB in total once definitions and ~SEQ are expanded", maxTotalSize>>20)}
+	}
+	ln, err := tokenizeLine(rl.pos, rl.text)
+	if err != nil || len(ln.toks) == 0 {
+		return err
+	}
 	first := ln.toks[0]
-	if first.kind != tokWord || first.quoted {
-		return ln, true, nil
+	if check, ok := includeKeywords[first.text]; ok && first.kind == tokWord && !first.quoted {
+		return r.include(ln, check)
 	}
-	switch {
-	case strings.HasPrefix(first.text, "@"):
-		id, negate := first.text[1:], false
-		if strings.HasPrefix(id, "^") {
-			id, negate = id[1:], true
-		}
-		if id == "" {
-			return ln, false, &Error{Pos: ln.pos, Keyword: first.text, Msg: "conditional line with no config id",
-				Hint: "write @ID keyword ... (or @^ID to exclude), with ID the config id"}
-		}
-		if (id == r.configID) == negate || len(ln.toks) == 1 {
-			return ln, false, nil
-		}
-		ln.toks = ln.toks[1:]
-		return ln, true, nil
-	case strings.HasPrefix(first.text, "$"):
-		return ln, false, &Error{Pos: ln.pos, Keyword: first.text,
-			Msg:  "keepalived parameter definitions ($NAME=VALUE) are not supported by ulvs",
-			Hint: "write the values into the file (for example generate it with envsubst) or split it with include"}
-	case strings.HasPrefix(first.text, "~SEQ"):
-		return ln, false, &Error{Pos: ln.pos, Keyword: "~SEQ",
-			Msg:  "keepalived ~SEQ line replication is not supported by ulvs",
-			Hint: "write the lines out, one per value"}
-	}
-	return ln, true, nil
+	r.out = append(r.out, ln)
+	return nil
 }
 
 // include expands one include line: the pattern is relative to the
