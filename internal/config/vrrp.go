@@ -34,6 +34,10 @@ type VRRPInstance struct {
 	AuthPass string
 	// VIPs are advertised and owned; ExcludedVIPs only owned.
 	VIPs, ExcludedVIPs []netip.Prefix
+	// Addresses are the same lines with their options (dev, label,
+	// scope, brd, ...), VIPs first then ExcludedVIPs, for the addresses
+	// the VRRP stage gives to the kernel (vip.go).
+	Addresses          []VirtualAddress
 	UnicastSrc         netip.Addr
 	UnicastPeers       []netip.Addr
 	McastSrc, McastDst netip.Addr
@@ -219,10 +223,10 @@ var vrrpInstanceTable = notifyEntries(newTable("vrrp_instance", func(s *vrrpStat
 	}, "version").
 	add(needBlock, decodeAuthentication, "authentication").
 	add(needBlock, func(d *decoder, n *Node, s *vrrpState) {
-		s.in.VIPs = append(s.in.VIPs, d.vipBlock(n)...)
+		s.in.VIPs = append(s.in.VIPs, d.vipBlock(n, false, &s.in.Addresses)...)
 	}, "virtual_ipaddress").
 	add(needBlock, func(d *decoder, n *Node, s *vrrpState) {
-		s.in.ExcludedVIPs = append(s.in.ExcludedVIPs, d.vipBlock(n)...)
+		s.in.ExcludedVIPs = append(s.in.ExcludedVIPs, d.vipBlock(n, true, &s.in.Addresses)...)
 	}, "virtual_ipaddress_excluded").
 	add(noBlock, func(d *decoder, n *Node, s *vrrpState) {
 		s.in.UnicastSrc = d.vrrpAddr(n, "unicast_src_ip 10.0.0.1")
@@ -366,9 +370,8 @@ func decodeAuthentication(d *decoder, n *Node, s *vrrpState) {
 
 // vipBlock reads a virtual_ipaddress block: one address per line, with
 // keepalived's options (dev, brd, label, scope, no_track, ...) after it,
-// which ulvs accepts and ignores: it owns addresses by answering ARP, not
-// by giving them to the kernel.
-func (d *decoder) vipBlock(n *Node) []netip.Prefix {
+// which it appends to addrs (see VirtualAddress).
+func (d *decoder) vipBlock(n *Node, excluded bool, addrs *[]VirtualAddress) []netip.Prefix {
 	var out []netip.Prefix
 	for _, c := range n.Children {
 		s := c.Keyword
@@ -391,6 +394,11 @@ func (d *decoder) vipBlock(n *Node) []netip.Prefix {
 			d.warnf(c, "IPv6 virtual addresses are not supported by ulvs's VRRP yet; ignored")
 			continue
 		}
+		va, ok := d.virtualAddress(c, p, excluded)
+		if !ok {
+			continue
+		}
+		*addrs = append(*addrs, va)
 		out = append(out, p)
 	}
 	return out

@@ -100,6 +100,10 @@ vrrp_instance VI_2 {
 		TrackScripts:    []VRRPTrack{{Name: "chk_lb", Weight: -20}},
 		Notify:          VRRPNotify{Master: "/n/master arg", Any: "/n/any"},
 		Extra:           a.Extra,
+		Addresses:       a.Addresses, // TestVirtualAddressOptions
+	}
+	if len(a.Addresses) != 3 || a.Addresses[0].Label != "eth0:1" || !a.Addresses[2].Excluded {
+		t.Errorf("addresses %+v", a.Addresses)
 	}
 	if !reflect.DeepEqual(a, want) {
 		t.Errorf("VI_1\n got %+v\nwant %+v", a, want)
