@@ -371,7 +371,7 @@ func TestErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := parse(t, tt.in, Options{})
+			err := refused(t, tt.in)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got error\n%v\nwant it to contain\n%s", err, tt.want)
 			}
@@ -380,7 +380,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestSeveralErrorsReported(t *testing.T) {
-	_, _, err := parse(t, vsBlock("lb_algo x\nweight y"), Options{})
+	err := refused(t, vsBlock("lb_algo x\nweight y"))
 	var list ErrorList
 	if !errors.As(err, &list) || len(list) != 2 {
 		t.Fatalf("want 2 errors, got %v", err)
@@ -703,7 +703,7 @@ func TestQuorumErrors(t *testing.T) {
 		"sorry_server_lvs_method XX": "sorry_server_lvs_method:",
 		"alpha maybe":                `alpha: "maybe" is not a boolean`,
 	} {
-		_, _, err := Parse("t.conf", []byte(vsBlock(body)), Options{})
+		err := refused(t, vsBlock(body))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want it to contain %q", body, err, want)
 		}

@@ -206,7 +206,7 @@ func TestGroupErrors(t *testing.T) {
 		{groupConf("10.0.0.1-3 80", "protocol TCP") + strings.Replace(vsBlock(""), "10.0.0.1 80", "10.0.0.2 80", 1),
 			"TCP 10.0.0.2:80 of this virtual_server_group entry (used by the virtual_server at /etc/keepalived/keepalived.conf:1) is also served by the virtual_server at"},
 	} {
-		_, _, err := parse(t, tc.conf, Options{})
+		err := refused(t, tc.conf)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("got %v\nwant %q in:\n%s", err, tc.want, tc.conf)
 		}

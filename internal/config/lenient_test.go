@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -53,4 +54,28 @@ func TestIncludeLenient(t *testing.T) {
 			t.Errorf("%q: err %v, warnings %v", main, err, warns)
 		}
 	}
+}
+
+// refused parses in with Options.Strict, as the error tables do, and
+// checks that without Strict the load goes on with the first error as a
+// warning, as keepalived runs past such a line, unless the error is one
+// ulvs cannot run past (then the lenient load fails the same way).
+func refused(t *testing.T, in string) error {
+	t.Helper()
+	_, _, err := parse(t, in, Options{Strict: true})
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) == 0 {
+		return err
+	}
+	cfg, warns, lerr := parse(t, in, Options{})
+	if lerr != nil {
+		if !strings.Contains(lerr.Error(), list[0].Msg) {
+			t.Errorf("lenient load fails differently: %v, strict: %v", lerr, err)
+		}
+		return err
+	}
+	if cfg == nil || !strings.Contains(warnStrings(warns), list[0].Msg) {
+		t.Errorf("lenient load has no warning %q:\n%s", list[0].Msg, warnStrings(warns))
+	}
+	return err
 }

@@ -129,8 +129,18 @@ func (r *reader) addLine(rl rawLine) error {
 		return &Error{Pos: rl.pos, Msg: fmt.Sprintf("configuration larger than %d MiB in total once definitions and ~SEQ are expanded", maxTotalSize>>20)}
 	}
 	ln, err := tokenizeLine(rl.pos, rl.text)
-	if err != nil || len(ln.toks) == 0 {
-		return err
+	if err != nil {
+		// keepalived reports an unterminated quote and reads on, the
+		// string running to the end of the line.
+		closed, err2 := tokenizeLine(rl.pos, rl.text+`"`)
+		if err2 != nil {
+			return err
+		}
+		r.warn(Warning{Pos: rl.pos, Msg: `unmatched quote: the string runs to the end of the line, as in keepalived (close it with ")`})
+		ln = closed
+	}
+	if len(ln.toks) == 0 {
+		return nil
 	}
 	first := ln.toks[0]
 	if check, ok := includeKeywords[first.text]; ok && first.kind == tokWord && !first.quoted {

@@ -95,8 +95,29 @@ func (t *table[T]) names() []string {
 // decoder collects warnings and errors while the tables turn Nodes into
 // typed values.
 type decoder struct {
-	warns []Warning
-	errs  ErrorList
+	warns  []Warning
+	errs   ErrorList
+	strict bool // Options.Strict
+}
+
+// lenient turns the errors of lines keepalived reports and runs past into
+// warnings, as keepalived's exit status 5 does: the line (or the block
+// whose header it is) was left out, and its defaults apply. Errors that
+// stop ulvs from running the file at all (fatal) stay.
+func (d *decoder) lenient() {
+	kept := d.errs[:0]
+	for _, e := range d.errs {
+		if e.fatal {
+			kept = append(kept, e)
+			continue
+		}
+		msg := e.Msg + "; ignored, as keepalived ignores it (--strict refuses the file)"
+		if e.Hint != "" {
+			msg = e.Msg + " (" + e.Hint + "); ignored, as keepalived ignores it (--strict refuses the file)"
+		}
+		d.warns = append(d.warns, Warning{Pos: e.Pos, Keyword: e.Keyword, Msg: msg})
+	}
+	d.errs = kept
 }
 
 // maxErrors stops a hopeless file from producing thousands of lines.

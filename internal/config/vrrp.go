@@ -566,24 +566,32 @@ func (d *decoder) finishVRRP(c *Config) {
 		}
 		scripts[s.Name] = s
 	}
+	// An instance that cannot run (no name of its own, no VRID, no
+	// interface, a VRID taken) is left out, as keepalived leaves it out;
+	// without Options.Strict the error is a warning (decoder.lenient).
+	kept := c.VRRP.Instances[:0]
 	for _, s := range c.vrrpStates {
 		in, n := s.in, s.node
 		if first := names[in.Name]; first != nil {
-			d.errorf(n, "give each vrrp_instance its own name", "vrrp_instance %s is already defined at %v", in.Name, first.Pos)
+			d.errorf(n, "give each vrrp_instance its own name", "vrrp_instance %s is already defined at %v; left out", in.Name, first.Pos)
+			continue
+		}
+		if in.VRID == 0 {
+			d.errorf(n, "add virtual_router_id N (1..255), the same on every director of this address set", "vrrp_instance %s has no virtual_router_id; left out", in.Name)
+			continue
+		}
+		if in.Interface == "" {
+			d.errorf(n, "add interface NAME: ulvs sends advertisements and gratuitous ARPs there", "vrrp_instance %s has no interface; left out", in.Name)
+			continue
+		}
+		key := fmt.Sprintf("%s/%d", in.Interface, in.VRID)
+		if first := vrids[key]; first != nil {
+			d.errorf(n, "give each vrrp_instance on an interface its own virtual_router_id", "virtual_router_id %d on %s is already used by vrrp_instance %s; left out", in.VRID, in.Interface, first.Name)
 			continue
 		}
 		names[in.Name] = in
-		if in.VRID == 0 {
-			d.errorf(n, "add virtual_router_id N (1..255), the same on every director of this address set", "vrrp_instance %s has no virtual_router_id", in.Name)
-		}
-		if in.Interface == "" {
-			d.errorf(n, "add interface NAME: ulvs sends advertisements and gratuitous ARPs there", "vrrp_instance %s has no interface", in.Name)
-		}
-		key := fmt.Sprintf("%s/%d", in.Interface, in.VRID)
-		if first := vrids[key]; first != nil && in.VRID != 0 {
-			d.errorf(n, "give each vrrp_instance on an interface its own virtual_router_id", "virtual_router_id %d on %s is already used by vrrp_instance %s", in.VRID, in.Interface, first.Name)
-		}
 		vrids[key] = in
+		kept = append(kept, in)
 		if !s.version {
 			in.Version = g.version
 		}
@@ -597,19 +605,24 @@ func (d *decoder) finishVRRP(c *Config) {
 			in.AdvertInt = time.Second
 		}
 		if in.Version == 2 && in.AdvertInt%time.Second != 0 {
-			d.errorf(n, "write a whole number of seconds, or use version 3 for sub-second adverts", "advert_int %s: VRRPv2 carries whole seconds", s.advertArg)
+			d.errorf(n, "write a whole number of seconds, or use version 3 for sub-second adverts", "advert_int %s: VRRPv2 carries whole seconds; rounded up", s.advertArg)
+			in.AdvertInt = in.AdvertInt.Truncate(time.Second) + time.Second
 		}
 		if in.Version == 3 && (in.AdvertInt%(10*time.Millisecond) != 0 || in.AdvertInt > 40950*time.Millisecond) {
-			d.errorf(n, "write a multiple of 0.01 between 0.01 and 40.95", "advert_int %s: VRRPv3 carries centiseconds", s.advertArg)
+			d.errorf(n, "write a multiple of 0.01 between 0.01 and 40.95", "advert_int %s: VRRPv3 carries centiseconds; rounded", s.advertArg)
+			in.AdvertInt = min(max(in.AdvertInt.Round(10*time.Millisecond), 10*time.Millisecond), 40950*time.Millisecond)
 		}
 		if in.Version == 3 && in.AuthType != "" {
-			d.errorf(n, "remove the authentication block, or use version 2", "VRRPv3 has no authentication")
+			d.errorf(n, "remove the authentication block, or use version 2", "VRRPv3 has no authentication; authentication ignored")
+			in.AuthType, in.AuthPass = "", ""
 		}
 		if s.nopreempt && in.State == "MASTER" {
 			d.warnf(n, "nopreempt needs state BACKUP (keepalived: \"the initial state must not be MASTER\"); set state BACKUP on every director")
 		}
 		if len(in.VIPs) > 255 {
-			d.errorf(n, "move addresses to virtual_ipaddress_excluded", "%d virtual addresses; an advertisement carries at most 255", len(in.VIPs))
+			d.errorf(n, "move addresses to virtual_ipaddress_excluded", "%d virtual addresses; an advertisement carries at most 255, the rest are owned but not advertised", len(in.VIPs))
+			in.ExcludedVIPs = append(in.VIPs[255:len(in.VIPs):len(in.VIPs)], in.ExcludedVIPs...)
+			in.VIPs = in.VIPs[:255]
 		}
 		if !s.garpDelay {
 			in.GARPMasterDelay = g.garpDelay
@@ -653,17 +666,23 @@ func (d *decoder) finishVRRP(c *Config) {
 	}
 	inGroup := map[string]string{}
 	for _, sg := range c.VRRP.SyncGroups {
+		members := sg.Group[:0]
 		for _, m := range sg.Group {
 			if names[m] == nil {
 				d.errs = append(d.errs, &Error{Pos: sg.Pos, Keyword: "vrrp_sync_group",
-					Msg: fmt.Sprintf("vrrp_sync_group %s: no vrrp_instance %s", sg.Name, m), Hint: "fix the name or define the instance"})
+					Msg: fmt.Sprintf("vrrp_sync_group %s: no vrrp_instance %s; member left out", sg.Name, m), Hint: "fix the name or define the instance"})
+				continue
 			}
 			if other, ok := inGroup[m]; ok {
 				d.errs = append(d.errs, &Error{Pos: sg.Pos, Keyword: "vrrp_sync_group",
-					Msg: fmt.Sprintf("vrrp_instance %s is already in vrrp_sync_group %s", m, other), Hint: "an instance can belong to one sync group"})
+					Msg: fmt.Sprintf("vrrp_instance %s is already in vrrp_sync_group %s; left out of %s", m, other, sg.Name), Hint: "an instance can belong to one sync group"})
+				continue
 			}
 			inGroup[m] = sg.Name
+			members = append(members, m)
 		}
+		sg.Group = members
 	}
+	c.VRRP.Instances = kept
 	c.vrrpStates = nil
 }

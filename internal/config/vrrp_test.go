@@ -165,7 +165,7 @@ func TestVRRPErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, _, err := parse(t, c.in+"\n", Options{})
+			err := refused(t, c.in+"\n")
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want %q", err, c.want)
 			}
