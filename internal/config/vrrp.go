@@ -604,6 +604,9 @@ func (d *decoder) finishVRRP(c *Config) {
 		if !s.advert {
 			in.AdvertInt = time.Second
 		}
+		if !in.McastDst.IsValid() {
+			in.McastDst = c.Global.VRRP.McastGroup4 // vrrp_mcast_group4, 224.0.0.18 by default
+		}
 		if in.Version == 2 && in.AdvertInt%time.Second != 0 {
 			d.errorf(n, "write a whole number of seconds, or use version 3 for sub-second adverts", "advert_int %s: VRRPv2 carries whole seconds; rounded up", s.advertArg)
 			in.AdvertInt = in.AdvertInt.Truncate(time.Second) + time.Second

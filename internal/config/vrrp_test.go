@@ -93,7 +93,7 @@ vrrp_instance VI_2 {
 		AdvertInt: 100 * time.Millisecond, Version: 3,
 		VIPs:         []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24"), netip.MustParsePrefix("192.0.2.11/32")},
 		ExcludedVIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.12/32")},
-		McastSrc:     netip.MustParseAddr("10.0.0.1"), Preempt: false,
+		McastSrc:     netip.MustParseAddr("10.0.0.1"), McastDst: netip.MustParseAddr("224.0.0.18"), Preempt: false,
 		GARPMasterDelay: time.Second, GARPMasterRepeat: 3, GARPMasterRefresh: time.Minute, GARPMasterRefreshRepeat: 1,
 		GARPLowerPrioRepeat: 3, DownTimerAdverts: 3, HigherPrioSendAdvert: true,
 		TrackInterfaces: []VRRPTrack{{Name: "eth1", Weight: -30, HasWeight: true}, {Name: "eth2"}},
