@@ -406,6 +406,9 @@ var vsTable = newTable("virtual_server", func(s *vsState, n *Node) { s.vs.Extra 
 	add(noBlock, func(d *decoder, n *Node, s *vsState) {
 		if v, ok := d.optionalBool(n); ok {
 			s.vs.HASuspend = v
+			if v {
+				d.ignored(n, "checkers run whether or not VRRP owns the address")
+			}
 		}
 	}, "ha_suspend").
 	add(noBlock, func(d *decoder, n *Node, s *vsState) {
