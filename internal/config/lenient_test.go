@@ -79,3 +79,23 @@ func refused(t *testing.T, in string) error {
 	}
 	return err
 }
+
+// TestLenientReportsEveryLine checks that every line left out is named,
+// past the cap that keeps a strict load's error list short.
+func TestLenientReportsEveryLine(t *testing.T) {
+	body := "virtual_server 10.0.0.1 80 {\nprotocol TCP\nlb_algo rr\nlb_kind NAT\nreal_server 10.0.2.1 80 {\n" +
+		strings.Repeat("weight 70000\n", maxErrors+10) + "}\n}\n"
+	cfg, warns, err := parse(t, body, Options{})
+	if err != nil || len(cfg.VirtualServers) != 1 || cfg.VirtualServers[0].Reals[0].Weight != 1 {
+		t.Fatalf("err %v, config %+v", err, cfg)
+	}
+	n := 0
+	for _, w := range warns {
+		if strings.Contains(w.Msg, "70000 is outside") {
+			n++
+		}
+	}
+	if n != maxErrors+10 {
+		t.Errorf("%d of %d bad lines reported", n, maxErrors+10)
+	}
+}

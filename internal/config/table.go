@@ -124,7 +124,9 @@ func (d *decoder) lenient() {
 const maxErrors = 50
 
 func (d *decoder) errorf(n *Node, hint, format string, args ...any) {
-	if len(d.errs) < maxErrors {
+	// Without Strict every error becomes a warning naming a line ulvs
+	// leaves out, and each of those must be reported.
+	if len(d.errs) < maxErrors || !d.strict {
 		d.errs = append(d.errs, &Error{Pos: n.Pos, Keyword: n.Keyword, Msg: fmt.Sprintf(format, args...), Hint: hint})
 	}
 }
