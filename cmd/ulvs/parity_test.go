@@ -50,7 +50,11 @@ var parityExceptions = map[string]string{
 // can run a file the other cannot, except for parityExceptions, or where
 // keepalived reports errors in a file ulvs calls ok.
 func TestKeepalivedParity(t *testing.T) {
-	if _, err := exec.LookPath("keepalived"); err != nil {
+	keepalived, err := exec.LookPath("keepalived")
+	if err != nil {
+		keepalived, err = exec.LookPath("/usr/sbin/keepalived") // root's PATH may lack sbin
+	}
+	if err != nil {
 		t.Skip("keepalived is not installed (make deps installs the Debian package)")
 	}
 	env := netns.ForTest(t)
@@ -76,7 +80,7 @@ func TestKeepalivedParity(t *testing.T) {
 		name := filepath.Base(f)
 		seen[name] = true
 		t.Run(strings.TrimSuffix(name, ".conf"), func(t *testing.T) {
-			k, kout := keepalivedVerdict(t, ns, abs)
+			k, kout := keepalivedVerdict(t, ns, keepalived, abs)
 			u, uout := ulvsVerdict(t, abs)
 			agree := (k == verdictCannot) == (u == verdictCannot)
 			reason, excepted := parityExceptions[name]
@@ -107,11 +111,11 @@ func TestKeepalivedParity(t *testing.T) {
 // 4 when it cannot run the file and 6 when it cannot read its includes
 // (KEEPALIVED_EXIT_NO_CONFIG; the corpus enables script security, so 6 is
 // never the script-security code).
-func keepalivedVerdict(t *testing.T, ns *netns.NS, file string) (verdict, string) {
+func keepalivedVerdict(t *testing.T, ns *netns.NS, keepalived, file string) (verdict, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := ns.Exec(ctx, "keepalived", "-t", "-i", "parity", "-f", file)
+	out, err := ns.Exec(ctx, keepalived, "-t", "-i", "parity", "-f", file)
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
