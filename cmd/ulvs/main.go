@@ -32,7 +32,7 @@ commands:
   run        forward for the virtual servers of a keepalived.conf (-f FILE); SIGHUP reloads it
   list       show the running director the way ipvsadm -Ln shows IPVS (--stats, --rate, -c, --json, ...)
   admin      change the running director: services, real servers, weights, drains, counters, reload
-  check-config  test a keepalived.conf (also: ulvs -t -f FILE); exit 0 ok, 3 cannot run, 4 runs with warnings
+  check-config  test a keepalived.conf (also: ulvs -t -f FILE); exit 0 ok, 4 cannot run, 5 runs with warnings
   preflight  check this host for a keepalived.conf and print what each real server needs
   tunnel     real-server side of TUN without the ipip module: decapsulate IPIP into the local stack
   demo       build a namespace topology and show NAT, DR and TUN at work
