@@ -16,7 +16,8 @@ import (
 // Stats may be called from any goroutine.
 type Conn interface {
 	// Receive fills frames[:n] with received frames and returns n. When no
-	// frame is ready it waits up to Config.PollTimeout and may return 0, nil.
+	// frame is ready it waits up to Config.PollTimeout and may return 0, nil;
+	// a RingPort idle for two such waits waits up to ten times as long.
 	// After Close it returns net.ErrClosed. Frames stay valid until Release.
 	Receive(frames []Frame) (n int, err error)
 
@@ -254,7 +255,8 @@ type Config struct {
 	// physical NIC.
 	NoVnetHdr bool
 
-	// PollTimeout bounds how long Receive waits for a frame.
+	// PollTimeout bounds how long Receive waits for a frame (ten times as
+	// long on a RingPort that has been idle for two waits).
 	PollTimeout time.Duration
 	// PlainBatch is the plain port's maximum frames per Receive and per
 	// Flush.

@@ -392,6 +392,22 @@ func TestCloseUnblocksReceive(t *testing.T) {
 	}
 }
 
+// waitModes are the two ways a RingPort waits: the raw ppoll of a port with
+// traffic, and the poller wait of an idle one (idleWait). "raw" keeps a
+// port from ever going idle.
+var waitModes = []struct {
+	name      string
+	idleAfter int
+}{{name: "raw", idleAfter: 1 << 30}, {name: "idle", idleAfter: 2}}
+
+// setIdleAfter sets idleAfter for one test; the test must have stopped
+// every Receive before it ends.
+func setIdleAfter(t *testing.T, n int) {
+	old := idleAfter
+	idleAfter = n
+	t.Cleanup(func() { idleAfter = old })
+}
+
 // TestIdleReceiveSleeps: on a quiet interface Receive sleeps until its
 // poll timeout, or until the runtime's preemption signal (every 10-20 ms
 // for a goroutine that never yields) ends the raw wait early; it must not
@@ -400,63 +416,129 @@ func TestCloseUnblocksReceive(t *testing.T) {
 // busy loop of hundreds of thousands of calls a second.
 func TestIdleReceiveSleeps(t *testing.T) {
 	for _, rxVersion := range []int{2, 3} {
-		t.Run(fmt.Sprintf("v%drx", rxVersion), func(t *testing.T) {
-			p := newPair(t)
-			c := openRing(t, p.ns2, "b0", &Config{PollTimeout: 40 * time.Millisecond, RxVersion: rxVersion})
-			frames := make([]Frame, 8)
-			const span = 400 * time.Millisecond
-			calls, idle := 0, 0
-			for start := time.Now(); time.Since(start) < span; calls++ {
-				n, err := c.Receive(frames)
-				if err != nil {
-					t.Fatal(err)
+		for _, mode := range waitModes {
+			t.Run(fmt.Sprintf("v%drx-%s", rxVersion, mode.name), func(t *testing.T) {
+				setIdleAfter(t, mode.idleAfter)
+				p := newPair(t)
+				c := openRing(t, p.ns2, "b0", &Config{PollTimeout: 40 * time.Millisecond, RxVersion: rxVersion})
+				frames := make([]Frame, 8)
+				const span = 400 * time.Millisecond
+				calls, idle := 0, 0
+				for start := time.Now(); time.Since(start) < span; calls++ {
+					n, err := c.Receive(frames)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n > 0 {
+						c.Release() // a stray frame (IPv6 neighbour discovery)
+						continue
+					}
+					idle++
 				}
-				if n > 0 {
-					c.Release() // a stray frame (IPv6 neighbour discovery)
-					continue
+				// 40 ms waits, or 10-20 ms ones when preempted: ~10-40
+				// calls; idle waits are longer still.
+				if idle == 0 || calls > 100 {
+					t.Errorf("%d Receive calls (%d idle) in %v on a quiet interface: want a sleeping wait (10-40 calls)", calls, idle, span)
 				}
-				idle++
-			}
-			// 40 ms waits, or 10-20 ms ones when preempted: ~10-40 calls.
-			if idle == 0 || calls > 100 {
-				t.Errorf("%d Receive calls (%d idle) in %v on a quiet interface: want a sleeping wait (10-40 calls)", calls, idle, span)
-			}
-		})
+				if mode.name == "idle" && c.idleWaits == 0 {
+					t.Error("the port never went idle")
+				}
+			})
+		}
 	}
 }
 
-// TestBlockedReceiveDoesNotStallGC: a worker waiting in Receive holds its
-// P in a raw syscall, which must not hold up a stop-the-world: the
-// runtime's preemption signal ends the wait.
+// TestBlockedReceiveDoesNotStallGC: a worker waiting in Receive must not
+// hold up a stop-the-world. In the raw wait it holds its P in a raw
+// syscall and the runtime's preemption signal ends the wait; in the idle
+// wait it is parked.
 func TestBlockedReceiveDoesNotStallGC(t *testing.T) {
+	for _, rxVersion := range []int{2, 3} {
+		for _, mode := range waitModes {
+			t.Run(fmt.Sprintf("v%drx-%s", rxVersion, mode.name), func(t *testing.T) {
+				setIdleAfter(t, mode.idleAfter)
+				p := newPair(t)
+				c := openRing(t, p.ns2, "b0", &Config{PollTimeout: 10 * time.Second, RxVersion: rxVersion})
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					frames := make([]Frame, 8)
+					for {
+						if _, err := c.Receive(frames); err != nil {
+							return
+						}
+						c.Release()
+					}
+				}()
+				time.Sleep(100 * time.Millisecond) // let it block
+				start := time.Now()
+				runtime.GC()
+				if took := time.Since(start); took > time.Second {
+					t.Errorf("runtime.GC took %v with a worker blocked in Receive (poll timeout 10 s): the wait held up the stop-the-world", took)
+				}
+				c.Close()
+				select {
+				case <-done:
+				case <-time.After(2 * time.Second):
+					t.Fatal("Receive still blocked 2 s after Close")
+				}
+			})
+		}
+	}
+}
+
+// TestIdleWaitWakes: a port parked in its idle wait (poll timeout 10 s)
+// wakes for a frame at once, and for Close.
+func TestIdleWaitWakes(t *testing.T) {
 	for _, rxVersion := range []int{2, 3} {
 		t.Run(fmt.Sprintf("v%drx", rxVersion), func(t *testing.T) {
 			p := newPair(t)
-			c := openRing(t, p.ns2, "b0", &Config{PollTimeout: 10 * time.Second, RxVersion: rxVersion})
-			done := make(chan struct{})
+			tx := openRing(t, p.ns1, "a0", &Config{NoRX: true})
+			rx := openRing(t, p.ns2, "b0", &Config{NoTX: true, PollTimeout: 10 * time.Second, RxVersion: rxVersion})
+			got := make(chan uint32, 4)
+			done := make(chan error, 1)
 			go func() {
-				defer close(done)
 				runtime.LockOSThread()
 				defer runtime.UnlockOSThread()
 				frames := make([]Frame, 8)
 				for {
-					if _, err := c.Receive(frames); err != nil {
+					n, err := rx.Receive(frames)
+					if err != nil {
+						done <- err
 						return
 					}
-					c.Release()
+					for _, f := range frames[:n] {
+						if isTestFrame(&f) {
+							got <- binary.BigEndian.Uint32(f.Data[14:])
+						}
+					}
+					rx.Release()
 				}
 			}()
-			time.Sleep(100 * time.Millisecond) // let it block
-			start := time.Now()
-			runtime.GC()
-			if took := time.Since(start); took > time.Second {
-				t.Errorf("runtime.GC took %v with a worker blocked in Receive (poll timeout 10 s): the wait held up the stop-the-world", took)
-			}
-			c.Close()
+			time.Sleep(300 * time.Millisecond) // two raw waits end within 10-20 ms each (preemption)
+			send(t, tx, [][]byte{expFrame(p.macB, p.macA, 42, 64)})
 			select {
-			case <-done:
+			case seq := <-got:
+				if seq != 42 {
+					t.Fatalf("received frame %d, want 42", seq)
+				}
 			case <-time.After(2 * time.Second):
-				t.Fatal("Receive still blocked 2 s after Close")
+				t.Fatal("an idle port did not wake for a frame within 2 s (its poll timeout is 10 s)")
+			}
+			time.Sleep(300 * time.Millisecond)
+			rx.Close()
+			select {
+			case err := <-done:
+				if !errors.Is(err, net.ErrClosed) {
+					t.Fatalf("Receive after Close: %v, want net.ErrClosed", err)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("an idle Receive still blocked 2 s after Close")
+			}
+			if rx.idleWaits < 2 {
+				t.Errorf("%d idle waits: the port did not park before the frame and before Close", rx.idleWaits)
 			}
 		})
 	}

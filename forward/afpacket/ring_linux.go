@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -125,6 +126,14 @@ type RingPort struct {
 	filterOut bool // no PACKET_IGNORE_OUTGOING: drop PACKET_OUTGOING here
 	pollFDs   [2]unix.PollFd
 	pollMS    int
+	// emptyWaits counts the waits in a row that brought no frame;
+	// idleWaits, the idle waits since Open (for tests).
+	emptyWaits, idleWaits int
+	// rxFile is a second descriptor of the RX socket, in the runtime's
+	// poller, for idleWait; rxConn its raw access, readyFn is rxReady.
+	rxFile  *os.File
+	rxConn  syscall.RawConn
+	readyFn func(uintptr) bool
 
 	// V2 RX: frames in order, each with its own status word. rxNext is the
 	// next frame to read, rxRel the oldest one read but not yet released;
@@ -434,6 +443,10 @@ func (p *RingPort) Close() error {
 	var one = [8]byte{1}
 	_, _ = unix.Write(p.eventFD, one[:])
 	var firstErr error
+	if p.rxFile != nil {
+		// Wakes an idleWait; the socket stays open until that returns.
+		_ = p.rxFile.Close()
+	}
 	for _, r := range []struct {
 		base unsafe.Pointer
 		size uintptr
@@ -488,6 +501,9 @@ func (p *RingPort) teardown() {
 	}
 	if p.txBase != nil {
 		_ = unix.MunmapPtr(p.txBase, p.txSize)
+	}
+	if p.rxFile != nil {
+		_ = p.rxFile.Close()
 	}
 	for _, fd := range []int{p.rxFD, p.txFD, p.eventFD} {
 		if fd >= 0 {
