@@ -374,14 +374,7 @@ func TestCloseUnblocksReceive(t *testing.T) {
 			if err := c.Close(); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case err := <-errc:
-				if !errors.Is(err, net.ErrClosed) {
-					t.Fatalf("Receive after Close: %v, want net.ErrClosed", err)
-				}
-			case <-time.After(2 * time.Second):
-				t.Fatal("Receive still blocked 2 s after Close")
-			}
+			expectClosed(t, errc, "Receive")
 			if err := c.Close(); err != nil {
 				t.Fatalf("second Close: %v", err)
 			}
@@ -406,6 +399,20 @@ func setIdleAfter(t *testing.T, n int) {
 	old := idleAfter
 	idleAfter = n
 	t.Cleanup(func() { idleAfter = old })
+}
+
+// expectClosed waits for a Receive loop's error after Close: net.ErrClosed
+// within 2 s.
+func expectClosed(t *testing.T, errc <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("%s after Close: %v, want net.ErrClosed", what, err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatalf("%s still blocked 2 s after Close", what)
+	}
 }
 
 // TestIdleReceiveSleeps: on a quiet interface Receive sleeps until its
@@ -529,14 +536,7 @@ func TestIdleWaitWakes(t *testing.T) {
 			}
 			time.Sleep(300 * time.Millisecond)
 			rx.Close()
-			select {
-			case err := <-done:
-				if !errors.Is(err, net.ErrClosed) {
-					t.Fatalf("Receive after Close: %v, want net.ErrClosed", err)
-				}
-			case <-time.After(2 * time.Second):
-				t.Fatal("an idle Receive still blocked 2 s after Close")
-			}
+			expectClosed(t, done, "an idle Receive")
 			if rx.idleWaits < 2 {
 				t.Errorf("%d idle waits: the port did not park before the frame and before Close", rx.idleWaits)
 			}
