@@ -1,0 +1,147 @@
+package bfd
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ulvs/ulvs/internal/netns"
+)
+
+// eventLog collects a Router's events for a test to wait on.
+type eventLog struct {
+	mu     sync.Mutex
+	events []Event
+	at     []time.Time
+	signal chan struct{}
+}
+
+func newEventLog() *eventLog { return &eventLog{signal: make(chan struct{}, 1)} }
+
+func (l *eventLog) add(ev Event) {
+	l.mu.Lock()
+	l.events = append(l.events, ev)
+	l.at = append(l.at, time.Now())
+	l.mu.Unlock()
+	select {
+	case l.signal <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns the first event from index from on that is in state s,
+// and when it came, failing the test after timeout.
+func (l *eventLog) wait(t *testing.T, from int, s State, timeout time.Duration) (Event, time.Time, int) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		l.mu.Lock()
+		for i := from; i < len(l.events); i++ {
+			if l.events[i].State == s {
+				ev, at := l.events[i], l.at[i]
+				l.mu.Unlock()
+				return ev, at, i + 1
+			}
+		}
+		got := fmt.Sprint(l.events)
+		l.mu.Unlock()
+		select {
+		case <-l.signal:
+		case <-deadline:
+			t.Fatalf("no %v event within %v; events so far: %s", s, timeout, got)
+		}
+	}
+}
+
+// TestFRRInterop runs a session against FRR's bfdd in a namespace pair:
+// it comes Up with the intervals both sides asked for, goes Down within
+// the detection time when bfdd is killed (it sends nothing more), comes
+// back Up when bfdd restarts.
+func TestFRRInterop(t *testing.T) {
+	a, b := netns.Pair(t, "veth0", "10.91.0.1/24", "veth1", "10.91.0.2/24")
+	peer, err := b.StartBFDD(`bfd
+ peer 10.91.0.1 local-address 10.91.0.2
+  receive-interval 60
+  transmit-interval 40
+  detect-multiplier 3
+ !
+!
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(peer.Close)
+	defer func() {
+		if t.Failed() {
+			t.Logf("bfdd output:\n%s", peer.Output())
+		}
+	}()
+
+	events := newEventLog()
+	var r *Router
+	cfg := RouterConfig{OnChange: events.add, Sessions: []SessionConfig{{
+		Name: "frr", Peer: netip.MustParseAddr("10.91.0.2"), Local: netip.MustParseAddr("10.91.0.1"),
+		Config: Config{DesiredMinTx: 30 * time.Millisecond, RequiredMinRx: 50 * time.Millisecond,
+			IdleTx: time.Second, DetectMult: 4},
+	}}}
+	if err := a.Do(func() (err error) { r, err = NewRouter(cfg); return err }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	_, _, next := events.wait(t, 0, Up, 15*time.Second)
+	// Negotiation: we send at max(our 30 ms, its required 60 ms); it sends
+	// at max(its 40 ms, our required 50 ms), times its multiplier 3. The
+	// poll sequence lowers both from the 1 s of the Down state.
+	deadline := time.Now().Add(5 * time.Second)
+	var st Status
+	for time.Now().Before(deadline) {
+		st = r.Status()[0]
+		if st.TxInterval == 60*time.Millisecond && st.DetectTime == 150*time.Millisecond && !r.polling(0) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st.TxInterval != 60*time.Millisecond || st.DetectTime != 150*time.Millisecond {
+		t.Fatalf("negotiated tx %v detect %v, want 60ms and 150ms (status %+v)", st.TxInterval, st.DetectTime, st)
+	}
+	if r.polling(0) {
+		t.Errorf("the poll sequence never ended: bfdd did not answer with Final")
+	}
+
+	killed := time.Now()
+	peer.Kill()
+	ev, at, next := events.wait(t, next, Down, 10*time.Second)
+	if ev.Diag != DiagTimeExpired {
+		t.Errorf("down with diag %v, want %v", ev.Diag, DiagTimeExpired)
+	}
+	// The bound is the detection time plus room for a loaded machine; a
+	// session that waited for the 1 s Down-state interval would blow it.
+	if took := at.Sub(killed); took > st.DetectTime+400*time.Millisecond {
+		t.Errorf("down %v after bfdd was killed; detection time is %v", took, st.DetectTime)
+	} else {
+		t.Logf("down %v after bfdd was killed (detection time %v)", took, st.DetectTime)
+	}
+
+	if err := peer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	events.wait(t, next, Up, 15*time.Second)
+
+	if r.Drops(DropTTL) != 0 || r.Drops(DropNoSession) != 0 {
+		t.Errorf("drops: ttl %d, no session %d; bfdd's packets should all match", r.Drops(DropTTL), r.Drops(DropNoSession))
+	}
+}
+
+// polling reports whether session i runs a Poll Sequence.
+func (r *Router) polling(i int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sess[i].m.Polling()
+}
