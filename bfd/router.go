@@ -239,7 +239,8 @@ func (r *Router) Run(ctx context.Context) error {
 			r.mu.Lock()
 			now := time.Now()
 			for _, s := range r.sess {
-				events = r.act(s, s.m.Tick(now), now, s.m.State(), events)
+				old := s.m.State()
+				events = r.act(s, s.m.Tick(now), now, old, events)
 			}
 			r.mu.Unlock()
 		}
