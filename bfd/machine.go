@@ -61,6 +61,7 @@ type Machine struct {
 	nextTx    time.Time
 	detectAt  time.Time // zero when the peer is not being watched
 	stopTxAt  time.Time // AdminDown: when to stop announcing it
+	silent    bool      // AdminDown, announced: nothing more to send
 }
 
 // NewMachine returns a session in state Down with local discriminator
@@ -132,7 +133,7 @@ func (m *Machine) Deadline() time.Time {
 func (m *Machine) periodic(t time.Time) bool {
 	switch {
 	case m.state == AdminDown:
-		return t.Before(m.stopTxAt)
+		return !m.silent && t.Before(m.stopTxAt)
 	case m.remoteMinRx == 0:
 		return false // the peer asked for none
 	case m.cfg.Passive && m.remoteDisc == 0:
@@ -148,6 +149,9 @@ func (m *Machine) periodic(t time.Time) bool {
 // timer.
 func (m *Machine) Tick(now time.Time) Action {
 	var act Action
+	if m.state == AdminDown && !now.Before(m.stopTxAt) {
+		m.silent = true
+	}
 	if !m.detectAt.IsZero() && !now.Before(m.detectAt) {
 		// RFC 5880 6.8.1: a peer silent for a detection time is forgotten.
 		m.detectAt = time.Time{}
