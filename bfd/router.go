@@ -81,6 +81,7 @@ type rxPacket struct {
 	buf      [128]byte
 	n        int
 	src, dst netip.Addr
+	srcPort  uint16
 	ttl      int
 	multihop bool
 }

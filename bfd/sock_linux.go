@@ -59,7 +59,7 @@ func (l *listener) read(p *rxPacket) error {
 	if err != nil {
 		return err
 	}
-	p.n, p.src, p.multihop = n, src.Addr().Unmap(), l.multihop
+	p.n, p.src, p.srcPort, p.multihop = n, src.Addr().Unmap(), src.Port(), l.multihop
 	p.ttl, p.dst = parseCmsgs(oob[:oobn])
 	return nil
 }
