@@ -393,3 +393,21 @@ func TestTwoMachines(t *testing.T) {
 		}
 	}
 }
+
+// TestNoAllocs: receiving a packet and building the next one allocate
+// nothing (the Router reuses one buffer per session).
+func TestNoAllocs(t *testing.T) {
+	m := machineIn(t, testConfig, Up)
+	c := peer(Up)
+	buf := make([]byte, 0, HeaderLen)
+	now := t0
+	allocs := testing.AllocsPerRun(100, func() {
+		now = now.Add(time.Millisecond)
+		m.Receive(now, c)
+		m.Tick(now)
+		buf = m.AppendPacket(now, buf[:0])
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per packet", allocs)
+	}
+}

@@ -38,6 +38,9 @@ type Event struct {
 	Name       string
 	Peer       netip.Addr
 	State, Old State
+	// RemoteState is the peer's, from its last packet: AdminDown when it
+	// took the session down on purpose (RFC 5880 6.8.16: not a failure).
+	RemoteState State
 	// Diag is ours (why we went down); RemoteDiag the peer's.
 	Diag, RemoteDiag Diag
 }
@@ -323,7 +326,8 @@ func (r *Router) act(s *session, a Action, now time.Time, old State, events []Ev
 	}
 	if a.Has(Changed) {
 		m := s.m
-		ev := Event{Name: s.Name, Peer: s.Peer, State: m.State(), Old: old, Diag: m.Diag(), RemoteDiag: m.RemoteDiag()}
+		ev := Event{Name: s.Name, Peer: s.Peer, State: m.State(), Old: old, RemoteState: m.RemoteState(),
+			Diag: m.Diag(), RemoteDiag: m.RemoteDiag()}
 		log := r.log.With("bfd_instance", s.Name, "peer", s.Peer.String(), "from", old.String(), "to", m.State().String())
 		switch {
 		case m.State() == Up:

@@ -18,9 +18,10 @@ import (
 // up only while every one of its checkers is (keepalived's rule).
 //
 // The verdicts follow keepalived's checker: a session reaching Up says
-// up, a session leaving Up says down; a session that never came Up says
-// nothing, so the checker keeps its initial state (up, or down with
-// alpha).
+// up, a session leaving Up says down, unless the peer took it down on
+// purpose (AdminDown, which RFC 5880 section 6.8.16 says is no failure);
+// a session that never came Up says nothing, so the checker keeps its
+// initial state (up, or down with alpha).
 
 // bfdHub holds the last verdict of each session and wakes the watchers
 // when one changes.
@@ -55,7 +56,7 @@ func (b *bfdHub) event(ev bfd.Event) {
 	switch {
 	case ev.State == bfd.Up:
 		v.up = true
-	case ev.Old == bfd.Up:
+	case ev.Old == bfd.Up && ev.RemoteState != bfd.AdminDown:
 		v.err = fmt.Sprintf("BFD session %s is %v (%v; peer says %v)", ev.Name, ev.State, ev.Diag, ev.RemoteDiag)
 	default:
 		return
