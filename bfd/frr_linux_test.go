@@ -1,7 +1,6 @@
 package bfd
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -81,19 +80,11 @@ func TestFRRInterop(t *testing.T) {
 	}()
 
 	events := newEventLog()
-	var r *Router
-	cfg := RouterConfig{OnChange: events.add, Sessions: []SessionConfig{{
+	r := runRouter(t, a, RouterConfig{OnChange: events.add, Sessions: []SessionConfig{{
 		Name: "frr", Peer: netip.MustParseAddr("10.91.0.2"), Local: netip.MustParseAddr("10.91.0.1"),
 		Config: Config{DesiredMinTx: 30 * time.Millisecond, RequiredMinRx: 50 * time.Millisecond,
 			IdleTx: time.Second, DetectMult: 4},
-	}}}
-	if err := a.Do(func() (err error) { r, err = NewRouter(cfg); return err }); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); r.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	}}})
 
 	_, _, next := events.wait(t, 0, Up, 15*time.Second)
 	// Negotiation: we send at max(our 30 ms, its required 60 ms); it sends

@@ -48,16 +48,8 @@ func testRouterWire(t *testing.T, aStr, bStr string, bits int) {
 	}
 	defer func() { peerIn.conn.Close(); low.conn.Close(); ok.conn.Close() }()
 
-	var r *Router
-	cfg := RouterConfig{Sessions: []SessionConfig{{Name: "wire", Peer: bAddr, Local: aAddr,
-		Config: Config{DesiredMinTx: 10 * time.Millisecond, RequiredMinRx: 10 * time.Millisecond, IdleTx: time.Second, DetectMult: 3}}}}
-	if err := a.Do(func() (err error) { r, err = NewRouter(cfg); return err }); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); r.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	r := runRouter(t, a, RouterConfig{Sessions: []SessionConfig{{Name: "wire", Peer: bAddr, Local: aAddr,
+		Config: Config{DesiredMinTx: 10 * time.Millisecond, RequiredMinRx: 10 * time.Millisecond, IdleTx: time.Second, DetectMult: 3}}}})
 
 	peerIn.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var p rxPacket
@@ -90,6 +82,20 @@ func testRouterWire(t *testing.T, aStr, bStr string, bits int) {
 	if st := r.Status()[0]; st.RemoteDisc != 77 || st.Received != 1 {
 		t.Errorf("status after the peer's Down: remote disc %d, received %d", st.RemoteDisc, st.Received)
 	}
+}
+
+// runRouter opens a Router in ns and runs it until the test ends.
+func runRouter(t *testing.T, ns *netns.NS, cfg RouterConfig) *Router {
+	t.Helper()
+	var r *Router
+	if err := ns.Do(func() (err error) { r, err = NewRouter(cfg); return err }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
