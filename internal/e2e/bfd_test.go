@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,5 +128,40 @@ virtual_server %v %d {
 	if seen := servedBy(6); seen["rs1"] == 0 {
 		t.Errorf("the server did not come back after bfdd restarted: %v", seen)
 	}
+
+	// Reloads: one that leaves the bfd_instance alone keeps the session;
+	// one that changes it restarts the session (our AdminDown tells bfdd
+	// it is no failure), and the server stays in service throughout.
+	reload := func(conf string) {
+		if err := os.WriteFile(tp.conf, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(tp.proc.Pid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inService := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			snap, err := c.Status()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if realOf(findSvc(snap, "TCP", portHTTP), 0) == nil {
+				tp.fatalf("the BFD_CHECK server left the table during a reload")
+			}
+		}
+	}
+	started := func() int { return strings.Count(tp.proc.Output(), `msg="BFD sessions started"`) }
+	reload(strings.Replace(conf, "lb_algo rr", "lb_algo wrr", 1))
+	inService(time.Second)
+	if n := started(); n != 1 {
+		t.Errorf("a reload that left bfd_instance alone restarted the sessions (%d starts)", n)
+	}
+	reload(strings.Replace(conf, "min_rx 100", "min_rx 120", 1))
+	inService(2 * time.Second)
+	if n := started(); n != 2 {
+		t.Errorf("a reload that changed bfd_instance did not restart the sessions (%d starts)", n)
+	}
+	tp.waitHealth(c, portHTTP, "TCP", "rs", 1, 15*time.Second)
 	tp.stop()
 }
