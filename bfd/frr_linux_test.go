@@ -136,3 +136,35 @@ func (r *Router) polling(i int) bool {
 	defer r.mu.Unlock()
 	return r.sess[i].m.Polling()
 }
+
+// TestFRRInteropIPv6: the session comes Up with bfdd over IPv6 (both
+// sides sending hop limit 255, as RFC 5881 requires and bfdd checks) and
+// goes Down within the detection time when bfdd is killed.
+func TestFRRInteropIPv6(t *testing.T) {
+	aAddr, bAddr := netip.MustParseAddr("fd00:91::1"), netip.MustParseAddr("fd00:91::2")
+	a, b := pair(t, aAddr, bAddr, 64)
+	peer, err := b.StartBFDD(fmt.Sprintf("bfd\n peer %v local-address %v\n  receive-interval 100\n  transmit-interval 100\n  detect-multiplier 3\n !\n!\n", aAddr, bAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(peer.Close)
+	defer func() {
+		if t.Failed() {
+			t.Logf("bfdd output:\n%s", peer.Output())
+		}
+	}()
+	events := newEventLog()
+	r := runRouter(t, a, RouterConfig{OnChange: events.add, Sessions: []SessionConfig{{Name: "frr6", Peer: bAddr, Local: aAddr,
+		Config: Config{DesiredMinTx: 100 * time.Millisecond, RequiredMinRx: 100 * time.Millisecond, IdleTx: time.Second, DetectMult: 3}}}})
+	_, _, next := events.wait(t, 0, Up, 15*time.Second)
+	waitFor(t, "the fast intervals", func() bool { return r.Status()[0].DetectTime == 300*time.Millisecond })
+	killed := time.Now()
+	peer.Kill()
+	ev, at, _ := events.wait(t, next, Down, 10*time.Second)
+	if took := at.Sub(killed); ev.Diag != DiagTimeExpired || took > 300*time.Millisecond+400*time.Millisecond {
+		t.Errorf("down %v after bfdd was killed with diag %v; want within the 300ms detection time, time expired", took, ev.Diag)
+	}
+	if n := r.Drops(DropTTL); n != 0 {
+		t.Errorf("%d of bfdd's packets failed the hop limit check", n)
+	}
+}

@@ -19,18 +19,8 @@ func TestRouterWire(t *testing.T) {
 }
 
 func testRouterWire(t *testing.T, aStr, bStr string, bits int) {
-	a, b := netns.Pair(t, "veth0", "", "veth1", "")
 	aAddr, bAddr := netip.MustParseAddr(aStr), netip.MustParseAddr(bStr)
-	for _, x := range []struct {
-		ns   *netns.NS
-		dev  string
-		addr netip.Addr
-	}{{a, "veth0", aAddr}, {b, "veth1", bAddr}} {
-		// nodad: an IPv6 address under duplicate detection cannot be bound.
-		if err := x.ns.IP("addr", "add", netip.PrefixFrom(x.addr, bits).String(), "dev", x.dev, "nodad"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, b := pair(t, aAddr, bAddr, bits)
 	var peerIn *listener
 	var low, ok *sender
 	err := b.Do(func() (err error) {
@@ -82,6 +72,22 @@ func testRouterWire(t *testing.T, aStr, bStr string, bits int) {
 	if st := r.Status()[0]; st.RemoteDisc != 77 || st.Received != 1 {
 		t.Errorf("status after the peer's Down: remote disc %d, received %d", st.RemoteDisc, st.Received)
 	}
+}
+
+// pair is netns.Pair with addresses usable at once: nodad, because an
+// IPv6 address under duplicate detection cannot be bound.
+func pair(t *testing.T, aAddr, bAddr netip.Addr, bits int) (a, b *netns.NS) {
+	a, b = netns.Pair(t, "veth0", "", "veth1", "")
+	for _, x := range []struct {
+		ns   *netns.NS
+		dev  string
+		addr netip.Addr
+	}{{a, "veth0", aAddr}, {b, "veth1", bAddr}} {
+		if err := x.ns.IP("addr", "add", netip.PrefixFrom(x.addr, bits).String(), "dev", x.dev, "nodad"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a, b
 }
 
 // runRouter opens a Router in ns and runs it until the test ends.
