@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultTTL is the TTL (IPv6 hop limit) sent and required on receipt by
@@ -70,8 +72,11 @@ type RouterConfig struct {
 
 type session struct {
 	SessionConfig
-	m        *Machine
-	tx       *sender
+	m  *Machine
+	tx *sender // nil while source_ip is not (yet) an address of this host
+	// port is the peer's BFD port; lastOpen is when opening tx last failed.
+	port     int
+	lastOpen time.Time
 	buf      []byte
 	sent     uint64
 	received uint64
@@ -138,15 +143,22 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 			r.listeners = append(r.listeners, l)
 		}
 		tx, err := openSender(sc.Local, sc.Peer, port, sc.TTL)
-		if err != nil {
+		if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 			r.close()
 			return nil, fmt.Errorf("bfd_instance %s: %w", sc.Name, err)
+		}
+		if err != nil {
+			// Like keepalived, wait for the address (a VRRP address, an
+			// interface still coming up) instead of refusing to start.
+			r.log.Warn("BFD source address not on this host yet; the session waits for it",
+				"bfd_instance", sc.Name, "source_ip", sc.Local.String())
 		}
 		disc := uint32(0)
 		for disc == 0 || r.byDisc[disc] != nil {
 			disc = uint32(rnd(1 << 32))
 		}
-		s := &session{SessionConfig: sc, m: NewMachine(sc.Config, disc, rnd), tx: tx, buf: make([]byte, 0, HeaderLen)}
+		s := &session{SessionConfig: sc, m: NewMachine(sc.Config, disc, rnd), tx: tx, port: port,
+			buf: make([]byte, 0, HeaderLen)}
 		r.sess = append(r.sess, s)
 		r.byDisc[disc] = s
 	}
@@ -158,7 +170,9 @@ func (r *Router) close() {
 		l.conn.Close()
 	}
 	for _, s := range r.sess {
-		s.tx.conn.Close()
+		if s.tx != nil {
+			s.tx.conn.Close()
+		}
 	}
 }
 
@@ -187,7 +201,8 @@ func (r *Router) Status() []Status {
 
 // Run runs the sessions until ctx ends, then announces AdminDown to
 // every peer (so that it does not report a failure) and closes the
-// sockets. A Router runs once.
+// sockets. A Router runs once, in the network namespace of NewRouter: it
+// opens the socket of a source address that appears late.
 func (r *Router) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -342,8 +357,24 @@ func (r *Router) act(s *session, a Action, now time.Time, old State, events []Ev
 	return events
 }
 
+// reopenEvery paces the attempts to bind a missing source address.
+const reopenEvery = time.Second
+
 func (s *session) send(now time.Time, log *slog.Logger) {
 	s.buf = s.m.AppendPacket(now, s.buf[:0])
+	if s.tx == nil && now.Sub(s.lastOpen) >= reopenEvery {
+		tx, err := openSender(s.Local, s.Peer, s.port, s.TTL)
+		if err != nil {
+			s.lastOpen = now
+		} else {
+			s.tx = tx
+			log.Info("BFD source address is here; sending", "bfd_instance", s.Name, "source_ip", s.Local.String())
+		}
+	}
+	if s.tx == nil {
+		s.sendErr++
+		return
+	}
 	if err := s.tx.send(s.buf); err != nil {
 		if s.sendErr == 0 {
 			log.Warn("BFD send failed; the session will go down if it persists", "bfd_instance", s.Name, "err", err)

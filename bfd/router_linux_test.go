@@ -99,7 +99,9 @@ func runRouter(t *testing.T, ns *netns.NS, cfg RouterConfig) *Router {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); r.Run(ctx) }()
+	// Run in ns too: it opens the socket of a source address that appears
+	// late.
+	go func() { defer close(done); ns.Do(func() error { return r.Run(ctx) }) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return r
 }
@@ -112,5 +114,32 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestSourceAddressLater: a source_ip that is not on the host yet (a VRRP
+// address, an interface coming up) does not stop the Router, as in
+// keepalived; the session starts sending once the address appears.
+func TestSourceAddressLater(t *testing.T) {
+	a, b := netns.Pair(t, "veth0", "", "veth1", "10.94.0.2/24")
+	aAddr, bAddr := netip.MustParseAddr("10.94.0.1"), netip.MustParseAddr("10.94.0.2")
+	var peerIn *listener
+	if err := b.Do(func() (err error) { peerIn, err = listen(false, Port); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer peerIn.conn.Close()
+	r := runRouter(t, a, RouterConfig{Sessions: []SessionConfig{{Name: "later", Peer: bAddr, Local: aAddr,
+		Config: Config{DesiredMinTx: 10 * time.Millisecond, RequiredMinRx: 10 * time.Millisecond, IdleTx: time.Second, DetectMult: 3}}}})
+	waitFor(t, "a failed send while the address is missing", func() bool { return r.Status()[0].SendErr > 0 })
+	if err := a.IP("addr", "add", "10.94.0.1/24", "dev", "veth0"); err != nil {
+		t.Fatal(err)
+	}
+	peerIn.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var p rxPacket
+	if err := peerIn.read(&p); err != nil {
+		t.Fatalf("no packet after the source address appeared: %v (status %+v)", err, r.Status()[0])
+	}
+	if p.src != aAddr {
+		t.Errorf("packet from %v, want %v", p.src, aAddr)
 	}
 }
