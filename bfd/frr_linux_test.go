@@ -55,29 +55,32 @@ func (l *eventLog) wait(t *testing.T, from int, s State, timeout time.Duration) 
 	}
 }
 
+// startBFDD runs bfdd in ns with one session to peer from local, its
+// receive and transmit intervals in ms, multiplier 3; its log is shown
+// when the test fails.
+func startBFDD(t *testing.T, ns *netns.NS, peer, local string, rxMs, txMs int) *netns.BFDD {
+	t.Helper()
+	b, err := ns.StartBFDD(fmt.Sprintf("bfd\n peer %s local-address %s\n  receive-interval %d\n  transmit-interval %d\n  detect-multiplier 3\n !\n!\n",
+		peer, local, rxMs, txMs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("bfdd output:\n%s", b.Output())
+		}
+		b.Close()
+	})
+	return b
+}
+
 // TestFRRInterop runs a session against FRR's bfdd in a namespace pair:
 // it comes Up with the intervals both sides asked for, goes Down within
 // the detection time when bfdd is killed (it sends nothing more), comes
 // back Up when bfdd restarts.
 func TestFRRInterop(t *testing.T) {
 	a, b := netns.Pair(t, "veth0", "10.91.0.1/24", "veth1", "10.91.0.2/24")
-	peer, err := b.StartBFDD(`bfd
- peer 10.91.0.1 local-address 10.91.0.2
-  receive-interval 60
-  transmit-interval 40
-  detect-multiplier 3
- !
-!
-`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(peer.Close)
-	defer func() {
-		if t.Failed() {
-			t.Logf("bfdd output:\n%s", peer.Output())
-		}
-	}()
+	peer := startBFDD(t, b, "10.91.0.1", "10.91.0.2", 60, 40)
 
 	events := newEventLog()
 	r := runRouter(t, a, RouterConfig{OnChange: events.add, Sessions: []SessionConfig{{
@@ -143,16 +146,7 @@ func (r *Router) polling(i int) bool {
 func TestFRRInteropIPv6(t *testing.T) {
 	aAddr, bAddr := netip.MustParseAddr("fd00:91::1"), netip.MustParseAddr("fd00:91::2")
 	a, b := pair(t, aAddr, bAddr, 64)
-	peer, err := b.StartBFDD(fmt.Sprintf("bfd\n peer %v local-address %v\n  receive-interval 100\n  transmit-interval 100\n  detect-multiplier 3\n !\n!\n", aAddr, bAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(peer.Close)
-	defer func() {
-		if t.Failed() {
-			t.Logf("bfdd output:\n%s", peer.Output())
-		}
-	}()
+	peer := startBFDD(t, b, aAddr.String(), bAddr.String(), 100, 100)
 	events := newEventLog()
 	r := runRouter(t, a, RouterConfig{OnChange: events.add, Sessions: []SessionConfig{{Name: "frr6", Peer: bAddr, Local: aAddr,
 		Config: Config{DesiredMinTx: 100 * time.Millisecond, RequiredMinRx: 100 * time.Millisecond, IdleTx: time.Second, DetectMult: 3}}}})
