@@ -56,8 +56,8 @@ func (l *eventLog) wait(t *testing.T, from int, s State, timeout time.Duration) 
 }
 
 // startBFDD runs bfdd in ns with one session to peer from local, its
-// receive and transmit intervals in ms, multiplier 3; its log is shown
-// when the test fails.
+// receive and transmit intervals in ms, multiplier 3 (peer may carry
+// options: "10.0.0.1 multihop"); its log is shown when the test fails.
 func startBFDD(t *testing.T, ns *netns.NS, peer, local string, rxMs, txMs int) *netns.BFDD {
 	t.Helper()
 	b, err := ns.StartBFDD(fmt.Sprintf("bfd\n peer %s local-address %s\n  receive-interval %d\n  transmit-interval %d\n  detect-multiplier 3\n !\n!\n",
@@ -160,5 +160,21 @@ func TestFRRInteropIPv6(t *testing.T) {
 	}
 	if n := r.Drops(DropTTL); n != 0 {
 		t.Errorf("%d of bfdd's packets failed the hop limit check", n)
+	}
+}
+
+// TestFRRInteropMultihop: a multihop session (RFC 5883, port 4784, the
+// received TTL allowed max_hops below 255) comes Up with bfdd's multihop
+// peer.
+func TestFRRInteropMultihop(t *testing.T) {
+	a, b := netns.Pair(t, "veth0", "10.95.0.1/24", "veth1", "10.95.0.2/24")
+	startBFDD(t, b, "10.95.0.1 multihop", "10.95.0.2", 100, 100)
+	events := newEventLog()
+	r := runRouter(t, a, RouterConfig{OnChange: events.add, Sessions: []SessionConfig{{Name: "mh",
+		Peer: netip.MustParseAddr("10.95.0.2"), Local: netip.MustParseAddr("10.95.0.1"), Multihop: true, MaxHops: 10,
+		Config: Config{DesiredMinTx: 100 * time.Millisecond, RequiredMinRx: 100 * time.Millisecond, IdleTx: time.Second, DetectMult: 3}}}})
+	events.wait(t, 0, Up, 15*time.Second)
+	if n := r.Drops(DropNoSession); n != 0 {
+		t.Errorf("%d of bfdd's multihop packets matched no session", n)
 	}
 }
