@@ -23,6 +23,8 @@ type Config struct {
 	// VRRP holds the vrrp_instance, vrrp_script and vrrp_sync_group blocks
 	// (vrrp.go).
 	VRRP VRRP
+	// BFD are the bfd_instance blocks, in file order (bfd.go).
+	BFD []*BFDInstance
 
 	// Blocks are the top-level statements ulvs recognises but does not
 	// interpret yet, in file order: vrrp_instance, vrrp_script,
