@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward/afpacket"
 	"github.com/ulvs/ulvs/forward/neigh"
 )
@@ -57,7 +58,7 @@ type LoopConfig struct {
 	// Table is the current service snapshot, swapped by the control plane.
 	Table *atomic.Pointer[balancer.Table]
 	// Director is the connection table every worker shares.
-	Director *balancer.Director
+	Director *conntrack.Director
 	// VIPs are the addresses the loop answers ARP for on the client port.
 	VIPs *neigh.VIPSet
 	// Workers is the number of workers per receiving interface; zero means
@@ -71,8 +72,8 @@ type LoopConfig struct {
 	// (fragmentation needed, time exceeded); zero means 100, like a
 	// kernel's icmp_ratelimit of 10 ms with a burst.
 	ICMPRate int
-	// Clock returns the director's coarse time; nil means balancer.Now.
-	Clock func() balancer.Tick
+	// Clock returns the director's coarse time; nil means conntrack.Now.
+	Clock func() conntrack.Tick
 	// Logger gets setup and shutdown events, never per-packet ones.
 	Logger *slog.Logger
 	// Open opens a worker's socket; nil means afpacket.OpenConn with IO.
@@ -106,7 +107,7 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 		cfg.ICMPRate = 100
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = balancer.Now
+		cfg.Clock = conntrack.Now
 	}
 	if cfg.VIPs == nil {
 		cfg.VIPs = new(neigh.VIPSet)
@@ -167,7 +168,7 @@ func (l *Loop) newWorker(in *Port, pi int, ports []*Port) (*worker, error) {
 		bw:     l.cfg.Director.NewWorker(),
 		frames: make([]afpacket.Frame, BatchSize),
 		ps:     make([]Parsed, BatchSize),
-		pkts:   make([]balancer.BatchPacket, BatchSize),
+		pkts:   make([]conntrack.BatchPacket, BatchSize),
 		slots:  make([]int, BatchSize),
 		icmp:   tokenBucket{rate: l.cfg.ICMPRate, burst: max(l.cfg.ICMPRate/10, 10)},
 		oneArm: l.cfg.Client == l.cfg.Reals,
@@ -266,7 +267,7 @@ type LoopStats struct {
 	// the ordinary fate of traffic that is the kernel's business.
 	Drops [NumDropReasons]uint64
 	// BalancerDrops counts the director's drops by reason.
-	BalancerDrops [balancer.NumDropReasons]uint64
+	BalancerDrops [conntrack.NumDropReasons]uint64
 	RingDrops     uint64 // frames the kernel could not put in an RX ring
 	TxRingFull    uint64 // frames dropped for lack of a TX slot
 }
@@ -283,16 +284,16 @@ type worker struct {
 	// txClient and txReals are the sockets frames leave by; the one for the
 	// worker's own interface is rx itself.
 	txClient, txReals afpacket.Conn
-	bw                *balancer.Worker
+	bw                *conntrack.Worker
 	// p is the frame being handled: one of ps, a Parsed per frame of the
 	// batch, so that connection decisions can be made for the whole batch
-	// at once (balancer.Worker.DecideBatch) between parsing and rewriting.
+	// at once (conntrack.Worker.DecideBatch) between parsing and rewriting.
 	p      *Parsed
 	ps     []Parsed
 	frames []afpacket.Frame
 	// pkts and slots are the batch's balancer work: pkts[j] belongs to
 	// frame slots[j].
-	pkts  []balancer.BatchPacket
+	pkts  []conntrack.BatchPacket
 	slots []int
 	ipid  uint16
 	icmp  tokenBucket
@@ -493,7 +494,7 @@ func (w *worker) txFor(toClient bool) afpacket.Conn {
 	return w.txReals
 }
 
-func (w *worker) handle(f *afpacket.Frame, tab *balancer.Table, now balancer.Tick) {
+func (w *worker) handle(f *afpacket.Frame, tab *balancer.Table, now conntrack.Tick) {
 	if w.tr != nil {
 		w.handleTraced(f, tab, now)
 		return
@@ -503,7 +504,7 @@ func (w *worker) handle(f *afpacket.Frame, tab *balancer.Table, now balancer.Tic
 
 // process is handle's work for one frame: parse, balance, rewrite,
 // transmit.
-func (w *worker) process(f *afpacket.Frame, tab *balancer.Table, now balancer.Tick) {
+func (w *worker) process(f *afpacket.Frame, tab *balancer.Table, now conntrack.Tick) {
 	switch w.classify(f, tab, now) {
 	case pendingInbound:
 		w.inbound(f.Data, tab, now)
@@ -523,7 +524,7 @@ const (
 
 // classify parses a frame into w.p and deals at once with everything that
 // needs no connection decision (drops, ARP, ICMP errors).
-func (w *worker) classify(f *afpacket.Frame, tab *balancer.Table, now balancer.Tick) pending {
+func (w *worker) classify(f *afpacket.Frame, tab *balancer.Table, now conntrack.Tick) pending {
 	if f.Flags&afpacket.FlagVLAN != 0 {
 		// The NIC stripped an 802.1Q tag; ulvs forwards untagged frames
 		// and in-band tags only (see docs/architecture.md).
@@ -597,32 +598,32 @@ type serviceMemo struct {
 // field by field: a composite literal is built on the stack with narrow
 // stores and copied with wide loads, which cannot be forwarded from them
 // and so wait for every pending store (DecideBatch fills In and Out).
-func (w *worker) setBatchPacket(pk *balancer.BatchPacket, reply bool) {
+func (w *worker) setBatchPacket(pk *conntrack.BatchPacket, reply bool) {
 	p := w.p
 	pk.Tuple.Proto = balancer.Protocol(p.Proto)
 	pk.Tuple.Src, pk.Tuple.Dst = p.Src, p.Dst
 	pk.Tuple.SrcPort, pk.Tuple.DstPort = p.SrcPort, p.DstPort
-	pk.Flags = balancer.TCPFlags(p.TCPFlags)
+	pk.Flags = conntrack.TCPFlags(p.TCPFlags)
 	pk.Reply = reply
 }
 
-func (w *worker) tuple() balancer.Tuple4 {
+func (w *worker) tuple() conntrack.Tuple4 {
 	p := w.p
-	return balancer.Tuple4{Proto: balancer.Protocol(p.Proto), Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort}
+	return conntrack.Tuple4{Proto: balancer.Protocol(p.Proto), Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort}
 }
 
-func (w *worker) inbound(frame []byte, tab *balancer.Table, now balancer.Tick) {
-	res := w.bw.Inbound(tab, w.tuple(), balancer.TCPFlags(w.p.TCPFlags), now)
+func (w *worker) inbound(frame []byte, tab *balancer.Table, now conntrack.Tick) {
+	res := w.bw.Inbound(tab, w.tuple(), conntrack.TCPFlags(w.p.TCPFlags), now)
 	w.afterInbound(frame, &res, now)
 }
 
 // afterInbound acts on the balancer's decision for a client packet.
-func (w *worker) afterInbound(frame []byte, res *balancer.InboundResult, now balancer.Tick) {
+func (w *worker) afterInbound(frame []byte, res *conntrack.InboundResult, now conntrack.Tick) {
 	switch res.Action {
-	case balancer.ActionNotService:
+	case conntrack.ActionNotService:
 		w.ctr.drop(DropNotOurs)
 		return
-	case balancer.ActionDrop:
+	case conntrack.ActionDrop:
 		w.ctr.balancerDrop(res.Reason)
 		return
 	}
@@ -634,7 +635,7 @@ func (w *worker) afterInbound(frame []byte, res *balancer.InboundResult, now bal
 
 // toReal rewrites a client's frame for its real server by the server's
 // method and queues it on the real-server port.
-func (w *worker) toReal(frame []byte, real *balancer.RealServer, now balancer.Tick) {
+func (w *worker) toReal(frame []byte, real *balancer.RealServer, now conntrack.Tick) {
 	p := w.p
 	if w.tr != nil {
 		w.traceInbound(frame, real)
@@ -783,27 +784,27 @@ func (w *worker) refuse(frame []byte, r DropReason, mtu int) {
 // outbound handles a frame from the real-server side: a NAT reply (or an
 // ICMP error about a NAT connection) gets its source set back to the VIP
 // and goes to the client.
-func (w *worker) outbound(frame []byte, tab *balancer.Table, now balancer.Tick, icmp bool) {
+func (w *worker) outbound(frame []byte, tab *balancer.Table, now conntrack.Tick, icmp bool) {
 	p := w.p
 	t := w.tuple()
 	if icmp {
 		// The quote is a client packet as the real server received it;
 		// its reverse is the reply direction's tuple.
 		q := &p.Inner
-		t = balancer.Tuple4{Proto: balancer.Protocol(q.Proto), Src: q.Dst, Dst: q.Src, SrcPort: q.DstPort, DstPort: q.SrcPort}
+		t = conntrack.Tuple4{Proto: balancer.Protocol(q.Proto), Src: q.Dst, Dst: q.Src, SrcPort: q.DstPort, DstPort: q.SrcPort}
 		if !q.HasPorts {
 			w.ctr.drop(DropNotOurs)
 			return
 		}
 	}
-	res := w.bw.Outbound(tab, t, balancer.TCPFlags(p.TCPFlags), now)
+	res := w.bw.Outbound(tab, t, conntrack.TCPFlags(p.TCPFlags), now)
 	w.afterOutbound(frame, &res, tab)
 }
 
 // afterOutbound acts on the balancer's decision for a real server's packet.
-func (w *worker) afterOutbound(frame []byte, res *balancer.OutboundResult, tab *balancer.Table) {
+func (w *worker) afterOutbound(frame []byte, res *conntrack.OutboundResult, tab *balancer.Table) {
 	p := w.p
-	if res.Action != balancer.ActionForward {
+	if res.Action != conntrack.ActionForward {
 		w.ctr.drop(DropNotOurs)
 		return
 	}
@@ -834,21 +835,21 @@ func (w *worker) afterOutbound(frame []byte, res *balancer.OutboundResult, tab *
 // packet of one of our connections (a reply the real server sent) to that
 // connection's real server, as ip_vs_in_icmp does. It reports whether the
 // frame was ours.
-func (w *worker) inboundICMP(frame []byte, now balancer.Tick) bool {
+func (w *worker) inboundICMP(frame []byte, now conntrack.Tick) bool {
 	q := &w.p.Inner
 	if !q.HasPorts {
 		return false
 	}
 	// The quoted packet went VIP -> client; the connection is keyed
 	// client -> VIP.
-	t := balancer.Tuple4{Proto: balancer.Protocol(q.Proto), Src: q.Dst, Dst: q.Src, SrcPort: q.DstPort, DstPort: q.SrcPort}
+	t := conntrack.Tuple4{Proto: balancer.Protocol(q.Proto), Src: q.Dst, Dst: q.Src, SrcPort: q.DstPort, DstPort: q.SrcPort}
 	ci, ok := w.loop.cfg.Director.LookupInbound(t, now)
 	if !ok {
 		return false
 	}
 	real := w.loop.cfg.Table.Load().Real(ci.RealID)
 	if real == nil {
-		w.ctr.balancerDrop(balancer.DropRealUnavailable)
+		w.ctr.balancerDrop(conntrack.DropRealUnavailable)
 		return true
 	}
 	w.toReal(frame, real, now)
@@ -906,10 +907,10 @@ func (w *worker) learnClient(frame []byte) {
 type tokenBucket struct {
 	rate, burst int
 	tokens      int
-	last        balancer.Tick
+	last        conntrack.Tick
 }
 
-func (b *tokenBucket) refill(now balancer.Tick) {
+func (b *tokenBucket) refill(now conntrack.Tick) {
 	elapsed := (now - b.last).Duration()
 	if elapsed < 10*time.Millisecond {
 		return
@@ -936,7 +937,7 @@ type workerCounters struct {
 	// also wait for the frame's stores into the TX ring to drain.
 	txN, inboundN, outboundN uint64
 	drops                    Counters
-	balancer                 [balancer.NumDropReasons]atomic.Uint64
+	balancer                 [conntrack.NumDropReasons]atomic.Uint64
 	// last is the reason of the latest drop, for the trace; worker only.
 	last TraceReason
 }
@@ -964,7 +965,7 @@ func (c *workerCounters) drop(r DropReason) {
 	c.last = FrameDrop(r)
 }
 
-func (c *workerCounters) balancerDrop(r balancer.DropReason) {
+func (c *workerCounters) balancerDrop(r conntrack.DropReason) {
 	c.balancer[r].Add(1)
 	c.last = BalancerDrop(r)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward/afpacket"
 	"github.com/ulvs/ulvs/forward/neigh"
 )
@@ -77,7 +78,7 @@ func newUDPBenchFixture(tb testing.TB, m balancer.Method) (*loopFixture, *ringCo
 	}
 	f := &loopFixture{}
 	f.table.Store(tab)
-	dir, err := balancer.NewDirector(balancer.DirectorConfig{})
+	dir, err := conntrack.NewDirector(conntrack.DirectorConfig{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func newUDPBenchFixture(tb testing.TB, m balancer.Method) (*loopFixture, *ringCo
 	vips.Claim(lpVIP)
 	f.loop, err = NewLoop(LoopConfig{
 		Client: client, Reals: back, Table: &f.table, Director: dir, VIPs: vips, Workers: 1,
-		Clock: func() balancer.Tick { return 1000 },
+		Clock: func() conntrack.Tick { return 1000 },
 		Open: func(ifname string, _ *afpacket.Config) (afpacket.Conn, error) {
 			return &memConn{name: ifname}, nil
 		},

@@ -15,6 +15,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward/afpacket"
 	"github.com/ulvs/ulvs/forward/neigh"
 )
@@ -88,7 +89,7 @@ func newLoopFixtureSized(t testing.TB, m balancer.Method, realPort uint16, maxCo
 	}
 	f := &loopFixture{}
 	f.table.Store(tab)
-	dir, err := balancer.NewDirector(balancer.DirectorConfig{MaxConns: maxConns})
+	dir, err := conntrack.NewDirector(conntrack.DirectorConfig{MaxConns: maxConns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func newLoopFixtureSized(t testing.TB, m balancer.Method, realPort uint16, maxCo
 	vips.Claim(lpVIP)
 	f.loop, err = NewLoop(LoopConfig{
 		Client: client, Reals: reals, Table: &f.table, Director: dir, VIPs: vips, Workers: 1,
-		Clock: func() balancer.Tick { return 1000 },
+		Clock: func() conntrack.Tick { return 1000 },
 		Open: func(ifname string, _ *afpacket.Config) (afpacket.Conn, error) {
 			c := &memConn{name: ifname, keep: true}
 			conns[ifname] = append(conns[ifname], c)

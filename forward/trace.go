@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward/afpacket"
 )
 
@@ -47,11 +48,11 @@ type TraceReason uint16
 func FrameDrop(r DropReason) TraceReason { return TraceReason(r) }
 
 // BalancerDrop is the TraceReason of a balancer drop.
-func BalancerDrop(r balancer.DropReason) TraceReason {
+func BalancerDrop(r conntrack.DropReason) TraceReason {
 	return TraceReason(NumDropReasons) + TraceReason(r)
 }
 
-const numTraceReasons = TraceReason(NumDropReasons) + TraceReason(balancer.NumDropReasons)
+const numTraceReasons = TraceReason(NumDropReasons) + TraceReason(conntrack.NumDropReasons)
 
 // String names the reason as ulvs inspect does: the packet loop's counter
 // label ("ttl_expired"), or "balancer:" and the balancer's
@@ -61,7 +62,7 @@ func (r TraceReason) String() string {
 	case r < TraceReason(NumDropReasons):
 		return DropReason(r).String()
 	case r < numTraceReasons:
-		return "balancer:" + balancer.DropReason(r-TraceReason(NumDropReasons)).String()
+		return "balancer:" + conntrack.DropReason(r-TraceReason(NumDropReasons)).String()
 	}
 	return "unknown"
 }
@@ -69,7 +70,7 @@ func (r TraceReason) String() string {
 // ParseTraceReason reads a reason as String writes it.
 func ParseTraceReason(s string) (TraceReason, error) {
 	for r := TraceReason(1); r < numTraceReasons; r++ {
-		if r != BalancerDrop(balancer.DropNone) && r.String() == s {
+		if r != BalancerDrop(conntrack.DropNone) && r.String() == s {
 			return r, nil
 		}
 	}
@@ -338,7 +339,7 @@ func (w *worker) packetIDs(fromClient bool) traceIDs {
 }
 
 // handleTraced is handle with a trace armed.
-func (w *worker) handleTraced(f *afpacket.Frame, tab *balancer.Table, now balancer.Tick) {
+func (w *worker) handleTraced(f *afpacket.Frame, tab *balancer.Table, now conntrack.Tick) {
 	t := w.tr
 	t.cur, t.decided, t.tried = nil, false, false
 	w.ctr.last = 0

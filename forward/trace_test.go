@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward/afpacket"
 )
 
 func TestTraceReasonNames(t *testing.T) {
 	seen := map[string]bool{}
 	for r := TraceReason(1); r < numTraceReasons; r++ {
-		if r == BalancerDrop(balancer.DropNone) {
+		if r == BalancerDrop(conntrack.DropNone) {
 			continue
 		}
 		s := r.String()
@@ -26,8 +27,8 @@ func TestTraceReasonNames(t *testing.T) {
 			t.Errorf("ParseTraceReason(%q) = %d, %v; want %d", s, got, err, r)
 		}
 	}
-	if FrameDrop(DropTTLExpired).String() != "ttl_expired" || BalancerDrop(balancer.DropNotSYN).String() != "balancer:tcp-not-syn" {
-		t.Errorf("names: %v, %v", FrameDrop(DropTTLExpired), BalancerDrop(balancer.DropNotSYN))
+	if FrameDrop(DropTTLExpired).String() != "ttl_expired" || BalancerDrop(conntrack.DropNotSYN).String() != "balancer:tcp-not-syn" {
+		t.Errorf("names: %v, %v", FrameDrop(DropTTLExpired), BalancerDrop(conntrack.DropNotSYN))
 	}
 	for _, bad := range []string{"", "none", "balancer:none", "ttl-expired"} {
 		if _, err := ParseTraceReason(bad); err == nil {
@@ -105,7 +106,7 @@ func TestTraceWantDrop(t *testing.T) {
 		{TraceFilter{Outcome: TraceDropped}, ttl, true},
 		{TraceFilter{Reason: notOurs}, notOurs, true},
 		{TraceFilter{Reason: notOurs}, ttl, false},
-		{TraceFilter{Reason: BalancerDrop(balancer.DropNotSYN)}, BalancerDrop(balancer.DropNotSYN), true},
+		{TraceFilter{Reason: BalancerDrop(conntrack.DropNotSYN)}, BalancerDrop(conntrack.DropNotSYN), true},
 	} {
 		m, _ := compileFilter(tt.f)
 		if got := m.wantDrop(tt.r); got != tt.want {
@@ -170,7 +171,7 @@ func TestTraceSamples(t *testing.T) {
 		t.Errorf("SYN sample: %+v", s.TraceSample)
 	}
 	s = got[1]
-	if s.Drop != BalancerDrop(balancer.DropNotSYN) || !bytes.Equal(s.before, stray) || len(s.after) != 0 || s.Real != 0 || !s.HasService {
+	if s.Drop != BalancerDrop(conntrack.DropNotSYN) || !bytes.Equal(s.before, stray) || len(s.after) != 0 || s.Real != 0 || !s.HasService {
 		t.Errorf("stray ACK sample: %+v", s.TraceSample)
 	}
 	s = got[2]
@@ -205,7 +206,7 @@ func TestTraceFiltersInLoop(t *testing.T) {
 	notVIP := func(t *testing.T) []byte {
 		return tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, [4]byte{10, 0, 1, 1}, 40000, 22, true, false, nil)
 	}
-	notSYN := BalancerDrop(balancer.DropNotSYN)
+	notSYN := BalancerDrop(conntrack.DropNotSYN)
 	for _, tt := range []struct {
 		name  string
 		f     TraceFilter

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/internal/admin"
 	"github.com/ulvs/ulvs/internal/config"
 	"github.com/ulvs/ulvs/internal/hostnet"
@@ -153,14 +154,14 @@ func (d *Director) reloadLocked() error {
 // setTimeouts applies lvs_timeouts; an unset value goes back to IPVS's
 // default, so removing a line from the file takes effect on reload.
 func (d *Director) setTimeouts(t config.Timeouts) {
-	def := func(v time.Duration, s balancer.ConnState) time.Duration {
+	def := func(v time.Duration, s conntrack.ConnState) time.Duration {
 		if v > 0 {
 			return v
 		}
-		return balancer.DefaultTimeouts[s]
+		return conntrack.DefaultTimeouts[s]
 	}
-	d.conns.SetTimeouts(def(t.TCP, balancer.StateEstablished), def(t.TCPFin, balancer.StateFinWait),
-		def(t.UDP, balancer.StateUDP))
+	d.conns.SetTimeouts(def(t.TCP, conntrack.StateEstablished), def(t.TCPFin, conntrack.StateFinWait),
+		def(t.UDP, conntrack.StateUDP))
 }
 
 // addressServices returns the services ulvs can forward, logging the

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward"
 	"github.com/ulvs/ulvs/forward/afpacket"
 	"github.com/ulvs/ulvs/forward/neigh"
@@ -60,7 +61,7 @@ type Director struct {
 	log      *slog.Logger
 	cfg      *config.Config
 	table    atomic.Pointer[balancer.Table]
-	conns    *balancer.Director
+	conns    *conntrack.Director
 	vips     neigh.VIPSet
 	client   *forward.Port
 	reals    *forward.Port
@@ -126,7 +127,7 @@ func Load(opts Options) (*Director, error) {
 	if len(addrServices) == 0 {
 		return nil, fmt.Errorf("%s: no virtual_server with an address to serve", opts.ConfigPath)
 	}
-	conns, err := balancer.NewDirector(balancer.DirectorConfig{MaxConns: cfg.ULVS.MaxConns, ExpireNodestConn: !cfg.ULVS.KeepNodestConn, SloppyTCP: cfg.ULVS.SloppyTCP})
+	conns, err := conntrack.NewDirector(conntrack.DirectorConfig{MaxConns: cfg.ULVS.MaxConns, ExpireNodestConn: !cfg.ULVS.KeepNodestConn, SloppyTCP: cfg.ULVS.SloppyTCP})
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +174,7 @@ func (d *Director) RealsAddr() netip.Addr { return netip.AddrFrom4(d.reals.Addr)
 func (d *Director) Table() *balancer.Table { return d.table.Load() }
 
 // Conns returns the connection table.
-func (d *Director) Conns() *balancer.Director { return d.conns }
+func (d *Director) Conns() *conntrack.Director { return d.conns }
 
 // Interfaces returns the client-side and real-side interface names.
 func (d *Director) Interfaces() (client, reals string) { return d.client.Name, d.reals.Name }
@@ -383,7 +384,7 @@ type sweepPacer struct {
 	tick, budget int
 }
 
-func (p *sweepPacer) next(conns *balancer.Director) int {
+func (p *sweepPacer) next(conns *conntrack.Director) int {
 	if p.tick%sweepsPerPass == 0 {
 		p.budget = max((conns.ActiveSlots()+sweepsPerPass-1)/sweepsPerPass, sweepMinBudget)
 	}
@@ -407,7 +408,7 @@ func (d *Director) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-sweep.C:
-			d.conns.Sweep(d.table.Load(), balancer.Now(), pacer.next(d.conns))
+			d.conns.Sweep(d.table.Load(), conntrack.Now(), pacer.next(d.conns))
 			d.checkDrains(now)
 		case <-resolve.C:
 			d.wantNeighbours()

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward"
 )
 
@@ -102,7 +102,7 @@ func (d *Director) Report() Report {
 	}
 	for i, v := range ls.BalancerDrops {
 		if v != 0 {
-			r.Loop.BalancerDrops[balancer.DropReason(i).String()] = v
+			r.Loop.BalancerDrops[conntrack.DropReason(i).String()] = v
 		}
 	}
 	return r

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/internal/status"
 )
 
@@ -148,9 +149,9 @@ func schedFlags(s *balancer.Service) []string {
 // ConnList lists up to limit connection entries (0: all), ipvsadm -Lnc.
 func (d *Director) ConnList(limit int) []status.Conn {
 	tab := d.table.Load()
-	now := balancer.Now()
+	now := conntrack.Now()
 	var out []status.Conn
-	d.conns.Conns(tab, now, func(c balancer.ConnInfo) bool {
+	d.conns.Conns(tab, now, func(c conntrack.ConnInfo) bool {
 		out = append(out, status.Conn{
 			Proto: c.Proto.String(), Template: c.Template, State: c.State.String(), Expires: c.Remaining(now),
 			Client:  netip.AddrPortFrom(netip.AddrFrom4(c.Client), c.CPort),

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward"
 	"github.com/ulvs/ulvs/forward/neigh"
 	"github.com/ulvs/ulvs/internal/status"
@@ -38,7 +38,7 @@ func (fakeSource) Loop() forward.LoopStats {
 	var ls forward.LoopStats
 	ls.RxFrames, ls.TxFrames, ls.Inbound, ls.Outbound, ls.RingDrops = 500, 400, 300, 100, 7
 	ls.Drops[1] = 11
-	ls.BalancerDrops[balancer.DropNotSYN] = 3
+	ls.BalancerDrops[conntrack.DropNotSYN] = 3
 	return ls
 }
 

@@ -1,7 +1,9 @@
-package balancer
+package conntrack
 
 import (
 	"testing"
+
+	"github.com/ulvs/ulvs/balancer"
 )
 
 // resizeFlow is the i-th client flow of the resize tests: distinct sources
@@ -9,15 +11,15 @@ import (
 func resizeFlow(i int) Tuple4 {
 	return Tuple4{
 		Src: [4]byte{10, byte(1 + i>>16), byte(i >> 8), byte(i)}, SrcPort: uint16(1024 + i%50000),
-		Dst: [4]byte{10, 0, 0, 100}, DstPort: 53, Proto: UDP,
+		Dst: [4]byte{10, 0, 0, 100}, DstPort: 53, Proto: balancer.UDP,
 	}
 }
 
 // resizeDirector is a director with room for 256k connections and one
 // UDP NAT service, for the resize tests that need a single real server.
 func resizeDirector(t *testing.T) (*Director, *Worker, *connTestSource) {
-	r := newConnTestReal("10.0.2.1", 53, NAT)
-	src := newConnTestSource(newConnTestService(UDP, "10.0.0.100", 53, r))
+	r := newConnTestReal("10.0.2.1", 53, balancer.NAT)
+	src := newConnTestSource(newConnTestService(balancer.UDP, "10.0.0.100", 53, r))
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1 << 18})
 	return d, d.NewWorker(), src
 }
@@ -79,9 +81,9 @@ func checkShards(t *testing.T, d *Director) {
 // capacity), every flow stays reachable in both directions across the
 // rehashes, and once the flows expire the sweep shrinks the shards back.
 func TestConnTableResizes(t *testing.T) {
-	r1 := newConnTestReal("10.0.2.1", 53, NAT)
-	r2 := newConnTestReal("10.0.2.2", 53, NAT)
-	svc := newConnTestService(UDP, "10.0.0.100", 53, r1, r2)
+	r1 := newConnTestReal("10.0.2.1", 53, balancer.NAT)
+	r2 := newConnTestReal("10.0.2.2", 53, balancer.NAT)
+	svc := newConnTestService(balancer.UDP, "10.0.0.100", 53, r1, r2)
 	src := newConnTestSource(svc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1 << 20})
 	w := d.NewWorker()
@@ -91,7 +93,7 @@ func TestConnTableResizes(t *testing.T) {
 	}
 
 	const flows = 20000
-	reals := make([]*RealServer, flows)
+	reals := make([]*balancer.RealServer, flows)
 	fill := func(now Tick) {
 		for i := range flows {
 			res := w.Inbound(src, resizeFlow(i), 0, now)
@@ -117,7 +119,7 @@ func TestConnTableResizes(t *testing.T) {
 		if got := w.Inbound(src, c, 0, connSec); got.Action != ActionForward || got.New || got.Real != reals[i] {
 			t.Fatalf("flow %d after growing: %+v, want its connection to %v", i, got, reals[i].AddrPort())
 		}
-		reply := Tuple4{Src: reals[i].Addr.As4(), SrcPort: reals[i].Port, Dst: c.Src, DstPort: c.SrcPort, Proto: UDP}
+		reply := Tuple4{Src: reals[i].Addr.As4(), SrcPort: reals[i].Port, Dst: c.Src, DstPort: c.SrcPort, Proto: balancer.UDP}
 		if got := w.Outbound(src, reply, 0, connSec); got.Action != ActionForward || got.VIP != c.Dst || got.VPort != c.DstPort {
 			t.Fatalf("reply of flow %d after growing: %+v", i, got)
 		}
@@ -137,7 +139,7 @@ func TestConnTableResizes(t *testing.T) {
 		t.Errorf("an empty table uses %d slots after its sweeps, want %d", got, shards*connMinSlots)
 	}
 	checkShards(t, d)
-	for _, r := range []*RealServer{r1, r2} {
+	for _, r := range []*balancer.RealServer{r1, r2} {
 		if got := connCountsOf(r); got != (connCounts{}) {
 			t.Errorf("real %v: %+v after every flow expired", r.AddrPort(), got)
 		}

@@ -1,8 +1,10 @@
-package balancer
+package conntrack
 
 import (
 	"testing"
 	"time"
+
+	"github.com/ulvs/ulvs/balancer"
 )
 
 func TestNextTCPStateTable(t *testing.T) {
@@ -60,10 +62,10 @@ func TestTCPStateSequences(t *testing.T) {
 	)
 	tests := []struct {
 		name   string
-		method Method
+		method balancer.Method
 		steps  []connStep
 	}{
-		{"NAT client closes first", NAT, []connStep{
+		{"NAT client closes first", balancer.NAT, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{true, S | A, StateSynRecv, 60 * time.Second},
 			{false, A, StateEstablished, 900 * time.Second},
@@ -73,7 +75,7 @@ func TestTCPStateSequences(t *testing.T) {
 			{true, F | A, StateTimeWait, 120 * time.Second},
 			{false, A, StateTimeWait, 120 * time.Second},
 		}},
-		{"NAT server closes first", NAT, []connStep{
+		{"NAT server closes first", balancer.NAT, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{true, S | A, StateSynRecv, 60 * time.Second},
 			{false, A, StateEstablished, 900 * time.Second},
@@ -81,29 +83,29 @@ func TestTCPStateSequences(t *testing.T) {
 			{false, A, StateFinWait, 120 * time.Second},
 			{false, F | A, StateTimeWait, 120 * time.Second},
 		}},
-		{"NAT reset by server", NAT, []connStep{
+		{"NAT reset by server", balancer.NAT, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{true, R, StateClose, 10 * time.Second},
 		}},
-		{"NAT reset by client", NAT, []connStep{
+		{"NAT reset by client", balancer.NAT, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{false, A, StateEstablished, 900 * time.Second},
 			{false, R | A, StateClose, 10 * time.Second},
 		}},
-		{"DR input only", DR, []connStep{
+		{"DR input only", balancer.DR, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{false, A, StateEstablished, 900 * time.Second},
 			{false, F | A, StateFinWait, 120 * time.Second},
 			{false, A, StateFinWait, 120 * time.Second},
 			{false, R, StateClose, 10 * time.Second},
 		}},
-		{"TUN retransmitted SYN", TUN, []connStep{
+		{"TUN retransmitted SYN", balancer.TUN, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{false, S, StateSynRecv, 60 * time.Second},
 			{false, A, StateEstablished, 900 * time.Second},
 			{false, S, StateEstablished, 900 * time.Second},
 		}},
-		{"flagless segment closes", NAT, []connStep{
+		{"flagless segment closes", balancer.NAT, []connStep{
 			{false, S, StateSynRecv, 60 * time.Second},
 			{false, A, StateEstablished, 900 * time.Second},
 			{false, 0, StateClose, 10 * time.Second},
@@ -112,10 +114,10 @@ func TestTCPStateSequences(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newConnTestReal("10.0.2.1", 8080, tt.method)
-			src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, r))
+			src := newConnTestSource(newConnTestService(balancer.TCP, "10.0.0.100", 80, r))
 			d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 			w := d.NewWorker()
-			c := connTup(TCP, "10.0.1.5:40000", "10.0.0.100:80")
+			c := connTup(balancer.TCP, "10.0.1.5:40000", "10.0.0.100:80")
 			now := Tick(5)
 			for i, s := range tt.steps {
 				now += 1234
@@ -154,12 +156,12 @@ func TestTCPStateSequences(t *testing.T) {
 }
 
 func TestLazyExpiryUnbinds(t *testing.T) {
-	r1 := newConnTestReal("10.0.2.1", 80, NAT)
-	r2 := newConnTestReal("10.0.2.2", 80, NAT)
-	src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, r1, r2))
+	r1 := newConnTestReal("10.0.2.1", 80, balancer.NAT)
+	r2 := newConnTestReal("10.0.2.2", 80, balancer.NAT)
+	src := newConnTestSource(newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2))
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 	w := d.NewWorker()
-	c := connTup(TCP, "10.0.1.5:40000", "10.0.0.100:80")
+	c := connTup(balancer.TCP, "10.0.1.5:40000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	// 61 s later the SYN_RECV entry is dead: an ACK cannot revive it, and
 	// the entry is unbound on the spot.

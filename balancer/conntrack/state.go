@@ -1,9 +1,11 @@
-package balancer
+package conntrack
 
 import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/ulvs/ulvs/balancer"
 )
 
 // ConnState is the state of a connection entry, as IPVS tracks it: the TCP
@@ -63,11 +65,11 @@ func (s ConnState) Active() bool {
 	return false
 }
 
-func (s ConnState) kind() ConnKind {
+func (s ConnState) kind() balancer.ConnKind {
 	if s.Active() {
-		return ConnActive
+		return balancer.ConnActive
 	}
-	return ConnInactive
+	return balancer.ConnInactive
 }
 
 // TCPFlags is the flags byte of a TCP header (offset 13), passed as read.

@@ -1,6 +1,6 @@
 //go:build !race
 
-package balancer
+package conntrack
 
 // connPeekOK says whether peekOut may read the outbound index without the
 // shard lock. It is off under the race detector, which would rightly see

@@ -1,7 +1,9 @@
-package balancer
+package conntrack
 
 import (
 	"testing"
+
+	"github.com/ulvs/ulvs/balancer"
 )
 
 // connModel is a slow reference for the director: a Go map from the
@@ -10,18 +12,18 @@ import (
 type connModel struct {
 	conns map[Tuple4]*connModelEntry
 	// count is the model's view of each real's active/inactive connCounts.
-	count map[*RealServer]*connCounts
+	count map[*balancer.RealServer]*connCounts
 }
 
 type connModelEntry struct {
-	real     *RealServer
+	real     *balancer.RealServer
 	state    ConnState
 	expires  Tick
 	inactive bool
 	noOutput bool
 }
 
-func (m *connModel) bind(r *RealServer, active bool, delta int32) {
+func (m *connModel) bind(r *balancer.RealServer, active bool, delta int32) {
 	c := m.count[r]
 	if c == nil {
 		c = &connCounts{}
@@ -40,8 +42,8 @@ func (m *connModel) remove(t Tuple4) {
 	delete(m.conns, t)
 }
 
-func (m *connModel) update(c *connModelEntry, proto Protocol, out bool, f TCPFlags, now Tick, d *Director) {
-	if proto == TCP {
+func (m *connModel) update(c *connModelEntry, proto balancer.Protocol, out bool, f TCPFlags, now Tick, d *Director) {
+	if proto == balancer.TCP {
 		v := viewInput
 		if out {
 			v = viewOutput
@@ -73,29 +75,29 @@ func FuzzDirectorModel(f *testing.F) {
 	f.Add([]byte{0, 5, 2, 0, 0, 5, 0x10, 1, 0, 5, 0x11, 1, 1, 5, 0x11, 1, 0, 5, 0x10, 1, 0, 5, 2, 1, 4, 0, 0, 0})
 	f.Add([]byte{0, 7, 2, 0, 0, 7, 4, 0, 0, 7, 2, 0, 0, 15, 2, 0, 0, 15, 0, 0, 3, 0, 0, 100, 0, 15, 0x10, 0})
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		nat := []*RealServer{newConnTestReal("10.0.2.1", 8080, NAT), newConnTestReal("10.0.2.2", 8081, NAT), newConnTestReal("10.0.2.3", 0, NAT)}
-		dr := []*RealServer{newConnTestReal("10.0.3.1", 53, DR), newConnTestReal("10.0.3.2", 53, TUN)}
-		tcpSvc := newConnTestService(TCP, "10.0.0.100", 80, nat...)
+		nat := []*balancer.RealServer{newConnTestReal("10.0.2.1", 8080, balancer.NAT), newConnTestReal("10.0.2.2", 8081, balancer.NAT), newConnTestReal("10.0.2.3", 0, balancer.NAT)}
+		dr := []*balancer.RealServer{newConnTestReal("10.0.3.1", 53, balancer.DR), newConnTestReal("10.0.3.2", 53, balancer.TUN)}
+		tcpSvc := newConnTestService(balancer.TCP, "10.0.0.100", 80, nat...)
 		tcpSvc.Sched = &connTestHashSched{reals: nat}
-		drSvc := newConnTestService(TCP, "10.0.0.101", 53, dr...)
+		drSvc := newConnTestService(balancer.TCP, "10.0.0.101", 53, dr...)
 		drSvc.Sched = &connTestHashSched{reals: dr}
-		udpSvc := newConnTestService(UDP, "10.0.0.101", 53, dr...)
+		udpSvc := newConnTestService(balancer.UDP, "10.0.0.101", 53, dr...)
 		udpSvc.Sched = &connTestHashSched{reals: dr}
 		src := newConnTestSource(tcpSvc, drSvc, udpSvc)
 		d := newConnTestDirector(t, DirectorConfig{MaxConns: 4096, Shards: 4})
 		w := d.NewWorker()
-		m := &connModel{conns: map[Tuple4]*connModelEntry{}, count: map[*RealServer]*connCounts{}}
+		m := &connModel{conns: map[Tuple4]*connModelEntry{}, count: map[*balancer.RealServer]*connCounts{}}
 		now := Tick(1)
 
 		for len(ops) >= 4 {
 			op, who, fl, arg := ops[0]%5, ops[1], TCPFlags(ops[2]), ops[3]
 			ops = ops[4:]
-			client := Tuple4{Src: [4]byte{10, 0, 1, who & 7}, SrcPort: 1000 + uint16(who>>3&3), Proto: TCP}
+			client := Tuple4{Src: [4]byte{10, 0, 1, who & 7}, SrcPort: 1000 + uint16(who>>3&3), Proto: balancer.TCP}
 			switch {
 			case op == 0 && arg&1 == 0, op == 1:
 				client.Dst, client.DstPort = [4]byte{10, 0, 0, 100}, 80
 			case op == 2:
-				client.Proto, client.Dst, client.DstPort = UDP, [4]byte{10, 0, 0, 101}, 53
+				client.Proto, client.Dst, client.DstPort = balancer.UDP, [4]byte{10, 0, 0, 101}, 53
 			default:
 				client.Dst, client.DstPort = [4]byte{10, 0, 0, 101}, 53
 			}
@@ -115,7 +117,7 @@ func FuzzDirectorModel(f *testing.F) {
 				rt := connReply(client, r)
 				got := w.Outbound(src, rt, fl, now)
 				var want OutboundResult
-				if mc != nil && mc.real == r && mc.real.Method == NAT {
+				if mc != nil && mc.real == r && mc.real.Method == balancer.NAT {
 					if !now.before(mc.expires) {
 						m.remove(client)
 					} else {
@@ -164,7 +166,7 @@ func (m *connModel) inbound(d *Director, src *connTestSource, t Tuple4, f TCPFla
 		switch {
 		case !now.before(c.expires):
 			m.remove(t)
-		case t.Proto == TCP && f&TCPSyn != 0 && (c.state == StateTimeWait || c.state == StateClose):
+		case t.Proto == balancer.TCP && f&TCPSyn != 0 && (c.state == StateTimeWait || c.state == StateClose):
 			m.remove(t) // conn_reuse_mode 1
 		default:
 			m.update(c, t.Proto, false, f, now, d)
@@ -172,12 +174,12 @@ func (m *connModel) inbound(d *Director, src *connTestSource, t Tuple4, f TCPFla
 		}
 	}
 	svc := src.LookupV4(t.Proto, t.Dst, t.DstPort)
-	if t.Proto == TCP && (f&TCPSyn == 0 || f&TCPRst != 0) {
+	if t.Proto == balancer.TCP && (f&TCPSyn == 0 || f&TCPRst != 0) {
 		return InboundResult{Action: ActionDrop, Reason: DropNotSYN}
 	}
-	r := svc.Sched.Schedule(&Flow{SrcPort: t.SrcPort})
-	c := &connModelEntry{real: r, inactive: true, noOutput: r.Method != NAT}
-	if t.Proto == UDP {
+	r := svc.Sched.Schedule(&balancer.Flow{SrcPort: t.SrcPort})
+	c := &connModelEntry{real: r, inactive: true, noOutput: r.Method != balancer.NAT}
+	if t.Proto == balancer.UDP {
 		c.state = StateUDP
 	}
 	m.bind(r, false, 1)

@@ -1,4 +1,4 @@
-package balancer
+package conntrack
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ulvs/ulvs/balancer"
 )
 
 // ServiceSource is what the director needs from a Table snapshot: the
@@ -19,8 +21,8 @@ import (
 // director unbinds expired connections from the last RealServer it saw with
 // that ID.
 type ServiceSource interface {
-	LookupV4(proto Protocol, addr [4]byte, port uint16) *Service
-	Real(id RealID) *RealServer
+	LookupV4(proto balancer.Protocol, addr [4]byte, port uint16) *balancer.Service
+	Real(id balancer.RealID) *balancer.RealServer
 }
 
 // DirectorConfig configures a Director. The zero value means IPVS defaults
@@ -157,10 +159,10 @@ type InboundResult struct {
 	// Real is the real server to forward to (ActionForward). Its Method
 	// says how; for NAT the caller rewrites the destination to
 	// Real.Addr:Port (Real.Port 0 means keep the virtual port).
-	Real *RealServer
+	Real *balancer.RealServer
 	// Service is set when this packet was scheduled (a new connection or a
 	// one-packet datagram); it is nil for packets of existing connections.
-	Service *Service
+	Service *balancer.Service
 	// New reports that the packet created a connection entry.
 	New bool
 }
@@ -173,7 +175,7 @@ type OutboundResult struct {
 	// reply's source to.
 	VIP   [4]byte
 	VPort uint16
-	Real  RealID
+	Real  balancer.RealID
 }
 
 // ConnCounters are the director's event counters, summed over workers.
@@ -231,7 +233,7 @@ type Director struct {
 	timeouts timeoutTable
 
 	regMu sync.Mutex
-	reg   atomic.Pointer[map[RealID]*RealServer]
+	reg   atomic.Pointer[map[balancer.RealID]*balancer.RealServer]
 
 	workersMu sync.Mutex
 	workers   []*Worker
@@ -257,7 +259,7 @@ func NewDirector(cfg DirectorConfig) (*Director, error) {
 	}
 	d := &Director{cfg: cfg, tab: newConnTable(cfg.MaxConns, cfg.Shards)}
 	d.timeouts.init()
-	m := map[RealID]*RealServer{}
+	m := map[balancer.RealID]*balancer.RealServer{}
 	d.reg.Store(&m)
 	return d, nil
 }
@@ -342,7 +344,7 @@ func (d *Director) Counters() ConnCounters {
 // writes. A Worker is not safe for concurrent use; make one per goroutine.
 type Worker struct {
 	d     *Director
-	flow  Flow
+	flow  balancer.Flow
 	ctr   connCounters
 	batch [connBatchMax]connBatchSlot
 	// DecideBatch's scratch: packets grouped by shard, and which are left
@@ -362,7 +364,7 @@ func (d *Director) NewWorker() *Worker {
 
 // realByID resolves a RealID: from the current snapshot when it is there,
 // else from the last RealServer bound under that ID.
-func (d *Director) realByID(src ServiceSource, id RealID) *RealServer {
+func (d *Director) realByID(src ServiceSource, id balancer.RealID) *balancer.RealServer {
 	if src != nil {
 		if r := src.Real(id); r != nil {
 			return r
@@ -373,7 +375,7 @@ func (d *Director) realByID(src ServiceSource, id RealID) *RealServer {
 
 // remember records r so connections bound to it can be unbound after r
 // leaves the snapshot. Copy-on-write: the map changes once per new RealID.
-func (d *Director) remember(r *RealServer) {
+func (d *Director) remember(r *balancer.RealServer) {
 	if _, ok := (*d.reg.Load())[r.ID]; ok {
 		return
 	}
@@ -383,7 +385,7 @@ func (d *Director) remember(r *RealServer) {
 	if _, ok := old[r.ID]; ok {
 		return
 	}
-	m := make(map[RealID]*RealServer, len(old)+1)
+	m := make(map[balancer.RealID]*balancer.RealServer, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
@@ -421,7 +423,7 @@ func (d *Director) dropEntry(src ServiceSource, sh *connShard, pos uint32, rel *
 	if e.kind == kindTemplate {
 		if e.flags&flagNoReal == 0 {
 			if r := d.realByID(src, e.real); r != nil {
-				r.Unbind(ConnTemplate)
+				r.Unbind(balancer.ConnTemplate)
 			}
 		}
 	} else {
@@ -438,8 +440,8 @@ func (d *Director) dropEntry(src ServiceSource, sh *connShard, pos uint32, rel *
 
 // update runs the state machine for a packet seen in view v and restarts
 // the entry's timer, as IPVS's set_tcp_state and ip_vs_conn_put do.
-func (d *Director) update(e *connEntry, r *RealServer, v tcpView, f TCPFlags, now Tick) {
-	if e.proto == TCP {
+func (d *Director) update(e *connEntry, r *balancer.RealServer, v tcpView, f TCPFlags, now Tick) {
+	if e.proto == balancer.TCP {
 		if e.flags&flagNoOutput != 0 {
 			if v == viewOutput {
 				e.flags &^= flagNoOutput
@@ -454,12 +456,12 @@ func (d *Director) update(e *connEntry, r *RealServer, v tcpView, f TCPFlags, no
 			case !inactive && !ns.Active():
 				e.flags |= flagInactive
 				if r != nil {
-					r.Move(ConnActive, ConnInactive)
+					r.Move(balancer.ConnActive, balancer.ConnInactive)
 				}
 			case inactive && ns.Active():
 				e.flags &^= flagInactive
 				if r != nil {
-					r.Move(ConnInactive, ConnActive)
+					r.Move(balancer.ConnInactive, balancer.ConnActive)
 				}
 			}
 			e.state = ns
@@ -471,7 +473,7 @@ func (d *Director) update(e *connEntry, r *RealServer, v tcpView, f TCPFlags, no
 // newConnExpected is IPVS's is_new_conn_expected: a SYN may start a new
 // connection over this entry.
 func (d *Director) newConnExpected(e *connEntry) bool {
-	if e.proto != TCP {
+	if e.proto != balancer.TCP {
 		return false
 	}
 	switch e.state {
@@ -497,10 +499,10 @@ func (w *Worker) drop(r DropReason) InboundResult {
 // (expire_nodest_conn) expires it; an entry whose server left the table is
 // dropped or expired (expire_nodest_conn); otherwise a miss schedules a new
 // connection through the service's persistence template or scheduler.
-// Inbound does not allocate. InboundBatch decides a whole receive batch
+// Inbound does not allocate. inboundBatch decides a whole receive batch
 // faster when the table is larger than the CPU caches.
 func (w *Worker) Inbound(src ServiceSource, t Tuple4, flags TCPFlags, now Tick) InboundResult {
-	if t.Proto != TCP && t.Proto != UDP {
+	if t.Proto != balancer.TCP && t.Proto != balancer.UDP {
 		return w.untracked(src, &t, nil)
 	}
 	d := w.d
@@ -595,7 +597,7 @@ func (w *Worker) inbound(src ServiceSource, sh *connShard, k *inKey, h uint64, t
 // reschedule. It refreshes the entry and returns the real server; otherwise
 // it changes nothing and returns nil and the lookup's answer (the entry's
 // position, or -1) for inboundLocked.
-func (d *Director) hitInLocked(src ServiceSource, sh *connShard, k *inKey, h uint64, t *Tuple4, flags TCPFlags, now Tick) (*RealServer, int) {
+func (d *Director) hitInLocked(src ServiceSource, sh *connShard, k *inKey, h uint64, t *Tuple4, flags TCPFlags, now Tick) (*balancer.RealServer, int) {
 	pos := sh.findIn(k, h)
 	if pos < 0 {
 		return nil, pos
@@ -617,8 +619,8 @@ func (d *Director) hitInLocked(src ServiceSource, sh *connShard, k *inKey, h uin
 // instead of following the entry: conn_reuse_mode over a finished entry, or
 // expire_nodest_conn over a weight-0 server. Connections under a
 // persistence template follow it regardless.
-func (d *Director) synReschedules(e *connEntry, cur *RealServer, t *Tuple4, flags TCPFlags) bool {
-	if t.Proto != TCP || flags&TCPSyn == 0 || e.flags&flagControlled != 0 {
+func (d *Director) synReschedules(e *connEntry, cur *balancer.RealServer, t *Tuple4, flags TCPFlags) bool {
+	if t.Proto != balancer.TCP || flags&TCPSyn == 0 || e.flags&flagControlled != 0 {
 		return false
 	}
 	if d.cfg.ExpireNodestConn && cur != nil && cur.Weight == 0 {
@@ -674,18 +676,18 @@ func (w *Worker) scheduleLocked(src ServiceSource, sh *connShard, k *inKey, t *T
 		sh.mu.Unlock()
 		w.countNotService(tl)
 		return InboundResult{}
-	case t.Proto == TCP && !d.tcpSchedulable(flags):
+	case t.Proto == balancer.TCP && !d.tcpSchedulable(flags):
 		sh.mu.Unlock()
 		return w.drop(DropNotSYN)
-	case svc.Persistence > 0 || t.Proto == UDP && svc.Flags&FlagOnePacket != 0:
+	case svc.Persistence > 0 || t.Proto == balancer.UDP && svc.Flags&balancer.FlagOnePacket != 0:
 		sh.mu.Unlock()
 		return w.scheduleService(src, svc, sh, k, d.tab.hash.in(k), t, flags, now, tl)
 	case svc.Key.FWMark == 0 && svc.Key.Port != t.DstPort:
 		sh.mu.Unlock()
 		return w.drop(DropPortZero)
 	}
-	w.flow = Flow{Proto: t.Proto, Src: connAddrFrom4(t.Src), Dst: connAddrFrom4(t.Dst), SrcPort: t.SrcPort, DstPort: t.DstPort}
-	var r *RealServer
+	w.flow = balancer.Flow{Proto: t.Proto, Src: connAddrFrom4(t.Src), Dst: connAddrFrom4(t.Dst), SrcPort: t.SrcPort, DstPort: t.DstPort}
+	var r *balancer.RealServer
 	if svc.Sched != nil {
 		r = svc.Sched.Schedule(&w.flow)
 	}
@@ -706,7 +708,7 @@ func (w *Worker) scheduleLocked(src ServiceSource, sh *connShard, k *inKey, t *T
 		return w.drop(DropTableFull)
 	}
 	pos := d.tab.insert(sh, &e)
-	r.Bind(ConnInactive)
+	r.Bind(balancer.ConnInactive)
 	d.update(&sh.slots[pos], r, viewInput, flags, now)
 	sh.mu.Unlock()
 	rel.run(d)
@@ -715,7 +717,7 @@ func (w *Worker) scheduleLocked(src ServiceSource, sh *connShard, k *inKey, t *T
 }
 
 // newConnEntry builds the entry of a new connection of t, scheduled to r.
-func newConnEntry(k *inKey, t *Tuple4, svc *Service, r *RealServer) connEntry {
+func newConnEntry(k *inKey, t *Tuple4, svc *balancer.Service, r *balancer.RealServer) connEntry {
 	// The real port replaces the virtual port only for the service's own
 	// port; port-zero and fwmark services keep the packet's port (IPVS).
 	dport := r.Port
@@ -729,10 +731,10 @@ func newConnEntry(k *inKey, t *Tuple4, svc *Service, r *RealServer) connEntry {
 		aux:   uint32(dport) << 16,
 		real:  r.ID,
 	}
-	if r.Method != NAT {
+	if r.Method != balancer.NAT {
 		e.flags |= flagNoOutput
 	}
-	if t.Proto == UDP {
+	if t.Proto == balancer.UDP {
 		e.state = StateUDP
 	}
 	return e
@@ -746,7 +748,7 @@ func (w *Worker) schedule(src ServiceSource, sh *connShard, k *inKey, h uint64, 
 		w.countNotService(tl)
 		return InboundResult{}
 	}
-	if t.Proto == TCP && !w.d.tcpSchedulable(flags) {
+	if t.Proto == balancer.TCP && !w.d.tcpSchedulable(flags) {
 		return w.drop(DropNotSYN)
 	}
 	return w.scheduleService(src, svc, sh, k, h, t, flags, now, tl)
@@ -763,13 +765,13 @@ func (d *Director) tcpSchedulable(flags TCPFlags) bool {
 
 // scheduleService schedules a new flow of svc (found, and the TCP flags
 // checked) with no shard lock held.
-func (w *Worker) scheduleService(src ServiceSource, svc *Service, sh *connShard, k *inKey, h uint64, t *Tuple4, flags TCPFlags, now Tick, tl *connTally) InboundResult {
+func (w *Worker) scheduleService(src ServiceSource, svc *balancer.Service, sh *connShard, k *inKey, h uint64, t *Tuple4, flags TCPFlags, now Tick, tl *connTally) InboundResult {
 	d := w.d
-	w.flow = Flow{Proto: t.Proto, Src: connAddrFrom4(t.Src), Dst: connAddrFrom4(t.Dst), SrcPort: t.SrcPort, DstPort: t.DstPort}
-	onePacket := t.Proto == UDP && svc.Flags&FlagOnePacket != 0
+	w.flow = balancer.Flow{Proto: t.Proto, Src: connAddrFrom4(t.Src), Dst: connAddrFrom4(t.Dst), SrcPort: t.SrcPort, DstPort: t.DstPort}
+	onePacket := t.Proto == balancer.UDP && svc.Flags&balancer.FlagOnePacket != 0
 
 	var (
-		r          *RealServer
+		r          *balancer.RealServer
 		controlled bool
 		tk         inKey
 		maskBits   uint8
@@ -802,8 +804,8 @@ func (w *Worker) scheduleService(src ServiceSource, svc *Service, sh *connShard,
 	if onePacket {
 		// IPVS creates and at once frees an entry: the server's connection
 		// total grows, its live counts do not.
-		r.Bind(ConnInactive)
-		r.Unbind(ConnInactive)
+		r.Bind(balancer.ConnInactive)
+		r.Unbind(balancer.ConnInactive)
 		w.ctr.onePacket.Add(1)
 		w.countForward(tl, false)
 		return InboundResult{Action: ActionForward, Real: r, Service: svc}
@@ -845,7 +847,7 @@ func (w *Worker) scheduleService(src ServiceSource, svc *Service, sh *connShard,
 		return w.drop(DropTableFull)
 	}
 	pos := d.tab.insert(sh, &e)
-	r.Bind(ConnInactive)
+	r.Bind(balancer.ConnInactive)
 	d.update(&sh.slots[pos], r, viewInput, flags, now)
 	sh.mu.Unlock()
 	rel.run(d)
@@ -954,7 +956,7 @@ func (w *Worker) outboundMiss(src ServiceSource, sh *connShard, pos int, tl *con
 
 // ConnInfo describes one entry, for listings and ICMP handling.
 type ConnInfo struct {
-	Proto    Protocol
+	Proto    balancer.Protocol
 	Template bool // a persistence template (Client is the masked network, port 0)
 	State    ConnState
 	Expires  Tick // absolute expiry
@@ -964,8 +966,8 @@ type ConnInfo struct {
 	VPort    uint16
 	Real     [4]byte // zero for templates whose server is unknown
 	RPort    uint16
-	RealID   RealID
-	Method   Method
+	RealID   balancer.RealID
+	Method   balancer.Method
 	// Controlled counts the connections a template controls.
 	Controlled uint32
 }
@@ -1149,7 +1151,7 @@ func (d *Director) Slots() int { return len(d.tab.shards) * int(d.tab.region) }
 // their accounting) but no longer point anywhere; the next client of that
 // template is scheduled anew. Call it when a server is removed and
 // ExpireNodestConn is on, as IPVS's ip_vs_expire_nodest_conn_flush does.
-func (d *Director) PurgeReal(src ServiceSource, id RealID) int {
+func (d *Director) PurgeReal(src ServiceSource, id balancer.RealID) int {
 	removed := 0
 	for si := range d.tab.shards {
 		sh := &d.tab.shards[si]
@@ -1174,7 +1176,7 @@ func (d *Director) PurgeReal(src ServiceSource, id RealID) int {
 				if e.kind != kindEmpty && e.real == id && e.flags&flagNoReal == 0 {
 					if e.kind == kindTemplate && e.aux > 0 {
 						if r := d.realByID(src, id); r != nil {
-							r.Unbind(ConnTemplate)
+							r.Unbind(balancer.ConnTemplate)
 						}
 						e.flags |= flagNoReal
 					} else {

@@ -1,4 +1,4 @@
-package balancer
+package conntrack
 
 import (
 	"net/netip"
@@ -6,53 +6,55 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ulvs/ulvs/balancer"
 )
 
 // connTestSource is a fake Table: services by (proto, vip, port) and reals
 // by ID, changeable between calls by the test.
 type connTestSource struct {
-	svcs  map[connTestSvcKey]*Service
-	reals map[RealID]*RealServer
+	svcs  map[connTestSvcKey]*balancer.Service
+	reals map[balancer.RealID]*balancer.RealServer
 }
 
 type connTestSvcKey struct {
-	proto Protocol
+	proto balancer.Protocol
 	addr  [4]byte
 	port  uint16
 }
 
-func newConnTestSource(svcs ...*Service) *connTestSource {
-	s := &connTestSource{svcs: map[connTestSvcKey]*Service{}, reals: map[RealID]*RealServer{}}
+func newConnTestSource(svcs ...*balancer.Service) *connTestSource {
+	s := &connTestSource{svcs: map[connTestSvcKey]*balancer.Service{}, reals: map[balancer.RealID]*balancer.RealServer{}}
 	for _, svc := range svcs {
 		s.add(svc)
 	}
 	return s
 }
 
-func (s *connTestSource) add(svc *Service) {
+func (s *connTestSource) add(svc *balancer.Service) {
 	s.svcs[connTestSvcKey{svc.Key.Proto, svc.Key.Addr.As4(), svc.Key.Port}] = svc
 	for _, r := range svc.Reals {
 		s.reals[r.ID] = r
 	}
 }
 
-func (s *connTestSource) LookupV4(proto Protocol, addr [4]byte, port uint16) *Service {
+func (s *connTestSource) LookupV4(proto balancer.Protocol, addr [4]byte, port uint16) *balancer.Service {
 	if svc := s.svcs[connTestSvcKey{proto, addr, port}]; svc != nil {
 		return svc
 	}
 	return s.svcs[connTestSvcKey{proto, addr, 0}]
 }
 
-func (s *connTestSource) Real(id RealID) *RealServer { return s.reals[id] }
+func (s *connTestSource) Real(id balancer.RealID) *balancer.RealServer { return s.reals[id] }
 
 // connTestRR is round robin over available servers (weight > 0, not
 // overloaded), enough to exercise the director.
 type connTestRR struct {
-	reals []*RealServer
+	reals []*balancer.RealServer
 	next  atomic.Uint32
 }
 
-func (s *connTestRR) Schedule(*Flow) *RealServer {
+func (s *connTestRR) Schedule(*balancer.Flow) *balancer.RealServer {
 	n := uint32(len(s.reals))
 	for range n {
 		r := s.reals[(s.next.Add(1)-1)%n]
@@ -64,9 +66,9 @@ func (s *connTestRR) Schedule(*Flow) *RealServer {
 }
 
 // connTestHashSched picks by the client port, so a model can predict it.
-type connTestHashSched struct{ reals []*RealServer }
+type connTestHashSched struct{ reals []*balancer.RealServer }
 
-func (s *connTestHashSched) Schedule(f *Flow) *RealServer {
+func (s *connTestHashSched) Schedule(f *balancer.Flow) *balancer.RealServer {
 	n := len(s.reals)
 	for i := range n {
 		r := s.reals[(int(f.SrcPort)+i)%n]
@@ -79,16 +81,16 @@ func (s *connTestHashSched) Schedule(f *Flow) *RealServer {
 
 var connTestRealID atomic.Uint32
 
-func newConnTestReal(addr string, port uint16, m Method) *RealServer {
-	return &RealServer{ID: RealID(connTestRealID.Add(1)), Addr: netip.MustParseAddr(addr), Port: port, Method: m, Weight: 1, Stats: &RealStats{}}
+func newConnTestReal(addr string, port uint16, m balancer.Method) *balancer.RealServer {
+	return &balancer.RealServer{ID: balancer.RealID(connTestRealID.Add(1)), Addr: netip.MustParseAddr(addr), Port: port, Method: m, Weight: 1, Stats: &balancer.RealStats{}}
 }
 
 // newConnTestService builds a service on vip:port with the given reals and
 // a round-robin scheduler.
-func newConnTestService(proto Protocol, vip string, port uint16, reals ...*RealServer) *Service {
-	svc := &Service{
-		ID:    ServiceID(connTestRealID.Add(1)),
-		Key:   ServiceKey{Addr: netip.MustParseAddr(vip), Port: port, Proto: proto},
+func newConnTestService(proto balancer.Protocol, vip string, port uint16, reals ...*balancer.RealServer) *balancer.Service {
+	svc := &balancer.Service{
+		ID:    balancer.ServiceID(connTestRealID.Add(1)),
+		Key:   balancer.ServiceKey{Addr: netip.MustParseAddr(vip), Port: port, Proto: proto},
 		Reals: reals,
 	}
 	svc.Sched = &connTestRR{reals: reals}
@@ -104,12 +106,12 @@ func newConnTestDirector(t testing.TB, cfg DirectorConfig) *Director {
 	return d
 }
 
-func connTup(proto Protocol, src, dst string) Tuple4 {
+func connTup(proto balancer.Protocol, src, dst string) Tuple4 {
 	return MakeTuple4(proto, netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst))
 }
 
 // connReply is the tuple of a NAT reply from real r to the client of t.
-func connReply(t Tuple4, r *RealServer) Tuple4 {
+func connReply(t Tuple4, r *balancer.RealServer) Tuple4 {
 	port := r.Port
 	if port == 0 {
 		port = t.DstPort
@@ -119,21 +121,21 @@ func connReply(t Tuple4, r *RealServer) Tuple4 {
 
 type connCounts struct{ active, inactive, persist int32 }
 
-func connCountsOf(r *RealServer) connCounts {
+func connCountsOf(r *balancer.RealServer) connCounts {
 	return connCounts{r.Stats.ActiveConns(), r.Stats.InactiveConns(), r.Stats.PersistConns()}
 }
 
 const connSec = Tick(1000)
 
 func TestInboundOutboundNAT(t *testing.T) {
-	r1 := newConnTestReal("10.0.2.1", 8080, NAT)
-	r2 := newConnTestReal("10.0.2.2", 8080, NAT)
-	svc := newConnTestService(TCP, "10.0.0.100", 80, r1, r2)
+	r1 := newConnTestReal("10.0.2.1", 8080, balancer.NAT)
+	r2 := newConnTestReal("10.0.2.2", 8080, balancer.NAT)
+	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2)
 	src := newConnTestSource(svc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1000})
 	w := d.NewWorker()
 
-	c := connTup(TCP, "10.0.1.5:40000", "10.0.0.100:80")
+	c := connTup(balancer.TCP, "10.0.1.5:40000", "10.0.0.100:80")
 	res := w.Inbound(src, c, TCPSyn, 0)
 	if res.Action != ActionForward || res.Real != r1 || res.Service != svc || !res.New {
 		t.Fatalf("SYN: got %+v, want forward to r1, new", res)
@@ -156,7 +158,7 @@ func TestInboundOutboundNAT(t *testing.T) {
 		t.Errorf("LookupOutbound: %+v %v, want %+v", info2, ok, info)
 	}
 	// A second client goes to r2 (round robin); its reply does not match r1's.
-	c2 := connTup(TCP, "10.0.1.6:40000", "10.0.0.100:80")
+	c2 := connTup(balancer.TCP, "10.0.1.6:40000", "10.0.0.100:80")
 	if res := w.Inbound(src, c2, TCPSyn, 3*connSec); res.Real != r2 {
 		t.Fatalf("second client: %+v", res)
 	}
@@ -169,10 +171,10 @@ func TestInboundOutboundNAT(t *testing.T) {
 }
 
 func TestInboundDrops(t *testing.T) {
-	r1 := newConnTestReal("10.0.2.1", 80, DR)
-	svc := newConnTestService(TCP, "10.0.0.100", 80, r1)
-	udp := newConnTestService(UDP, "10.0.0.100", 53)
-	sctp := newConnTestService(SCTP, "10.0.0.100", 80, r1)
+	r1 := newConnTestReal("10.0.2.1", 80, balancer.DR)
+	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1)
+	udp := newConnTestService(balancer.UDP, "10.0.0.100", 53)
+	sctp := newConnTestService(balancer.SCTP, "10.0.0.100", 80, r1)
 	src := newConnTestSource(svc, udp, sctp)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 	w := d.NewWorker()
@@ -183,14 +185,14 @@ func TestInboundDrops(t *testing.T) {
 		action Action
 		reason DropReason
 	}{
-		{"no service", connTup(TCP, "10.0.1.5:1000", "10.0.0.101:80"), TCPSyn, ActionNotService, DropNone},
-		{"other port", connTup(TCP, "10.0.1.5:1000", "10.0.0.100:81"), TCPSyn, ActionNotService, DropNone},
-		{"ack without conn", connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPAck, ActionDrop, DropNotSYN},
-		{"syn rst", connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPSyn | TCPRst, ActionDrop, DropNotSYN},
-		{"no reals", connTup(UDP, "10.0.1.5:1000", "10.0.0.100:53"), 0, ActionDrop, DropNoRealServer},
-		{"sctp", connTup(SCTP, "10.0.1.5:1000", "10.0.0.100:80"), 0, ActionDrop, DropProtocol},
+		{"no service", connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.101:80"), TCPSyn, ActionNotService, DropNone},
+		{"other port", connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:81"), TCPSyn, ActionNotService, DropNone},
+		{"ack without conn", connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPAck, ActionDrop, DropNotSYN},
+		{"syn rst", connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPSyn | TCPRst, ActionDrop, DropNotSYN},
+		{"no reals", connTup(balancer.UDP, "10.0.1.5:1000", "10.0.0.100:53"), 0, ActionDrop, DropNoRealServer},
+		{"sctp", connTup(balancer.SCTP, "10.0.1.5:1000", "10.0.0.100:80"), 0, ActionDrop, DropProtocol},
 		{"icmp not service", Tuple4{Proto: 1}, 0, ActionNotService, DropNone},
-		{"syn", connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPSyn, ActionForward, DropNone},
+		{"syn", connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPSyn, ActionForward, DropNone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,12 +212,12 @@ func TestInboundDrops(t *testing.T) {
 }
 
 func TestDRHasNoOutboundEntry(t *testing.T) {
-	r1 := newConnTestReal("10.0.2.1", 80, DR)
-	svc := newConnTestService(TCP, "10.0.0.100", 80, r1)
+	r1 := newConnTestReal("10.0.2.1", 80, balancer.DR)
+	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1)
 	src := newConnTestSource(svc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 	w := d.NewWorker()
-	c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+	c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	if out := w.Outbound(src, connReply(c, r1), TCPAck, 0); out.Action != ActionNotService {
 		t.Errorf("DR reply matched %+v", out)
@@ -226,15 +228,15 @@ func TestDRHasNoOutboundEntry(t *testing.T) {
 }
 
 func TestOnePacketUDP(t *testing.T) {
-	r1 := newConnTestReal("10.0.2.1", 53, NAT)
-	r2 := newConnTestReal("10.0.2.2", 53, NAT)
-	svc := newConnTestService(UDP, "10.0.0.100", 53, r1, r2)
-	svc.Flags = FlagOnePacket
+	r1 := newConnTestReal("10.0.2.1", 53, balancer.NAT)
+	r2 := newConnTestReal("10.0.2.2", 53, balancer.NAT)
+	svc := newConnTestService(balancer.UDP, "10.0.0.100", 53, r1, r2)
+	svc.Flags = balancer.FlagOnePacket
 	src := newConnTestSource(svc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 	w := d.NewWorker()
-	c := connTup(UDP, "10.0.1.5:5353", "10.0.0.100:53")
-	var got []*RealServer
+	c := connTup(balancer.UDP, "10.0.1.5:5353", "10.0.0.100:53")
+	var got []*balancer.RealServer
 	for range 4 {
 		res := w.Inbound(src, c, 0, 0)
 		if res.Action != ActionForward || res.New {
@@ -260,16 +262,16 @@ func TestConnReuse(t *testing.T) {
 	tests := []struct {
 		name     string
 		cfg      DirectorConfig
-		method   Method
-		close    func(w *Worker, src ServiceSource, c Tuple4, r *RealServer)
+		method   balancer.Method
+		close    func(w *Worker, src ServiceSource, c Tuple4, r *balancer.RealServer)
 		resched  bool
 		oldState ConnState
 	}{
-		{"time_wait rescheduled", DirectorConfig{}, NAT, connCloseNAT, true, StateTimeWait},
-		{"time_wait mode 0 keeps server", DirectorConfig{NoConnReuse: true}, NAT, connCloseNAT, false, StateTimeWait},
-		{"fin_wait DR not rescheduled by default", DirectorConfig{}, DR, connCloseDR, false, StateFinWait},
-		{"fin_wait DR rescheduled with bit 2", DirectorConfig{ConnReuseFinWait: true}, DR, connCloseDR, true, StateFinWait},
-		{"close rescheduled", DirectorConfig{}, NAT, func(w *Worker, src ServiceSource, c Tuple4, _ *RealServer) {
+		{"time_wait rescheduled", DirectorConfig{}, balancer.NAT, connCloseNAT, true, StateTimeWait},
+		{"time_wait mode 0 keeps server", DirectorConfig{NoConnReuse: true}, balancer.NAT, connCloseNAT, false, StateTimeWait},
+		{"fin_wait DR not rescheduled by default", DirectorConfig{}, balancer.DR, connCloseDR, false, StateFinWait},
+		{"fin_wait DR rescheduled with bit 2", DirectorConfig{ConnReuseFinWait: true}, balancer.DR, connCloseDR, true, StateFinWait},
+		{"close rescheduled", DirectorConfig{}, balancer.NAT, func(w *Worker, src ServiceSource, c Tuple4, _ *balancer.RealServer) {
 			w.Inbound(src, c, TCPRst, connSec)
 		}, true, StateClose},
 	}
@@ -277,12 +279,12 @@ func TestConnReuse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r1 := newConnTestReal("10.0.2.1", 80, tt.method)
 			r2 := newConnTestReal("10.0.2.2", 80, tt.method)
-			svc := newConnTestService(TCP, "10.0.0.100", 80, r1, r2)
+			svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2)
 			src := newConnTestSource(svc)
 			tt.cfg.MaxConns = 100
 			d := newConnTestDirector(t, tt.cfg)
 			w := d.NewWorker()
-			c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+			c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 			if res := w.Inbound(src, c, TCPSyn, 0); res.Real != r1 {
 				t.Fatalf("first SYN: %+v", res)
 			}
@@ -314,14 +316,14 @@ func TestConnReuse(t *testing.T) {
 }
 
 // connCloseNAT closes a NAT connection the usual way, ending in TIME_WAIT.
-func connCloseNAT(w *Worker, src ServiceSource, c Tuple4, r *RealServer) {
+func connCloseNAT(w *Worker, src ServiceSource, c Tuple4, r *balancer.RealServer) {
 	w.Inbound(src, c, TCPFin|TCPAck, connSec)
 	w.Outbound(src, connReply(c, r), TCPFin|TCPAck, connSec)
 	w.Inbound(src, c, TCPAck, connSec)
 }
 
 // connCloseDR closes a DR connection as the director sees it: FIN_WAIT.
-func connCloseDR(w *Worker, src ServiceSource, c Tuple4, _ *RealServer) {
+func connCloseDR(w *Worker, src ServiceSource, c Tuple4, _ *balancer.RealServer) {
 	w.Inbound(src, c, TCPFin|TCPAck, connSec)
 	w.Inbound(src, c, TCPAck, connSec)
 }
@@ -329,18 +331,18 @@ func connCloseDR(w *Worker, src ServiceSource, c Tuple4, _ *RealServer) {
 func TestExpireNodestConn(t *testing.T) {
 	for _, expire := range []bool{false, true} {
 		t.Run(map[bool]string{false: "off", true: "on"}[expire], func(t *testing.T) {
-			r1 := newConnTestReal("10.0.2.1", 80, NAT)
-			r2 := newConnTestReal("10.0.2.2", 80, NAT)
-			svc := newConnTestService(TCP, "10.0.0.100", 80, r1, r2)
+			r1 := newConnTestReal("10.0.2.1", 80, balancer.NAT)
+			r2 := newConnTestReal("10.0.2.2", 80, balancer.NAT)
+			svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2)
 			src := newConnTestSource(svc)
 			d := newConnTestDirector(t, DirectorConfig{MaxConns: 100, ExpireNodestConn: expire})
 			w := d.NewWorker()
-			c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+			c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 			w.Inbound(src, c, TCPSyn, 0)
 			w.Inbound(src, c, TCPAck, connSec)
 
 			// Remove r1 from the table (a new snapshot without it).
-			svc2 := newConnTestService(TCP, "10.0.0.100", 80, r2)
+			svc2 := newConnTestService(balancer.TCP, "10.0.0.100", 80, r2)
 			src2 := newConnTestSource(svc2)
 			res := w.Inbound(src2, c, TCPAck, 2*connSec)
 			if !expire {
@@ -372,13 +374,13 @@ func TestExpireNodestConn(t *testing.T) {
 }
 
 func TestExpireNodestWeightZeroSYN(t *testing.T) {
-	r1 := newConnTestReal("10.0.2.1", 80, NAT)
-	r2 := newConnTestReal("10.0.2.2", 80, NAT)
-	svc := newConnTestService(TCP, "10.0.0.100", 80, r1, r2)
+	r1 := newConnTestReal("10.0.2.1", 80, balancer.NAT)
+	r2 := newConnTestReal("10.0.2.2", 80, balancer.NAT)
+	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2)
 	src := newConnTestSource(svc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100, ExpireNodestConn: true})
 	w := d.NewWorker()
-	c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+	c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	w.Inbound(src, c, TCPAck, connSec)
 	r1.Weight = 0
@@ -394,19 +396,19 @@ func TestExpireNodestWeightZeroSYN(t *testing.T) {
 }
 
 func TestListAndPurge(t *testing.T) {
-	r1 := newConnTestReal("10.0.2.1", 8080, NAT)
-	r2 := newConnTestReal("10.0.2.2", 8080, NAT)
-	svc := newConnTestService(TCP, "10.0.0.100", 80, r1, r2)
+	r1 := newConnTestReal("10.0.2.1", 8080, balancer.NAT)
+	r2 := newConnTestReal("10.0.2.2", 8080, balancer.NAT)
+	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2)
 	src := newConnTestSource(svc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1000})
 	w := d.NewWorker()
 	for i := range 10 {
-		c := Tuple4{Src: [4]byte{10, 0, 1, byte(i)}, SrcPort: 1000, Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: TCP}
+		c := Tuple4{Src: [4]byte{10, 0, 1, byte(i)}, SrcPort: 1000, Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: balancer.TCP}
 		w.Inbound(src, c, TCPSyn, 0)
 	}
 	var n1, n2 int
 	d.Conns(src, connSec, func(c ConnInfo) bool {
-		if c.State != StateSynRecv || c.Proto != TCP || c.VPort != 80 || c.Remaining(connSec) != 59*time.Second {
+		if c.State != StateSynRecv || c.Proto != balancer.TCP || c.VPort != 80 || c.Remaining(connSec) != 59*time.Second {
 			t.Errorf("listed %+v", c)
 		}
 		switch c.RealID {
@@ -442,9 +444,9 @@ func TestTimeoutsSettable(t *testing.T) {
 	if err := d.SetStateTimeout(numConnStates, time.Second); err == nil {
 		t.Error("unknown state accepted")
 	}
-	r1 := newConnTestReal("10.0.2.1", 53, NAT)
-	src := newConnTestSource(newConnTestService(UDP, "10.0.0.100", 53, r1))
-	c := connTup(UDP, "10.0.1.5:5353", "10.0.0.100:53")
+	r1 := newConnTestReal("10.0.2.1", 53, balancer.NAT)
+	src := newConnTestSource(newConnTestService(balancer.UDP, "10.0.0.100", 53, r1))
+	c := connTup(balancer.UDP, "10.0.1.5:5353", "10.0.0.100:53")
 	d.NewWorker().Inbound(src, c, 0, 0)
 	if info, _ := d.LookupInbound(c, 0); info.State != StateUDP || info.Remaining(0) != 30*time.Second {
 		t.Errorf("udp entry %v %v", info.State, info.Remaining(0))
@@ -467,9 +469,9 @@ func TestConfigValidate(t *testing.T) {
 // full, established connections keep flowing, and once the embryonic
 // entries time out new clients get in again.
 func TestSYNFloodKeepsEstablished(t *testing.T) {
-	r1 := newConnTestReal("10.0.2.1", 80, NAT)
-	r2 := newConnTestReal("10.0.2.2", 80, NAT)
-	svc := newConnTestService(TCP, "10.0.0.100", 80, r1, r2)
+	r1 := newConnTestReal("10.0.2.1", 80, balancer.NAT)
+	r2 := newConnTestReal("10.0.2.2", 80, balancer.NAT)
+	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2)
 	src := newConnTestSource(svc)
 	const max = 2000
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: max, Shards: 8})
@@ -477,7 +479,7 @@ func TestSYNFloodKeepsEstablished(t *testing.T) {
 	vip := [4]byte{10, 0, 0, 100}
 	var live []Tuple4
 	for i := range 100 {
-		c := Tuple4{Src: [4]byte{10, 0, 1, byte(i)}, SrcPort: 5000, Dst: vip, DstPort: 80, Proto: TCP}
+		c := Tuple4{Src: [4]byte{10, 0, 1, byte(i)}, SrcPort: 5000, Dst: vip, DstPort: 80, Proto: balancer.TCP}
 		w.Inbound(src, c, TCPSyn, 0)
 		w.Inbound(src, c, TCPAck, 0)
 		live = append(live, c)
@@ -485,7 +487,7 @@ func TestSYNFloodKeepsEstablished(t *testing.T) {
 	now := connSec
 	var admitted, refused int
 	for i := range 20000 {
-		c := Tuple4{Src: [4]byte{192, 168, byte(i >> 8), byte(i)}, SrcPort: uint16(i), Dst: vip, DstPort: 80, Proto: TCP}
+		c := Tuple4{Src: [4]byte{192, 168, byte(i >> 8), byte(i)}, SrcPort: uint16(i), Dst: vip, DstPort: 80, Proto: balancer.TCP}
 		switch res := w.Inbound(src, c, TCPSyn, now); res.Action {
 		case ActionForward:
 			admitted++
@@ -516,7 +518,7 @@ func TestSYNFloodKeepsEstablished(t *testing.T) {
 	for _, c := range live {
 		w.Inbound(src, c, TCPAck, now)
 	}
-	fresh := Tuple4{Src: [4]byte{172, 16, 0, 1}, SrcPort: 1, Dst: vip, DstPort: 80, Proto: TCP}
+	fresh := Tuple4{Src: [4]byte{172, 16, 0, 1}, SrcPort: 1, Dst: vip, DstPort: 80, Proto: balancer.TCP}
 	if res := w.Inbound(src, fresh, TCPSyn, now); res.Action != ActionForward {
 		t.Fatalf("new client after flood expiry: %+v", res)
 	}
@@ -532,9 +534,9 @@ func TestSYNFloodKeepsEstablished(t *testing.T) {
 }
 
 func TestConcurrentWorkers(t *testing.T) {
-	reals := []*RealServer{newConnTestReal("10.0.2.1", 80, NAT), newConnTestReal("10.0.2.2", 80, DR), newConnTestReal("10.0.2.3", 80, NAT)}
-	svc := newConnTestService(TCP, "10.0.0.100", 80, reals...)
-	psvc := newConnTestService(TCP, "10.0.0.101", 443, reals...)
+	reals := []*balancer.RealServer{newConnTestReal("10.0.2.1", 80, balancer.NAT), newConnTestReal("10.0.2.2", 80, balancer.DR), newConnTestReal("10.0.2.3", 80, balancer.NAT)}
+	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, reals...)
+	psvc := newConnTestService(balancer.TCP, "10.0.0.101", 443, reals...)
 	psvc.Persistence = 30 * time.Second
 	psvc.PersistenceMaskBits = 24
 	src := newConnTestSource(svc, psvc)
@@ -553,9 +555,9 @@ func TestConcurrentWorkers(t *testing.T) {
 					vip, port = [4]byte{10, 0, 0, 101}, 443
 				}
 				// Workers share clients, so the same flows hit from several.
-				c := Tuple4{Src: [4]byte{10, 1, byte(i % 7), byte(i % 50)}, SrcPort: uint16(1000 + i%200), Dst: vip, DstPort: port, Proto: TCP}
+				c := Tuple4{Src: [4]byte{10, 1, byte(i % 7), byte(i % 50)}, SrcPort: uint16(1000 + i%200), Dst: vip, DstPort: port, Proto: balancer.TCP}
 				flags := []TCPFlags{TCPSyn, TCPAck, TCPFin | TCPAck, TCPRst}[(i+g)%4]
-				if res := w.Inbound(src, c, flags, now); res.Action == ActionForward && res.Real.Method == NAT && i%2 == 0 {
+				if res := w.Inbound(src, c, flags, now); res.Action == ActionForward && res.Real.Method == balancer.NAT && i%2 == 0 {
 					w.Outbound(src, connReply(c, res.Real), TCPAck, now)
 				}
 				if i%500 == 0 {
@@ -593,14 +595,14 @@ func TestConcurrentWorkers(t *testing.T) {
 }
 
 func TestAllocs(t *testing.T) {
-	r1 := newConnTestReal("10.0.2.1", 80, NAT)
-	svc := newConnTestService(TCP, "10.0.0.100", 80, r1)
-	psvc := newConnTestService(TCP, "10.0.0.101", 80, r1)
+	r1 := newConnTestReal("10.0.2.1", 80, balancer.NAT)
+	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1)
+	psvc := newConnTestService(balancer.TCP, "10.0.0.101", 80, r1)
 	psvc.Persistence = time.Minute
 	src := newConnTestSource(svc, psvc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1 << 16})
 	w := d.NewWorker()
-	c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+	c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	rep := connReply(c, r1)
 	port := uint16(0)
@@ -615,13 +617,13 @@ func TestAllocs(t *testing.T) {
 		{"LookupOutbound", func() { d.LookupOutbound(rep, now) }},
 		{"Inbound new (schedule+insert)", func() {
 			port++
-			w.Inbound(src, Tuple4{Src: [4]byte{10, 9, 0, 1}, SrcPort: port, Dst: c.Dst, DstPort: 80, Proto: TCP}, TCPSyn, now)
+			w.Inbound(src, Tuple4{Src: [4]byte{10, 9, 0, 1}, SrcPort: port, Dst: c.Dst, DstPort: 80, Proto: balancer.TCP}, TCPSyn, now)
 		}},
 		{"Inbound new persistent", func() {
 			port++
-			w.Inbound(src, Tuple4{Src: [4]byte{10, 8, byte(port >> 8), byte(port)}, SrcPort: port, Dst: [4]byte{10, 0, 0, 101}, DstPort: 80, Proto: TCP}, TCPSyn, now)
+			w.Inbound(src, Tuple4{Src: [4]byte{10, 8, byte(port >> 8), byte(port)}, SrcPort: port, Dst: [4]byte{10, 0, 0, 101}, DstPort: 80, Proto: balancer.TCP}, TCPSyn, now)
 		}},
-		{"Inbound miss not service", func() { w.Inbound(src, connTup(TCP, "10.0.1.5:1000", "10.0.0.200:80"), TCPSyn, now) }},
+		{"Inbound miss not service", func() { w.Inbound(src, connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.200:80"), TCPSyn, now) }},
 		{"Sweep", func() { now += 1000 * connSec; d.Sweep(src, now, 512) }},
 	} {
 		if got := testing.AllocsPerRun(200, tt.fn); got != 0 {
@@ -635,11 +637,11 @@ func TestAllocs(t *testing.T) {
 // never is; without it both are dropped as IPVS drops them.
 func TestSloppyTCP(t *testing.T) {
 	for _, sloppy := range []bool{false, true} {
-		r1 := newConnTestReal("10.0.2.1", 80, DR)
-		src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, r1))
+		r1 := newConnTestReal("10.0.2.1", 80, balancer.DR)
+		src := newConnTestSource(newConnTestService(balancer.TCP, "10.0.0.100", 80, r1))
 		d := newConnTestDirector(t, DirectorConfig{MaxConns: 100, SloppyTCP: sloppy})
 		w := d.NewWorker()
-		ack := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+		ack := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 		res := w.Inbound(src, ack, TCPAck, connSec)
 		if sloppy && (res.Action != ActionForward || res.Real != r1 || !res.New) {
 			t.Errorf("sloppy: mid-stream ACK got %+v, want a new connection to %v", res, r1.Addr)
@@ -653,7 +655,7 @@ func TestSloppyTCP(t *testing.T) {
 				t.Errorf("sloppy: second segment got %+v, want the existing connection", res)
 			}
 		}
-		rst := connTup(TCP, "10.0.1.6:1000", "10.0.0.100:80")
+		rst := connTup(balancer.TCP, "10.0.1.6:1000", "10.0.0.100:80")
 		if res := w.Inbound(src, rst, TCPRst|TCPAck, connSec); res.Action != ActionDrop || res.Reason != DropNotSYN {
 			t.Errorf("sloppy=%v: RST got %+v, want tcp-not-syn", sloppy, res)
 		}
@@ -664,14 +666,14 @@ func TestSloppyTCP(t *testing.T) {
 // without being read, and a pass of budget Slots() in small calls still
 // meets every entry of the shards that have some.
 func TestSweepSkipsEmptyShards(t *testing.T) {
-	r := newConnTestReal("10.0.2.1", 80, DR)
-	svc := newConnTestService(UDP, "10.0.0.100", 53, r)
+	r := newConnTestReal("10.0.2.1", 80, balancer.DR)
+	svc := newConnTestService(balancer.UDP, "10.0.0.100", 53, r)
 	src := newConnTestSource(svc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 4096, Shards: 8})
 	w := d.NewWorker()
 	// Three flows: most of the eight shards stay empty.
 	for i := range 3 {
-		c := Tuple4{Src: [4]byte{10, 1, 0, byte(i)}, SrcPort: 1000, Dst: [4]byte{10, 0, 0, 100}, DstPort: 53, Proto: UDP}
+		c := Tuple4{Src: [4]byte{10, 1, 0, byte(i)}, SrcPort: 1000, Dst: [4]byte{10, 0, 0, 100}, DstPort: 53, Proto: balancer.UDP}
 		if res := w.Inbound(src, c, 0, 0); res.Action != ActionForward {
 			t.Fatalf("flow %d: %+v", i, res)
 		}

@@ -1,6 +1,6 @@
 //go:build race
 
-package balancer
+package conntrack
 
 // connPeekOK is off under the race detector: see conn_peek.go.
 const connPeekOK = false

@@ -1,15 +1,17 @@
-package balancer
+package conntrack
 
 import (
 	"testing"
 	"time"
+
+	"github.com/ulvs/ulvs/balancer"
 )
 
-func newConnPersistTest(t *testing.T, cfg DirectorConfig, maskBits int) (*Director, *Worker, *Service, *connTestSource, *RealServer, *RealServer) {
+func newConnPersistTest(t *testing.T, cfg DirectorConfig, maskBits int) (*Director, *Worker, *balancer.Service, *connTestSource, *balancer.RealServer, *balancer.RealServer) {
 	t.Helper()
-	r1 := newConnTestReal("10.0.2.1", 80, DR)
-	r2 := newConnTestReal("10.0.2.2", 80, DR)
-	svc := newConnTestService(TCP, "10.0.0.100", 80, r1, r2)
+	r1 := newConnTestReal("10.0.2.1", 80, balancer.DR)
+	r2 := newConnTestReal("10.0.2.2", 80, balancer.DR)
+	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2)
 	svc.Persistence = 300 * time.Second
 	svc.PersistenceMaskBits = maskBits
 	src := newConnTestSource(svc)
@@ -22,12 +24,12 @@ func TestPersistenceTemplate(t *testing.T) {
 	d, w, _, src, r1, r2 := newConnPersistTest(t, DirectorConfig{}, 24)
 	// Clients of one /24 stick to one server across ports and addresses.
 	for i, s := range []string{"10.0.1.5:1000", "10.0.1.5:1001", "10.0.1.77:3000"} {
-		if res := w.Inbound(src, connTup(TCP, s, "10.0.0.100:80"), TCPSyn, Tick(i)); res.Real != r1 {
+		if res := w.Inbound(src, connTup(balancer.TCP, s, "10.0.0.100:80"), TCPSyn, Tick(i)); res.Real != r1 {
 			t.Fatalf("%s went to %v", s, res.Real.AddrPort())
 		}
 	}
 	// Another network is scheduled on its own (round robin: r2).
-	if res := w.Inbound(src, connTup(TCP, "10.0.9.5:1000", "10.0.0.100:80"), TCPSyn, 0); res.Real != r2 {
+	if res := w.Inbound(src, connTup(balancer.TCP, "10.0.9.5:1000", "10.0.0.100:80"), TCPSyn, 0); res.Real != r2 {
 		t.Fatalf("other network went to %v", res.Real.AddrPort())
 	}
 	if connCountsOf(r1) != (connCounts{active: 3, persist: 1}) || connCountsOf(r2) != (connCounts{active: 1, persist: 1}) {
@@ -56,7 +58,7 @@ func TestPersistenceTemplate(t *testing.T) {
 
 func TestPersistenceTimeout(t *testing.T) {
 	d, w, _, src, r1, r2 := newConnPersistTest(t, DirectorConfig{}, 32)
-	c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+	c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	w.Inbound(src, c, TCPAck, 0)
 	w.Inbound(src, c, TCPRst, connSec) // CLOSE, 10 s
@@ -66,7 +68,7 @@ func TestPersistenceTimeout(t *testing.T) {
 	if connCountsOf(r1) != (connCounts{persist: 1}) {
 		t.Fatalf("connCounts %+v", connCountsOf(r1))
 	}
-	c2 := connTup(TCP, "10.0.1.5:1001", "10.0.0.100:80")
+	c2 := connTup(balancer.TCP, "10.0.1.5:1001", "10.0.0.100:80")
 	if res := w.Inbound(src, c2, TCPSyn, 200*connSec); res.Real != r1 {
 		t.Fatalf("within persistence went to %v", res.Real.AddrPort())
 	}
@@ -89,7 +91,7 @@ func TestPersistenceTimeout(t *testing.T) {
 
 func TestTemplateLivesWhileControlling(t *testing.T) {
 	d, w, _, src, r1, _ := newConnPersistTest(t, DirectorConfig{}, 32)
-	c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+	c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	// Keep the connection alive for 20 minutes, sweeping all along.
 	for now := Tick(0); now < 1200*connSec; now += 100 * connSec {
@@ -99,7 +101,7 @@ func TestTemplateLivesWhileControlling(t *testing.T) {
 	if connCountsOf(r1) != (connCounts{active: 1, persist: 1}) {
 		t.Fatalf("template expired while controlling: %+v", connCountsOf(r1))
 	}
-	if res := w.Inbound(src, connTup(TCP, "10.0.1.5:2000", "10.0.0.100:80"), TCPSyn, 1200*connSec); res.Real != r1 {
+	if res := w.Inbound(src, connTup(balancer.TCP, "10.0.1.5:2000", "10.0.0.100:80"), TCPSyn, 1200*connSec); res.Real != r1 {
 		t.Errorf("second connection went to %v", res.Real.AddrPort())
 	}
 }
@@ -108,9 +110,9 @@ func TestQuiescentTemplate(t *testing.T) {
 	for _, expire := range []bool{false, true} {
 		t.Run(map[bool]string{false: "honoured", true: "expired"}[expire], func(t *testing.T) {
 			d, w, _, src, r1, r2 := newConnPersistTest(t, DirectorConfig{ExpireQuiescentTemplate: expire}, 32)
-			w.Inbound(src, connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPSyn, 0)
+			w.Inbound(src, connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPSyn, 0)
 			r1.Weight = 0
-			res := w.Inbound(src, connTup(TCP, "10.0.1.5:1001", "10.0.0.100:80"), TCPSyn, connSec)
+			res := w.Inbound(src, connTup(balancer.TCP, "10.0.1.5:1001", "10.0.0.100:80"), TCPSyn, connSec)
 			want := r1
 			if expire {
 				want = r2
@@ -127,7 +129,7 @@ func TestQuiescentTemplate(t *testing.T) {
 			}
 			d.Sweep(src, 3600*connSec, d.Slots())
 			d.Sweep(src, 7200*connSec, d.Slots())
-			for _, r := range []*RealServer{r1, r2} {
+			for _, r := range []*balancer.RealServer{r1, r2} {
 				if connCountsOf(r) != (connCounts{}) {
 					t.Errorf("%v connCounts %+v after expiry", r.AddrPort(), connCountsOf(r))
 				}
@@ -138,11 +140,11 @@ func TestQuiescentTemplate(t *testing.T) {
 
 func TestTemplateRealRemoved(t *testing.T) {
 	d, w, svc, src, r1, r2 := newConnPersistTest(t, DirectorConfig{ExpireNodestConn: true}, 32)
-	c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+	c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	// r1 leaves the table; the controller purges it as expire_nodest does.
 	svc2 := *svc
-	svc2.Reals = []*RealServer{r2}
+	svc2.Reals = []*balancer.RealServer{r2}
 	svc2.Sched = &connTestRR{reals: svc2.Reals}
 	src2 := newConnTestSource(&svc2)
 	if n := d.PurgeReal(src2, r1.ID); n < 1 || n > 2 {
@@ -151,7 +153,7 @@ func TestTemplateRealRemoved(t *testing.T) {
 	if connCountsOf(r1) != (connCounts{}) {
 		t.Errorf("r1 connCounts after purge %+v", connCountsOf(r1))
 	}
-	if res := w.Inbound(src2, connTup(TCP, "10.0.1.5:1001", "10.0.0.100:80"), TCPSyn, connSec); res.Real != r2 {
+	if res := w.Inbound(src2, connTup(balancer.TCP, "10.0.1.5:1001", "10.0.0.100:80"), TCPSyn, connSec); res.Real != r2 {
 		t.Fatalf("went to %v", res.Real.AddrPort())
 	}
 	if connCountsOf(r2) != (connCounts{active: 1, persist: 1}) {
@@ -160,16 +162,16 @@ func TestTemplateRealRemoved(t *testing.T) {
 }
 
 func TestPersistentOnePacket(t *testing.T) {
-	r1 := newConnTestReal("10.0.2.1", 53, NAT)
-	r2 := newConnTestReal("10.0.2.2", 53, NAT)
-	svc := newConnTestService(UDP, "10.0.0.100", 53, r1, r2)
-	svc.Flags = FlagOnePacket
+	r1 := newConnTestReal("10.0.2.1", 53, balancer.NAT)
+	r2 := newConnTestReal("10.0.2.2", 53, balancer.NAT)
+	svc := newConnTestService(balancer.UDP, "10.0.0.100", 53, r1, r2)
+	svc.Flags = balancer.FlagOnePacket
 	svc.Persistence = time.Minute
 	src := newConnTestSource(svc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 	w := d.NewWorker()
 	for i := range 3 {
-		if res := w.Inbound(src, connTup(UDP, "10.0.1.5:5353", "10.0.0.100:53"), 0, Tick(i)); res.Real != r1 || res.New {
+		if res := w.Inbound(src, connTup(balancer.UDP, "10.0.1.5:5353", "10.0.0.100:53"), 0, Tick(i)); res.Real != r1 || res.New {
 			t.Fatalf("datagram %d: %+v", i, res)
 		}
 	}
@@ -186,15 +188,15 @@ func TestPersistentOnePacket(t *testing.T) {
 func TestPortZeroTemplate(t *testing.T) {
 	// A persistent port-zero service: every port of the VIP follows one
 	// template with virtual port 0, and connections keep their own port.
-	r1 := newConnTestReal("10.0.2.1", 0, DR)
-	r2 := newConnTestReal("10.0.2.2", 0, DR)
-	svc := newConnTestService(TCP, "10.0.0.100", 0, r1, r2)
+	r1 := newConnTestReal("10.0.2.1", 0, balancer.DR)
+	r2 := newConnTestReal("10.0.2.2", 0, balancer.DR)
+	svc := newConnTestService(balancer.TCP, "10.0.0.100", 0, r1, r2)
 	svc.Persistence = time.Minute
 	src := newConnTestSource(svc)
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 	w := d.NewWorker()
 	for _, port := range []string{"80", "443", "8080"} {
-		c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:"+port)
+		c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:"+port)
 		if res := w.Inbound(src, c, TCPSyn, 0); res.Real != r1 {
 			t.Fatalf("port %s went to %v", port, res.Real.AddrPort())
 		}
@@ -207,7 +209,7 @@ func TestPortZeroTemplate(t *testing.T) {
 	}
 	// A non-persistent port-zero service cannot schedule.
 	svc.Persistence = 0
-	if res := w.Inbound(src, connTup(TCP, "10.0.1.6:1000", "10.0.0.100:22"), TCPSyn, 0); res.Reason != DropPortZero {
+	if res := w.Inbound(src, connTup(balancer.TCP, "10.0.1.6:1000", "10.0.0.100:22"), TCPSyn, 0); res.Reason != DropPortZero {
 		t.Errorf("non-persistent port zero: %+v", res)
 	}
 }

@@ -1,4 +1,4 @@
-package balancer
+package conntrack
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/ulvs/ulvs/balancer"
 )
 
 // connBench is a filled director shared by the hit benchmarks.
@@ -15,7 +17,7 @@ type connBench struct {
 	d      *Director
 	w      *Worker
 	tuples []Tuple4
-	src    *Table
+	src    *balancer.Table
 	// replies are the NAT replies of tuples, made on first use.
 	replies []Tuple4
 }
@@ -29,7 +31,7 @@ var connBenchCache = map[int]*connBench{}
 // connBenchSetup returns a director holding n NAT connections from
 // distinct clients, the clients' tuples in random order, and the source: a
 // real Table (rr over three NAT servers), as the packet loop passes.
-func connBenchSetup(b *testing.B, n int) (*Director, *Worker, []Tuple4, *Table) {
+func connBenchSetup(b *testing.B, n int) (*Director, *Worker, []Tuple4, *balancer.Table) {
 	b.Helper()
 	if c := connBenchCache[n]; c != nil {
 		return c.d, c.w, c.tuples, c.src
@@ -39,18 +41,18 @@ func connBenchSetup(b *testing.B, n int) (*Director, *Worker, []Tuple4, *Table) 
 	return d, w, tuples, src
 }
 
-func connBenchFill(b *testing.B, n int) (*Director, *Worker, []Tuple4, *Table) {
+func connBenchFill(b *testing.B, n int) (*Director, *Worker, []Tuple4, *balancer.Table) {
 	b.Helper()
-	cfg := ServiceConfig{Key: ServiceKey{Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Proto: TCP}, Scheduler: "rr"}
+	cfg := balancer.ServiceConfig{Key: balancer.ServiceKey{Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Proto: balancer.TCP}, Scheduler: "rr"}
 	for i := 1; i <= 3; i++ {
-		cfg.Reals = append(cfg.Reals, RealConfig{Addr: netip.AddrFrom4([4]byte{10, 0, 2, byte(i)}), Port: 80, Method: NAT, Weight: 1})
+		cfg.Reals = append(cfg.Reals, balancer.RealConfig{Addr: netip.AddrFrom4([4]byte{10, 0, 2, byte(i)}), Port: 80, Method: balancer.NAT, Weight: 1})
 	}
 	src := mustTable(b, nil, cfg)
 	d := newConnTestDirector(b, DirectorConfig{MaxConns: n})
 	w := d.NewWorker()
 	tuples := make([]Tuple4, n)
 	for i := range tuples {
-		tuples[i] = Tuple4{Src: [4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}, SrcPort: uint16(1024 + i%50000), Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: TCP}
+		tuples[i] = Tuple4{Src: [4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}, SrcPort: uint16(1024 + i%50000), Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: balancer.TCP}
 		if res := w.Inbound(src, tuples[i], TCPSyn, 0); !res.New {
 			b.Fatalf("setup insert %d: %+v", i, res)
 		}
@@ -67,7 +69,7 @@ func connBenchReplies(b *testing.B, n int) []Tuple4 {
 		c.replies = make([]Tuple4, n)
 		for i, t := range c.tuples {
 			info, _ := c.d.LookupInbound(t, 0)
-			c.replies[i] = Tuple4{Src: info.Real, SrcPort: info.RPort, Dst: t.Src, DstPort: t.SrcPort, Proto: TCP}
+			c.replies[i] = Tuple4{Src: info.Real, SrcPort: info.RPort, Dst: t.Src, DstPort: t.SrcPort, Proto: balancer.TCP}
 		}
 	}
 	return c.replies
@@ -126,8 +128,8 @@ func BenchmarkOutboundHit(b *testing.B) {
 func BenchmarkNewConn(b *testing.B) {
 	for _, capacity := range []int{1 << 14, 1 << 20} {
 		b.Run(fmt.Sprint(capacity), func(b *testing.B) {
-			reals := []*RealServer{newConnTestReal("10.0.2.1", 80, NAT), newConnTestReal("10.0.2.2", 80, NAT)}
-			src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, reals...))
+			reals := []*balancer.RealServer{newConnTestReal("10.0.2.1", 80, balancer.NAT), newConnTestReal("10.0.2.2", 80, balancer.NAT)}
+			src := newConnTestSource(newConnTestService(balancer.TCP, "10.0.0.100", 80, reals...))
 			d := newConnTestDirector(b, DirectorConfig{MaxConns: capacity})
 			w := d.NewWorker()
 			b.ReportAllocs()
@@ -140,7 +142,7 @@ func BenchmarkNewConn(b *testing.B) {
 					b.StartTimer()
 				}
 				j := i % capacity
-				t := Tuple4{Src: [4]byte{10, byte(j >> 16), byte(j >> 8), byte(j)}, SrcPort: 1024, Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: TCP}
+				t := Tuple4{Src: [4]byte{10, byte(j >> 16), byte(j >> 8), byte(j)}, SrcPort: 1024, Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: balancer.TCP}
 				if res := w.Inbound(src, t, TCPSyn, 0); !res.New {
 					b.Fatal(res)
 				}
@@ -173,7 +175,7 @@ func BenchmarkConnMemory(b *testing.B) {
 	}
 }
 
-// BenchmarkInboundBatchHit is BenchmarkInboundHit through InboundBatch, as
+// BenchmarkInboundBatchHit is BenchmarkInboundHit through inboundBatch, as
 // the packet loop would call it: batches of 256 random hits. ns/op is per
 // packet.
 func BenchmarkInboundBatchHit(b *testing.B) {
@@ -186,14 +188,14 @@ func BenchmarkInboundBatchHit(b *testing.B) {
 			}
 			res := make([]InboundResult, connBatchMax)
 			runHitBatches(b, n, func(off, m int) (first, last Action) {
-				w.InboundBatch(src, tuples[off:off+m], flags[:m], 1, res[:m])
+				w.inboundBatch(src, tuples[off:off+m], flags[:m], 1, res[:m])
 				return res[0].Action, res[m-1].Action
 			})
 		})
 	}
 }
 
-// BenchmarkOutboundBatchHit is BenchmarkOutboundHit through OutboundBatch,
+// BenchmarkOutboundBatchHit is BenchmarkOutboundHit through outboundBatch,
 // in batches of 256 random NAT replies. ns/op is per packet.
 func BenchmarkOutboundBatchHit(b *testing.B) {
 	for _, n := range connBenchSizes {
@@ -206,7 +208,7 @@ func BenchmarkOutboundBatchHit(b *testing.B) {
 			}
 			res := make([]OutboundResult, connBatchMax)
 			runHitBatches(b, n, func(off, m int) (first, last Action) {
-				w.OutboundBatch(src, replies[off:off+m], flags[:m], 1, res[:m])
+				w.outboundBatch(src, replies[off:off+m], flags[:m], 1, res[:m])
 				return res[0].Action, res[m-1].Action
 			})
 		})
@@ -255,9 +257,9 @@ func BenchmarkNewConnSched(b *testing.B) {
 	for _, sched := range []string{"rr", "wrr", "wlc", "mh"} {
 		for _, nreals := range []int{10, 1000} {
 			b.Run(fmt.Sprintf("%s/%d", sched, nreals), func(b *testing.B) {
-				cfg := ServiceConfig{Key: ServiceKey{Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Proto: TCP}, Scheduler: sched}
+				cfg := balancer.ServiceConfig{Key: balancer.ServiceKey{Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Proto: balancer.TCP}, Scheduler: sched}
 				for i := range nreals {
-					cfg.Reals = append(cfg.Reals, RealConfig{Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Port: 8080, Method: NAT, Weight: uint32(1 + i%5)})
+					cfg.Reals = append(cfg.Reals, balancer.RealConfig{Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Port: 8080, Method: balancer.NAT, Weight: uint32(1 + i%5)})
 				}
 				tab := mustTable(b, nil, cfg)
 				d := newConnTestDirector(b, DirectorConfig{MaxConns: 1 << 16})
@@ -269,7 +271,7 @@ func BenchmarkNewConnSched(b *testing.B) {
 				// Warm up: the director records each real server once
 				// (a copy-on-write map), which is not per-connection work.
 				for i := 0; len(*d.reg.Load()) < nreals && i < 100*nreals; i++ {
-					w.Inbound(tab, Tuple4{Src: [4]byte{12, byte(i >> 16), byte(i >> 8), byte(i)}, SrcPort: 1024, Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: TCP}, TCPSyn, now)
+					w.Inbound(tab, Tuple4{Src: [4]byte{12, byte(i >> 16), byte(i >> 8), byte(i)}, SrcPort: 1024, Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: balancer.TCP}, TCPSyn, now)
 					if i%8192 == 8191 {
 						now += 5000
 						d.Sweep(tab, now, d.Slots())
@@ -288,7 +290,7 @@ func BenchmarkNewConnSched(b *testing.B) {
 						d.Sweep(tab, now, d.Slots())
 						b.StartTimer()
 					}
-					t := Tuple4{Src: [4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}, SrcPort: uint16(1024 + i>>24), Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: TCP}
+					t := Tuple4{Src: [4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}, SrcPort: uint16(1024 + i>>24), Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: balancer.TCP}
 					if res := w.Inbound(tab, t, TCPSyn, now); !res.New {
 						b.Fatal(i, res)
 					}
@@ -324,12 +326,12 @@ func runHitBatches(b *testing.B, n int, batch func(off, m int) (first, last Acti
 func BenchmarkSweepPass(b *testing.B) {
 	for _, live := range []int{0, 10000} {
 		b.Run(fmt.Sprintf("live=%d", live), func(b *testing.B) {
-			r := newConnTestReal("10.0.2.1", 80, DR)
-			src := newConnTestSource(newConnTestService(UDP, "10.0.0.100", 53, r))
+			r := newConnTestReal("10.0.2.1", 80, balancer.DR)
+			src := newConnTestSource(newConnTestService(balancer.UDP, "10.0.0.100", 53, r))
 			d := newConnTestDirector(b, DirectorConfig{})
 			w := d.NewWorker()
 			for i := range live {
-				w.Inbound(src, Tuple4{Src: [4]byte{10, 1, byte(i >> 8), byte(i)}, SrcPort: 1000, Dst: [4]byte{10, 0, 0, 100}, DstPort: 53, Proto: UDP}, 0, 1)
+				w.Inbound(src, Tuple4{Src: [4]byte{10, 1, byte(i >> 8), byte(i)}, SrcPort: 1000, Dst: [4]byte{10, 0, 0, 100}, DstPort: 53, Proto: balancer.UDP}, 0, 1)
 			}
 			if d.Len() != live {
 				b.Fatalf("%d live entries, want %d", d.Len(), live)

@@ -1,6 +1,10 @@
-package balancer
+package conntrack
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/ulvs/ulvs/balancer"
+)
 
 // connBatchMax is how many packets a batch call hashes and prefetches
 // ahead; longer batches are taken in chunks of this size. It matches the
@@ -105,7 +109,7 @@ func connFetchStart(tab *connTable, b []connBatchSlot) {
 	}
 }
 
-// InboundBatch decides a batch of client packets: res[i] is what
+// inboundBatch decides a batch of client packets: res[i] is what
 // Inbound(src, tuples[i], flags[i], now) would return, and the packets are
 // decided in slice order, so the results and the table afterwards are
 // exactly those of calling Inbound for each in turn. It first hashes every
@@ -114,9 +118,9 @@ func connFetchStart(tab *connTable, b []connBatchSlot) {
 // overlap instead of costing one memory latency each. The forwarded,
 // not-service and new-connection counters are added once per batch.
 //
-// flags and res must be at least as long as tuples. InboundBatch does not
+// flags and res must be at least as long as tuples. inboundBatch does not
 // allocate.
-func (w *Worker) InboundBatch(src ServiceSource, tuples []Tuple4, flags []TCPFlags, now Tick, res []InboundResult) {
+func (w *Worker) inboundBatch(src ServiceSource, tuples []Tuple4, flags []TCPFlags, now Tick, res []InboundResult) {
 	flags, res = flags[:len(tuples)], res[:len(tuples)]
 	for len(tuples) > 0 {
 		n := min(len(tuples), connBatchMax)
@@ -129,7 +133,7 @@ func (w *Worker) inboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFla
 	tab := w.d.tab
 	b := w.batch[:len(tuples)]
 	for i := range tuples {
-		if t := &tuples[i]; t.Proto == TCP || t.Proto == UDP {
+		if t := &tuples[i]; t.Proto == balancer.TCP || t.Proto == balancer.UDP {
 			tab.hashIn(&b[i], t)
 		} else {
 			b[i].kind = connSlotNone
@@ -140,7 +144,7 @@ func (w *Worker) inboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFla
 	for i := range tuples {
 		connFetchAhead(tab, b, i)
 		t := &tuples[i]
-		if t.Proto != TCP && t.Proto != UDP {
+		if t.Proto != balancer.TCP && t.Proto != balancer.UDP {
 			res[i] = w.untracked(src, t, &tally)
 		} else {
 			s := &b[i]
@@ -150,16 +154,16 @@ func (w *Worker) inboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFla
 	tally.flush(&w.ctr)
 }
 
-// OutboundBatch decides a batch of NAT replies: res[i] is what
+// outboundBatch decides a batch of NAT replies: res[i] is what
 // Outbound(src, tuples[i], flags[i], now) would return, decided in slice
-// order. Like InboundBatch it hashes the whole batch first and prefetches
+// order. Like inboundBatch it hashes the whole batch first and prefetches
 // the outbound index slots, then (outside the race detector) the entries
 // those slots point at, so both misses of an outbound hit overlap across
 // the batch.
 //
-// flags and res must be at least as long as tuples. OutboundBatch does not
+// flags and res must be at least as long as tuples. outboundBatch does not
 // allocate.
-func (w *Worker) OutboundBatch(src ServiceSource, tuples []Tuple4, flags []TCPFlags, now Tick, res []OutboundResult) {
+func (w *Worker) outboundBatch(src ServiceSource, tuples []Tuple4, flags []TCPFlags, now Tick, res []OutboundResult) {
 	flags, res = flags[:len(tuples)], res[:len(tuples)]
 	for len(tuples) > 0 {
 		n := min(len(tuples), connBatchMax)
@@ -200,8 +204,8 @@ type BatchPacket struct {
 // DecideBatch decides a batch that may mix client packets and NAT replies,
 // as a one-armed director receives them, in slice order: each packet's
 // decision, and the table afterwards, are exactly those of calling Inbound
-// or Outbound for each packet in turn. It prefetches like InboundBatch and
-// OutboundBatch, and decides the plain hits shard by shard under one lock
+// or Outbound for each packet in turn. It prefetches like inboundBatch and
+// outboundBatch, and decides the plain hits shard by shard under one lock
 // per shard (decideHitsByShard). It does not allocate.
 func (w *Worker) DecideBatch(src ServiceSource, pkts []BatchPacket, now Tick) {
 	for len(pkts) > 0 {
@@ -218,7 +222,7 @@ func (w *Worker) decideChunk(src ServiceSource, pkts []BatchPacket, now Tick) {
 		switch p := &pkts[i]; {
 		case p.Reply:
 			tab.hashOut(&b[i], &p.Tuple)
-		case p.Tuple.Proto == TCP || p.Tuple.Proto == UDP:
+		case p.Tuple.Proto == balancer.TCP || p.Tuple.Proto == balancer.UDP:
 			tab.hashIn(&b[i], &p.Tuple)
 		default:
 			b[i].kind = connSlotNone
@@ -250,7 +254,7 @@ func (w *Worker) decideChunk(src ServiceSource, pkts []BatchPacket, now Tick) {
 			p.In = InboundResult{}
 			o := w.outbound(src, s.sh, &s.out, s.h, p.Flags, now, &tally)
 			p.Out.Action, p.Out.VIP, p.Out.VPort, p.Out.Real = o.Action, o.VIP, o.VPort, o.Real
-		case p.Tuple.Proto != TCP && p.Tuple.Proto != UDP:
+		case p.Tuple.Proto != balancer.TCP && p.Tuple.Proto != balancer.UDP:
 			p.In, p.Out = w.untracked(src, &p.Tuple, &tally), OutboundResult{}
 		default:
 			r := w.inbound(src, s.sh, &s.in, s.h, &p.Tuple, p.Flags, now, &tally)

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package balancer
+package conntrack
 
 // connAdviseHuge is a no-op outside Linux.
 func connAdviseHuge[T any](s []T) {}

@@ -1,10 +1,12 @@
-package balancer
+package conntrack
 
 import (
 	"math/rand/v2"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/ulvs/ulvs/balancer"
 )
 
 // TestPrefetch runs the prefetch helper over a table's first, middle and
@@ -28,16 +30,16 @@ func TestPrefetch(t *testing.T) {
 
 // connBatchTwins builds two directors over one source: one is driven by
 // the single-packet calls, the other by the batch calls.
-func connBatchTwins(t *testing.T, cfg DirectorConfig) (src *connTestSource, nat []*RealServer, a, b *Worker) {
-	nat = []*RealServer{newConnTestReal("10.0.2.1", 8080, NAT), newConnTestReal("10.0.2.2", 0, NAT), newConnTestReal("10.0.2.3", 8080, NAT)}
-	dr := []*RealServer{newConnTestReal("10.0.3.1", 53, DR), newConnTestReal("10.0.3.2", 53, TUN)}
-	tcp := newConnTestService(TCP, "10.0.0.100", 80, nat...)
+func connBatchTwins(t *testing.T, cfg DirectorConfig) (src *connTestSource, nat []*balancer.RealServer, a, b *Worker) {
+	nat = []*balancer.RealServer{newConnTestReal("10.0.2.1", 8080, balancer.NAT), newConnTestReal("10.0.2.2", 0, balancer.NAT), newConnTestReal("10.0.2.3", 8080, balancer.NAT)}
+	dr := []*balancer.RealServer{newConnTestReal("10.0.3.1", 53, balancer.DR), newConnTestReal("10.0.3.2", 53, balancer.TUN)}
+	tcp := newConnTestService(balancer.TCP, "10.0.0.100", 80, nat...)
 	tcp.Sched = &connTestHashSched{reals: nat}
-	persistent := newConnTestService(TCP, "10.0.0.102", 443, nat...)
+	persistent := newConnTestService(balancer.TCP, "10.0.0.102", 443, nat...)
 	persistent.Sched = &connTestHashSched{reals: nat}
 	persistent.Persistence = 30 * time.Second
 	persistent.PersistenceMaskBits = 24
-	udp := newConnTestService(UDP, "10.0.0.101", 53, dr...)
+	udp := newConnTestService(balancer.UDP, "10.0.0.101", 53, dr...)
 	udp.Sched = &connTestHashSched{reals: dr}
 	src = newConnTestSource(tcp, persistent, udp)
 	da, db := newConnTestDirector(t, cfg), newConnTestDirector(t, cfg)
@@ -49,24 +51,24 @@ func connBatchTwins(t *testing.T, cfg DirectorConfig) (src *connTestSource, nat 
 // connBatchTuple draws a client packet from a small space of clients, so
 // that a batch holds several packets of one flow and of one template.
 func connBatchTuple(rng *rand.Rand) (Tuple4, TCPFlags) {
-	t := Tuple4{Src: [4]byte{10, 0, byte(rng.IntN(2)), byte(rng.IntN(40))}, SrcPort: uint16(1000 + rng.IntN(3)), Proto: TCP}
+	t := Tuple4{Src: [4]byte{10, 0, byte(rng.IntN(2)), byte(rng.IntN(40))}, SrcPort: uint16(1000 + rng.IntN(3)), Proto: balancer.TCP}
 	switch rng.IntN(8) {
 	case 0, 1, 2:
 		t.Dst, t.DstPort = [4]byte{10, 0, 0, 100}, 80
 	case 3, 4:
 		t.Dst, t.DstPort = [4]byte{10, 0, 0, 102}, 443
 	case 5:
-		t.Proto, t.Dst, t.DstPort = UDP, [4]byte{10, 0, 0, 101}, 53
+		t.Proto, t.Dst, t.DstPort = balancer.UDP, [4]byte{10, 0, 0, 101}, 53
 	case 6:
 		t.Dst, t.DstPort = [4]byte{10, 0, 0, 200}, 80 // no service
 	default:
-		t.Proto, t.Dst, t.DstPort = SCTP, [4]byte{10, 0, 0, 100}, 80 // untracked
+		t.Proto, t.Dst, t.DstPort = balancer.SCTP, [4]byte{10, 0, 0, 100}, 80 // untracked
 	}
 	flags := []TCPFlags{TCPSyn, TCPAck, TCPAck, TCPAck | TCPFin, TCPRst, TCPSyn | TCPAck}[rng.IntN(6)]
 	return t, flags
 }
 
-// TestBatchMatchesSingle checks that InboundBatch and OutboundBatch decide
+// TestBatchMatchesSingle checks that inboundBatch and outboundBatch decide
 // exactly as Inbound and Outbound called packet by packet: same results,
 // same entries, same counters, over batches that repeat flows and
 // templates, cross expiry, fill the table and exceed the chunk size.
@@ -88,7 +90,7 @@ func TestBatchMatchesSingle(t *testing.T) {
 				tuples[i], flags[i] = connBatchTuple(rng)
 			}
 			res := make([]InboundResult, n)
-			b.InboundBatch(src, tuples, flags, now, res)
+			b.inboundBatch(src, tuples, flags, now, res)
 			for i := range tuples {
 				if want := a.Inbound(src, tuples[i], flags[i], now); res[i] != want {
 					t.Fatalf("%+v round %d packet %d %+v flags %#x: batch %+v, single %+v", cfg, round, i, tuples[i], uint8(flags[i]), res[i], want)
@@ -100,7 +102,7 @@ func TestBatchMatchesSingle(t *testing.T) {
 				replies[i] = connReply(c, nat[rng.IntN(len(nat))])
 			}
 			out := make([]OutboundResult, n)
-			b.OutboundBatch(src, replies, flags, now, out)
+			b.outboundBatch(src, replies, flags, now, out)
 			for i := range replies {
 				if want := a.Outbound(src, replies[i], flags[i], now); out[i] != want {
 					t.Fatalf("%+v round %d reply %d %+v: batch %+v, single %+v", cfg, round, i, replies[i], out[i], want)
@@ -137,21 +139,21 @@ func connBatchSameTable(t *testing.T, src ServiceSource, now Tick, a, b *Directo
 }
 
 func TestBatchAllocs(t *testing.T) {
-	r1 := newConnTestReal("10.0.2.1", 80, NAT)
-	src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, r1))
+	r1 := newConnTestReal("10.0.2.1", 80, balancer.NAT)
+	src := newConnTestSource(newConnTestService(balancer.TCP, "10.0.0.100", 80, r1))
 	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1 << 16})
 	w := d.NewWorker()
 	tuples := make([]Tuple4, connBatchMax)
 	replies := make([]Tuple4, connBatchMax)
 	flags := make([]TCPFlags, connBatchMax)
 	for i := range tuples {
-		tuples[i] = Tuple4{Src: [4]byte{10, 9, 0, byte(i)}, SrcPort: uint16(1000 + i), Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: TCP}
+		tuples[i] = Tuple4{Src: [4]byte{10, 9, 0, byte(i)}, SrcPort: uint16(1000 + i), Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: balancer.TCP}
 		replies[i] = connReply(tuples[i], r1)
 		flags[i] = TCPSyn
 	}
 	res := make([]InboundResult, connBatchMax)
 	out := make([]OutboundResult, connBatchMax)
-	w.InboundBatch(src, tuples, flags, 0, res) // creates the connections
+	w.inboundBatch(src, tuples, flags, 0, res) // creates the connections
 	for i := range flags {
 		flags[i] = TCPAck
 	}
@@ -167,13 +169,13 @@ func TestBatchAllocs(t *testing.T) {
 		name string
 		fn   func()
 	}{
-		{"InboundBatch hits", func() { w.InboundBatch(src, tuples, flags, 1, res) }},
-		{"OutboundBatch hits", func() { w.OutboundBatch(src, replies, flags, 1, out) }},
+		{"inboundBatch hits", func() { w.inboundBatch(src, tuples, flags, 1, res) }},
+		{"outboundBatch hits", func() { w.outboundBatch(src, replies, flags, 1, out) }},
 		{"DecideBatch mixed hits", func() { w.DecideBatch(src, mixed, 1) }},
-		{"InboundBatch new", func() {
+		{"inboundBatch new", func() {
 			port++
-			syn := [1]Tuple4{{Src: [4]byte{10, 8, 0, 1}, SrcPort: port, Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: TCP}}
-			w.InboundBatch(src, syn[:], []TCPFlags{TCPSyn}, 1, res)
+			syn := [1]Tuple4{{Src: [4]byte{10, 8, 0, 1}, SrcPort: port, Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: balancer.TCP}}
+			w.inboundBatch(src, syn[:], []TCPFlags{TCPSyn}, 1, res)
 		}},
 	} {
 		if got := testing.AllocsPerRun(100, tt.fn); got != 0 {
@@ -191,9 +193,9 @@ func TestBatchAllocs(t *testing.T) {
 // single-packet and the batch path.
 func TestSYNReuseOverRemovedServer(t *testing.T) {
 	for _, batch := range []bool{false, true} {
-		r1 := newConnTestReal("10.0.2.1", 80, NAT)
-		r2 := newConnTestReal("10.0.2.2", 80, NAT)
-		src := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, r1))
+		r1 := newConnTestReal("10.0.2.1", 80, balancer.NAT)
+		r2 := newConnTestReal("10.0.2.2", 80, balancer.NAT)
+		src := newConnTestSource(newConnTestService(balancer.TCP, "10.0.0.100", 80, r1))
 		d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
 		w := d.NewWorker()
 		in := func(src ServiceSource, c Tuple4, f TCPFlags, now Tick) InboundResult {
@@ -201,17 +203,17 @@ func TestSYNReuseOverRemovedServer(t *testing.T) {
 				return w.Inbound(src, c, f, now)
 			}
 			res := make([]InboundResult, 1)
-			w.InboundBatch(src, []Tuple4{c}, []TCPFlags{f}, now, res)
+			w.inboundBatch(src, []Tuple4{c}, []TCPFlags{f}, now, res)
 			return res[0]
 		}
-		c := connTup(TCP, "10.0.1.5:1000", "10.0.0.100:80")
+		c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 		in(src, c, TCPSyn, 0)
 		in(src, c, TCPAck, connSec/2)
 		in(src, c, TCPRst, connSec)
 		if info, ok := d.LookupInbound(c, connSec); !ok || info.State != StateClose {
 			t.Fatalf("batch %v: after RST: %+v %v, want CLOSE", batch, info, ok)
 		}
-		src2 := newConnTestSource(newConnTestService(TCP, "10.0.0.100", 80, r2))
+		src2 := newConnTestSource(newConnTestService(balancer.TCP, "10.0.0.100", 80, r2))
 		if res := in(src2, c, TCPAck, 2*connSec); res.Action != ActionDrop || res.Reason != DropRealUnavailable {
 			t.Fatalf("batch %v: ACK over removed server: %+v, want drop real-unavailable", batch, res)
 		}
@@ -302,7 +304,7 @@ func TestDecideBatchLocksEachPacketsShard(t *testing.T) {
 	const want = 5
 	var pkts []BatchPacket
 	for i := 0; len(pkts) < 12; i++ {
-		t4 := Tuple4{Proto: UDP, Src: [4]byte{10, 9, byte(i >> 8), byte(i)}, Dst: [4]byte{10, 0, 0, 101}, SrcPort: 5000, DstPort: 53}
+		t4 := Tuple4{Proto: balancer.UDP, Src: [4]byte{10, 9, byte(i >> 8), byte(i)}, Dst: [4]byte{10, 0, 0, 101}, SrcPort: 5000, DstPort: 53}
 		if tab.shardIndex(connBE32(t4.Src), t4.SrcPort, t4.Proto) != want {
 			continue
 		}

@@ -1,6 +1,6 @@
 //go:build !purego
 
-package balancer
+package conntrack
 
 import "unsafe"
 

@@ -1,4 +1,4 @@
-package balancer
+package conntrack
 
 import (
 	"math"
@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ulvs/ulvs/balancer"
 )
 
 // Tuple4 is an IPv4 transport 5-tuple as read from a packet: addresses as
@@ -15,13 +17,13 @@ import (
 type Tuple4 struct {
 	Src, Dst         [4]byte
 	SrcPort, DstPort uint16
-	Proto            Protocol
+	Proto            balancer.Protocol
 }
 
 // MakeTuple4 builds a Tuple4 from netip values; it is meant for tests and
 // the control plane (the packet path fills the fields directly). Non-IPv4
 // addresses become 0.0.0.0.
-func MakeTuple4(proto Protocol, src, dst netip.AddrPort) Tuple4 {
+func MakeTuple4(proto balancer.Protocol, src, dst netip.AddrPort) Tuple4 {
 	t := Tuple4{Proto: proto, SrcPort: src.Port(), DstPort: dst.Port()}
 	if a := src.Addr().Unmap(); a.Is4() {
 		t.Src = a.As4()
@@ -70,34 +72,36 @@ const (
 type connEntry struct {
 	addrs   uint64 // client address << 32 | virtual address
 	ports   uint32 // client port << 16 | virtual port
-	proto   Protocol
+	proto   balancer.Protocol
 	kind    uint8
 	state   ConnState
 	flags   uint8
 	dst     uint32
 	aux     uint32
 	expires Tick
-	real    RealID
+	real    balancer.RealID
 }
 
-func (e *connEntry) client() uint32        { return uint32(e.addrs >> 32) }
-func (e *connEntry) virtual() uint32       { return uint32(e.addrs) }
-func (e *connEntry) cport() uint16         { return uint16(e.ports >> 16) }
-func (e *connEntry) vport() uint16         { return uint16(e.ports) }
-func (e *connEntry) dport() uint16         { return uint16(e.aux >> 16) }
-func (e *connEntry) maskBits() uint8       { return uint8(e.aux) }
-func (e *connEntry) method() Method        { return Method((e.flags & flagMethodMask) >> flagMethodShift) }
-func (e *connEntry) hasOut() bool          { return e.kind == kindConn && e.method() == NAT }
+func (e *connEntry) client() uint32  { return uint32(e.addrs >> 32) }
+func (e *connEntry) virtual() uint32 { return uint32(e.addrs) }
+func (e *connEntry) cport() uint16   { return uint16(e.ports >> 16) }
+func (e *connEntry) vport() uint16   { return uint16(e.ports) }
+func (e *connEntry) dport() uint16   { return uint16(e.aux >> 16) }
+func (e *connEntry) maskBits() uint8 { return uint8(e.aux) }
+func (e *connEntry) method() balancer.Method {
+	return balancer.Method((e.flags & flagMethodMask) >> flagMethodShift)
+}
+func (e *connEntry) hasOut() bool          { return e.kind == kindConn && e.method() == balancer.NAT }
 func (e *connEntry) expired(now Tick) bool { return !now.before(e.expires) }
 
-func (e *connEntry) connKind() ConnKind {
+func (e *connEntry) connKind() balancer.ConnKind {
 	switch {
 	case e.kind == kindTemplate:
-		return ConnTemplate
+		return balancer.ConnTemplate
 	case e.flags&flagInactive != 0:
-		return ConnInactive
+		return balancer.ConnInactive
 	}
-	return ConnActive
+	return balancer.ConnActive
 }
 
 // inKey is the inbound lookup key: what a client's packet to a virtual
@@ -105,11 +109,11 @@ func (e *connEntry) connKind() ConnKind {
 type inKey struct {
 	addrs uint64
 	ports uint32
-	proto Protocol
+	proto balancer.Protocol
 	kind  uint8
 }
 
-func makeInKey(client, vip [4]byte, cport, vport uint16, proto Protocol, kind uint8) inKey {
+func makeInKey(client, vip [4]byte, cport, vport uint16, proto balancer.Protocol, kind uint8) inKey {
 	return inKey{
 		addrs: uint64(connBE32(client))<<32 | uint64(connBE32(vip)),
 		ports: uint32(cport)<<16 | uint32(vport),
@@ -130,7 +134,7 @@ func (e *connEntry) matchIn(k *inKey) bool {
 type outKey struct {
 	addrs uint64 // real << 32 | client
 	ports uint32 // real port << 16 | client port
-	proto Protocol
+	proto balancer.Protocol
 }
 
 func (e *connEntry) outKey() outKey {
@@ -172,7 +176,7 @@ func (h *connHasher) out(k *outKey) uint64 {
 // shard picks the shard from what both directions share: client address,
 // client port and protocol. An inbound and an outbound lookup of the same
 // connection therefore lock the same shard.
-func (h *connHasher) shard(client uint32, cport uint16, proto Protocol) uint64 {
+func (h *connHasher) shard(client uint32, cport uint16, proto balancer.Protocol) uint64 {
 	return connFold(uint64(client)<<24^uint64(cport)<<8^uint64(proto)^h.k3, h.k2)
 }
 
@@ -491,15 +495,15 @@ func newConnTable(maxConns, shards int) *connTable {
 
 // shardAt picks a shard from the high bits of a shard hash; the low bits
 // of a folded multiply are weaker.
-func (t *connTable) shardAt(client uint32, cport uint16, proto Protocol) *connShard {
+func (t *connTable) shardAt(client uint32, cport uint16, proto balancer.Protocol) *connShard {
 	return &t.shards[t.shardIndex(client, cport, proto)]
 }
 
-func (t *connTable) shardIndex(client uint32, cport uint16, proto Protocol) int {
+func (t *connTable) shardIndex(client uint32, cport uint16, proto balancer.Protocol) int {
 	return int((t.hash.shard(client, cport, proto) >> 32) * uint64(len(t.shards)) >> 32)
 }
 
-func (t *connTable) shardOf(client [4]byte, cport uint16, proto Protocol) *connShard {
+func (t *connTable) shardOf(client [4]byte, cport uint16, proto balancer.Protocol) *connShard {
 	return t.shardAt(connBE32(client), cport, proto)
 }
 

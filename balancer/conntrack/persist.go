@@ -1,6 +1,10 @@
-package balancer
+package conntrack
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/ulvs/ulvs/balancer"
+)
 
 // flagTmplPortZero marks a controlled connection whose template has virtual
 // port 0 (port-zero, fwmark and FTP services), so the template's key can be
@@ -22,7 +26,7 @@ func connPrefixMask(bits int) uint32 {
 
 // connPersistMaskBits is the service's persistence granularity; zero (and
 // anything outside 1..32) means one client address, IPVS's default.
-func connPersistMaskBits(svc *Service) int {
+func connPersistMaskBits(svc *balancer.Service) int {
 	if b := svc.PersistenceMaskBits; b > 0 && b <= 32 {
 		return b
 	}
@@ -58,7 +62,7 @@ func connTemplateKeyOf(e *connEntry) inKey {
 // at the new server instead (its persistent-connection count moves at
 // once), which keeps one template per key and its controlled-connection
 // count exact.
-func (w *Worker) persist(src ServiceSource, svc *Service, t Tuple4, control bool, now Tick) (*RealServer, inKey, uint8, DropReason) {
+func (w *Worker) persist(src ServiceSource, svc *balancer.Service, t Tuple4, control bool, now Tick) (*balancer.RealServer, inKey, uint8, DropReason) {
 	d := w.d
 	bits := connPersistMaskBits(svc)
 	net := connBE32(t.Src) & connPrefixMask(bits)
@@ -73,7 +77,7 @@ func (w *Worker) persist(src ServiceSource, svc *Service, t Tuple4, control bool
 
 	var (
 		rel connReleases
-		r   *RealServer
+		r   *balancer.RealServer
 	)
 	sh.mu.Lock()
 	pos := sh.findIn(&tk, h)
@@ -84,7 +88,7 @@ func (w *Worker) persist(src ServiceSource, svc *Service, t Tuple4, control bool
 			w.ctr.expired.Add(1)
 			pos = -1
 		} else {
-			var cur *RealServer
+			var cur *balancer.RealServer
 			if e.flags&flagNoReal == 0 {
 				cur = src.Real(e.real)
 			}
@@ -112,13 +116,13 @@ func (w *Worker) persist(src ServiceSource, svc *Service, t Tuple4, control bool
 			e := &sh.slots[pos]
 			if e.flags&flagNoReal == 0 {
 				if old := d.realByID(src, e.real); old != nil {
-					old.Unbind(ConnTemplate)
+					old.Unbind(balancer.ConnTemplate)
 				}
 			}
 			e.flags &^= flagNoReal
 			e.flags = e.flags&^flagMethodMask | uint8(r.Method)<<flagMethodShift
 			e.real = r.ID
-			r.Bind(ConnTemplate)
+			r.Bind(balancer.ConnTemplate)
 		} else {
 			if !d.admit(src, sh, now, &rel, &w.ctr) {
 				sh.mu.Unlock()
@@ -130,7 +134,7 @@ func (w *Worker) persist(src ServiceSource, svc *Service, t Tuple4, control bool
 				flags: uint8(r.Method) << flagMethodShift, real: r.ID,
 			}
 			pos = int(d.tab.insert(sh, &e))
-			r.Bind(ConnTemplate)
+			r.Bind(balancer.ConnTemplate)
 			w.ctr.templates.Add(1)
 		}
 	}
