@@ -56,7 +56,7 @@ const numTraceReasons = TraceReason(NumDropReasons) + TraceReason(conntrack.NumD
 
 // String names the reason as ulvs inspect does: the packet loop's counter
 // label ("ttl_expired"), or "balancer:" and the balancer's
-// ("balancer:tcp-not-syn").
+// ("balancer:tcp_not_syn").
 func (r TraceReason) String() string {
 	switch {
 	case r < TraceReason(NumDropReasons):
@@ -74,7 +74,7 @@ func ParseTraceReason(s string) (TraceReason, error) {
 			return r, nil
 		}
 	}
-	return 0, fmt.Errorf("drop reason %q: use a drop counter's name such as not_ours, ttl_expired, neigh_miss or balancer:tcp-not-syn (ulvs list --json shows them)", s)
+	return 0, fmt.Errorf("drop reason %q: use a drop counter's name such as not_ours, ttl_expired, neigh_miss or balancer:tcp_not_syn (ulvs list --json shows them)", s)
 }
 
 // idsKnown reports whether a frame dropped for r got far enough through

@@ -27,7 +27,7 @@ func TestTraceReasonNames(t *testing.T) {
 			t.Errorf("ParseTraceReason(%q) = %d, %v; want %d", s, got, err, r)
 		}
 	}
-	if FrameDrop(DropTTLExpired).String() != "ttl_expired" || BalancerDrop(conntrack.DropNotSYN).String() != "balancer:tcp-not-syn" {
+	if FrameDrop(DropTTLExpired).String() != "ttl_expired" || BalancerDrop(conntrack.DropNotSYN).String() != "balancer:tcp_not_syn" {
 		t.Errorf("names: %v, %v", FrameDrop(DropTTLExpired), BalancerDrop(conntrack.DropNotSYN))
 	}
 	for _, bad := range []string{"", "none", "balancer:none", "ttl-expired"} {

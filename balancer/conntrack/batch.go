@@ -20,51 +20,9 @@ const connBatchMax = 256
 // take two steps (index slot, then entry), each this far apart.
 const connPrefetchAhead = 16
 
-// Batch slot kinds.
-const (
-	connSlotNone  uint8 = iota // not looked up (an untracked protocol)
-	connSlotIn                 // a client packet
-	connSlotReply              // a NAT reply
-)
-
-// connBatchSlot is a batch call's per-packet scratch: the hashing done
-// ahead of the locked lookups.
-type connBatchSlot struct {
-	sh    *connShard
-	h     uint64
-	in    inKey
-	out   outKey
-	kind  uint8
-	shard uint16 // index of sh, for grouping (DecideBatch)
-	// home is the cache line fetch loads: the home entry of a client
-	// packet, the home outbound index slot of a reply. It is computed from
-	// the table's flat arrays, so fetching reads nothing of the shard.
-	home unsafe.Pointer
-}
-
-// hashIn hashes client tuple t into s.
-func (tab *connTable) hashIn(s *connBatchSlot, t *Tuple4) {
-	i := tab.shardIndex(connBE32(t.Src), t.SrcPort, t.Proto)
-	s.sh, s.shard = &tab.shards[i], uint16(i)
-	s.in = makeInKey(t.Src, t.Dst, t.SrcPort, t.DstPort, t.Proto, kindConn)
-	s.h = tab.hash.in(&s.in)
-	s.kind = connSlotIn
-	s.home = unsafe.Pointer(tab.homeEntry(i, s.h))
-}
-
-// hashOut hashes reply tuple t into s.
-func (tab *connTable) hashOut(s *connBatchSlot, t *Tuple4) {
-	i := tab.shardIndex(connBE32(t.Dst), t.DstPort, t.Proto)
-	s.sh, s.shard = &tab.shards[i], uint16(i)
-	s.out = makeOutKey(t)
-	s.h = tab.hash.out(&s.out)
-	s.kind = connSlotReply
-	s.home = unsafe.Pointer(tab.homeOut(i, s.h))
-}
-
 // fetch starts loading what the slot's lookup reads first: the home entry
 // of a client packet, the home outbound index slot of a reply.
-func (s *connBatchSlot) fetch() {
+func (s *packet) fetch() {
 	if s.kind != connSlotNone {
 		prefetch(s.home)
 	}
@@ -73,7 +31,7 @@ func (s *connBatchSlot) fetch() {
 // fetchEntry starts loading the entry a reply's home index slot points at,
 // once fetch has brought that slot in. It does nothing under the race
 // detector (see peekOut).
-func (s *connBatchSlot) fetchEntry(tab *connTable) {
+func (s *packet) fetchEntry(tab *connTable) {
 	if s.kind != connSlotReply {
 		return
 	}
@@ -85,7 +43,7 @@ func (s *connBatchSlot) fetchEntry(tab *connTable) {
 // connFetchAhead runs the prefetches due when packet i of b is decided:
 // the first step for packet i+2d and the second for packet i+d, d being
 // connPrefetchAhead.
-func connFetchAhead(tab *connTable, b []connBatchSlot, i int) {
+func connFetchAhead(tab *connTable, b []packet, i int) {
 	if j := i + 2*connPrefetchAhead; j < len(b) {
 		b[j].fetch()
 	}
@@ -98,7 +56,7 @@ func connFetchAhead(tab *connTable, b []connBatchSlot, i int) {
 
 // connFetchStart issues the prefetches packets 0..2d-1 would have issued
 // for themselves had the batch started earlier.
-func connFetchStart(tab *connTable, b []connBatchSlot) {
+func connFetchStart(tab *connTable, b []packet) {
 	for j := range min(2*connPrefetchAhead, len(b)) {
 		b[j].fetch()
 	}
@@ -134,6 +92,7 @@ func (w *Worker) inboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFla
 	b := w.batch[:len(tuples)]
 	for i := range tuples {
 		if t := &tuples[i]; t.Proto == balancer.TCP || t.Proto == balancer.UDP {
+			b[i].t, b[i].flags = *t, flags[i]
 			tab.hashIn(&b[i], t)
 		} else {
 			b[i].kind = connSlotNone
@@ -148,7 +107,7 @@ func (w *Worker) inboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFla
 			res[i] = w.untracked(src, t, &tally)
 		} else {
 			s := &b[i]
-			res[i] = w.inbound(src, s.sh, &s.in, s.h, t, flags[i], now, &tally)
+			res[i] = w.inbound(src, s, now, &tally)
 		}
 	}
 	tally.flush(&w.ctr)
@@ -176,6 +135,7 @@ func (w *Worker) outboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFl
 	tab := w.d.tab
 	b := w.batch[:len(tuples)]
 	for i := range tuples {
+		b[i].t, b[i].flags = tuples[i], flags[i]
 		tab.hashOut(&b[i], &tuples[i])
 	}
 	connFetchStart(tab, b)
@@ -183,7 +143,7 @@ func (w *Worker) outboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFl
 	for i := range tuples {
 		connFetchAhead(tab, b, i)
 		s := &b[i]
-		res[i] = w.outbound(src, s.sh, &s.out, s.h, flags[i], now, &tally)
+		res[i] = w.outbound(src, s, now, &tally)
 	}
 	tally.flush(&w.ctr)
 }
@@ -221,8 +181,10 @@ func (w *Worker) decideChunk(src ServiceSource, pkts []BatchPacket, now Tick) {
 	for i := range pkts {
 		switch p := &pkts[i]; {
 		case p.Reply:
+			b[i].t, b[i].flags = p.Tuple, p.Flags
 			tab.hashOut(&b[i], &p.Tuple)
 		case p.Tuple.Proto == balancer.TCP || p.Tuple.Proto == balancer.UDP:
+			b[i].t, b[i].flags = p.Tuple, p.Flags
 			tab.hashIn(&b[i], &p.Tuple)
 		default:
 			b[i].kind = connSlotNone
@@ -252,12 +214,12 @@ func (w *Worker) decideChunk(src ServiceSource, pkts []BatchPacket, now Tick) {
 		switch {
 		case p.Reply:
 			p.In = InboundResult{}
-			o := w.outbound(src, s.sh, &s.out, s.h, p.Flags, now, &tally)
+			o := w.outbound(src, s, now, &tally)
 			p.Out.Action, p.Out.VIP, p.Out.VPort, p.Out.Real = o.Action, o.VIP, o.VPort, o.Real
 		case p.Tuple.Proto != balancer.TCP && p.Tuple.Proto != balancer.UDP:
 			p.In, p.Out = w.untracked(src, &p.Tuple, &tally), OutboundResult{}
 		default:
-			r := w.inbound(src, s.sh, &s.in, s.h, &p.Tuple, p.Flags, now, &tally)
+			r := w.inbound(src, s, now, &tally)
 			p.In.Action, p.In.Reason, p.In.Real, p.In.Service, p.In.New = r.Action, r.Reason, r.Real, r.Service, r.New
 			p.Out = OutboundResult{}
 		}
@@ -347,14 +309,14 @@ func (w *Worker) decideHitsByShard(src ServiceSource, pkts []BatchPacket, now Ti
 // decideHitLocked decides p, with its shard locked, when it is a plain hit
 // (hitInLocked, hitOutLocked: what Inbound's and Outbound's fast paths
 // decide), and reports whether it did; otherwise it changes nothing.
-func (w *Worker) decideHitLocked(src ServiceSource, s *connBatchSlot, p *BatchPacket, now Tick, tally *connTally) bool {
+func (w *Worker) decideHitLocked(src ServiceSource, s *packet, p *BatchPacket, now Tick, tally *connTally) bool {
 	if s.kind == connSlotReply {
-		if _, hit := w.d.hitOutLocked(src, s.sh, &s.out, s.h, p.Flags, now, &p.Out); !hit {
+		if _, hit := w.d.hitOutLocked(src, s, now, &p.Out); !hit {
 			return false
 		}
 		p.In = InboundResult{}
 	} else {
-		cur, _ := w.d.hitInLocked(src, s.sh, &s.in, s.h, &p.Tuple, p.Flags, now)
+		cur, _ := w.d.hitInLocked(src, s, now)
 		if cur == nil {
 			return false
 		}
@@ -367,7 +329,7 @@ func (w *Worker) decideHitLocked(src ServiceSource, s *connBatchSlot, p *BatchPa
 
 // connFetchStartOrder and connFetchAheadOrder are connFetchStart and
 // connFetchAhead for packets visited in the order of order.
-func connFetchStartOrder(tab *connTable, b []connBatchSlot, order []uint16) {
+func connFetchStartOrder(tab *connTable, b []packet, order []uint16) {
 	for _, i := range order[:min(2*connPrefetchAhead, len(order))] {
 		b[i].fetch()
 	}
@@ -378,7 +340,7 @@ func connFetchStartOrder(tab *connTable, b []connBatchSlot, order []uint16) {
 	}
 }
 
-func connFetchAheadOrder(tab *connTable, b []connBatchSlot, order []uint16, j int) {
+func connFetchAheadOrder(tab *connTable, b []packet, order []uint16, j int) {
 	if k := j + 2*connPrefetchAhead; k < len(order) {
 		b[order[k]].fetch()
 	}

@@ -1,87 +1,59 @@
 package conntrack
 
 import (
-	"fmt"
 	"sync/atomic"
 
 	"github.com/ulvs/ulvs/balancer"
 )
 
-// Action is what the packet loop does with a packet.
+//go:generate go tool stringer -type=Action,DropReason -linecomment -output=result_string.go
+
+// Action is what the packet loop does with a packet. Its String is the
+// action's label (snake_case, as metric labels are).
 type Action uint8
 
 // The actions.
 const (
 	// ActionNotService: the packet belongs to no virtual service and no
 	// connection; leave it to the kernel.
-	ActionNotService Action = iota
+	ActionNotService Action = iota // not_service
 	// ActionForward: send the packet to the real server in the result.
-	ActionForward
+	ActionForward // forward
 	// ActionDrop: discard the packet; the result's Reason says why.
-	ActionDrop
+	ActionDrop // drop
 )
 
-func (a Action) String() string {
-	switch a {
-	case ActionNotService:
-		return "not-service"
-	case ActionForward:
-		return "forward"
-	case ActionDrop:
-		return "drop"
-	}
-	return fmt.Sprintf("action(%d)", uint8(a))
-}
-
-// DropReason says why the director dropped a packet.
+// DropReason says why the director dropped a packet. Its String is the
+// reason's metric label (ulvs_balancer_drops_total{reason}).
 type DropReason uint8
 
 // The drop reasons. Each is counted; none is logged per packet.
 const (
-	DropNone DropReason = iota
+	DropNone DropReason = iota // none
 	// DropTableFull: a new flow found the connection table full. Existing
 	// connections are never evicted to make room.
-	DropTableFull
+	DropTableFull // table_full
 	// DropNoRealServer: the scheduler found no available real server (all
 	// weight 0, overloaded, or none configured).
-	DropNoRealServer
+	DropNoRealServer // no_real_server
 	// DropRealUnavailable: the connection's real server left the table and
 	// ExpireNodestConn is off.
-	DropRealUnavailable
+	DropRealUnavailable // real_server_unavailable
 	// DropNotSYN: a TCP segment without SYN (or with RST) for a service
 	// matched no connection; IPVS does not schedule those.
-	DropNotSYN
+	DropNotSYN // tcp_not_syn
 	// DropProtocol: the service's protocol has no connection tracking here
 	// (only TCP and UDP do).
-	DropProtocol
+	DropProtocol // protocol_not_tracked
 	// DropPortZero: a non-persistent port-zero service cannot schedule, as
 	// in IPVS.
-	DropPortZero
+	DropPortZero // port_zero_not_persistent
 	// DropRealNotIPv4: the scheduled real server has no IPv4 address.
-	DropRealNotIPv4
+	DropRealNotIPv4 // real_server_not_ipv4
 
 	// NumDropReasons is the number of drop reasons, for sizing arrays.
 	NumDropReasons
 )
-
-var dropReasonNames = [NumDropReasons]string{
-	DropNone:            "none",
-	DropTableFull:       "table-full",
-	DropNoRealServer:    "no-real-server",
-	DropRealUnavailable: "real-server-unavailable",
-	DropNotSYN:          "tcp-not-syn",
-	DropProtocol:        "protocol-not-tracked",
-	DropPortZero:        "port-zero-not-persistent",
-	DropRealNotIPv4:     "real-server-not-ipv4",
-}
-
-// String returns the reason's metric label.
-func (r DropReason) String() string {
-	if r < NumDropReasons {
-		return dropReasonNames[r]
-	}
-	return fmt.Sprintf("drop(%d)", uint8(r))
-}
 
 // InboundResult is the director's decision for a client packet.
 type InboundResult struct {

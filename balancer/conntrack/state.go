@@ -1,58 +1,37 @@
 package conntrack
 
 import (
-	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/ulvs/ulvs/balancer"
 )
 
+//go:generate go tool stringer -type=ConnState -linecomment -output=state_string.go
+
 // ConnState is the state of a connection entry, as IPVS tracks it: the TCP
-// states of ip_vs_proto_tcp.c plus one state for every UDP entry.
+// states of ip_vs_proto_tcp.c plus one state for every UDP entry. Its
+// String is the name ipvsadm -Lnc prints in its state column.
 type ConnState uint8
 
 // The connection states, numbered as in IPVS (IP_VS_TCP_S_*), followed by
 // UDP's single NORMAL state.
 const (
-	StateNone ConnState = iota
-	StateEstablished
-	StateSynSent
-	StateSynRecv
-	StateFinWait
-	StateTimeWait
-	StateClose
-	StateCloseWait
-	StateLastAck
-	StateListen
-	StateSynAck
-	StateUDP
+	StateNone        ConnState = iota // NONE
+	StateEstablished                  // ESTABLISHED
+	StateSynSent                      // SYN_SENT
+	StateSynRecv                      // SYN_RECV
+	StateFinWait                      // FIN_WAIT
+	StateTimeWait                     // TIME_WAIT
+	StateClose                        // CLOSE
+	StateCloseWait                    // CLOSE_WAIT
+	StateLastAck                      // LAST_ACK
+	StateListen                       // LISTEN
+	StateSynAck                       // SYNACK
+	StateUDP                          // UDP
 
 	numConnStates
 )
-
-var connStateNames = [numConnStates]string{
-	StateNone:        "NONE",
-	StateEstablished: "ESTABLISHED",
-	StateSynSent:     "SYN_SENT",
-	StateSynRecv:     "SYN_RECV",
-	StateFinWait:     "FIN_WAIT",
-	StateTimeWait:    "TIME_WAIT",
-	StateClose:       "CLOSE",
-	StateCloseWait:   "CLOSE_WAIT",
-	StateLastAck:     "LAST_ACK",
-	StateListen:      "LISTEN",
-	StateSynAck:      "SYNACK",
-	StateUDP:         "UDP",
-}
-
-// String returns the name ipvsadm -Lnc prints in its state column.
-func (s ConnState) String() string {
-	if s < numConnStates {
-		return connStateNames[s]
-	}
-	return fmt.Sprintf("state(%d)", uint8(s))
-}
 
 // Active reports whether IPVS counts a connection in state s as active:
 // ESTABLISHED, SYN_SENT, SYN_RECV and SYNACK (tcp_state_active_table).

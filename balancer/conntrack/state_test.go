@@ -187,7 +187,7 @@ func TestLazyExpiryUnbinds(t *testing.T) {
 }
 
 func TestConnStateStrings(t *testing.T) {
-	if StateSynAck.String() != "SYNACK" || StateUDP.String() != "UDP" || ConnState(99).String() != "state(99)" {
+	if StateSynAck.String() != "SYNACK" || StateUDP.String() != "UDP" || ConnState(99).String() != "ConnState(99)" {
 		t.Error("state names")
 	}
 	if Ticks(-1) != 0 || Ticks(MaxTimeout*2) != Ticks(MaxTimeout) || Ticks(1500*time.Millisecond) != 1500 {

@@ -202,7 +202,7 @@ type Worker struct {
 	d     *Director
 	flow  balancer.Flow
 	ctr   connCounters
-	batch [connBatchMax]connBatchSlot
+	batch [connBatchMax]packet
 	// DecideBatch's scratch: packets grouped by shard, and which are left
 	// for its per-packet pass.
 	order   [connBatchMax]uint16

@@ -206,7 +206,7 @@ func TestInboundDrops(t *testing.T) {
 	if c.Drops[DropNotSYN] != 2 || c.Drops[DropNoRealServer] != 1 || c.Drops[DropProtocol] != 1 || c.NotService != 3 || c.NewConns != 1 {
 		t.Errorf("counters %+v", c)
 	}
-	if got := DropTableFull.String(); got != "table-full" {
+	if got := DropTableFull.String(); got != "table_full" {
 		t.Errorf("DropTableFull.String() = %q", got)
 	}
 }
@@ -361,7 +361,7 @@ func TestExpireNodestConn(t *testing.T) {
 			}
 			// expire_nodest: the entry goes; an ACK cannot start a connection.
 			if res.Action != ActionDrop || res.Reason != DropNotSYN {
-				t.Fatalf("got %+v, want drop tcp-not-syn", res)
+				t.Fatalf("got %+v, want drop tcp_not_syn", res)
 			}
 			if connCountsOf(r1) != (connCounts{}) || d.Len() != 0 {
 				t.Errorf("r1 connCounts %+v len %d", connCountsOf(r1), d.Len())
@@ -510,7 +510,7 @@ func TestSYNFloodKeepsEstablished(t *testing.T) {
 		t.Fatalf("len %d admitted %d refused %d", d.Len(), admitted, refused)
 	}
 	if c := d.Counters(); c.Drops[DropTableFull] != uint64(refused) {
-		t.Errorf("table-full counter %d, want %d", c.Drops[DropTableFull], refused)
+		t.Errorf("table_full counter %d, want %d", c.Drops[DropTableFull], refused)
 	}
 	// After SYN_RECV's 60 s the embryonic entries are reclaimable: a new
 	// client gets in without any sweep, established ones still live.
@@ -647,7 +647,7 @@ func TestSloppyTCP(t *testing.T) {
 			t.Errorf("sloppy: mid-stream ACK got %+v, want a new connection to %v", res, r1.Addr)
 		}
 		if !sloppy && (res.Action != ActionDrop || res.Reason != DropNotSYN) {
-			t.Errorf("not sloppy: mid-stream ACK got %+v, want tcp-not-syn", res)
+			t.Errorf("not sloppy: mid-stream ACK got %+v, want tcp_not_syn", res)
 		}
 		// The next segment of the picked-up connection finds it.
 		if sloppy {
@@ -657,7 +657,7 @@ func TestSloppyTCP(t *testing.T) {
 		}
 		rst := connTup(balancer.TCP, "10.0.1.6:1000", "10.0.0.100:80")
 		if res := w.Inbound(src, rst, TCPRst|TCPAck, connSec); res.Action != ActionDrop || res.Reason != DropNotSYN {
-			t.Errorf("sloppy=%v: RST got %+v, want tcp-not-syn", sloppy, res)
+			t.Errorf("sloppy=%v: RST got %+v, want tcp_not_syn", sloppy, res)
 		}
 	}
 }

@@ -71,7 +71,7 @@ type Rewrite struct {
 	Time     time.Time `json:"time,omitzero"`
 	Decision Decision  `json:"decision"`
 	// Drop is the reason the director sent nothing, as its counters name
-	// it ("ttl_expired", "balancer:tcp-not-syn", ...); empty when it sent
+	// it ("ttl_expired", "balancer:tcp_not_syn", ...); empty when it sent
 	// the frame on. An ICMP error sent in reply accompanies some drops.
 	Drop   string  `json:"drop,omitempty"`
 	Before Frame   `json:"before"`
@@ -512,7 +512,7 @@ func (l *lane) explain(rw *Rewrite, p *forward.Parsed, port *forward.Port, key c
 		}
 	}
 	if rw.Drop != "" && strings.HasPrefix(rw.Drop, "balancer:") {
-		if rw.Drop == "balancer:tcp-not-syn" {
+		if rw.Drop == "balancer:tcp_not_syn" {
 			d.Kind = "no connection"
 		}
 		d.Why = balancerDropWhy(rw.Drop)
@@ -602,13 +602,13 @@ func schedulerRule(svc *balancer.Service) string {
 
 func balancerDropWhy(drop string) string {
 	switch strings.TrimPrefix(drop, "balancer:") {
-	case "tcp-not-syn":
+	case "tcp_not_syn":
 		return "a TCP segment without SYN matched no connection; IPVS schedules only SYNs"
-	case "no-real-server":
+	case "no_real_server":
 		return "the scheduler found no available real server (all weight 0, overloaded, or none)"
-	case "real-server-unavailable":
+	case "real_server_unavailable":
 		return "the connection's real server left the table (expire_nodest_conn is off)"
-	case "table-full":
+	case "table_full":
 		return "the connection table is full"
 	}
 	return drop

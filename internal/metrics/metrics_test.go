@@ -129,7 +129,7 @@ func TestScrape(t *testing.T) {
 			"remote_port": "80", "proto": "TCP", "local_mark": ""}, 0},
 		{"ulvs_service_quorum_up", map[string]string{"local_address": "10.0.1.100", "local_port": "80", "proto": "TCP", "local_mark": ""}, 1},
 		{"ulvs_backend_persistent_connections", be, 1},
-		{"ulvs_balancer_drops_total", map[string]string{"reason": "tcp-not-syn"}, 3},
+		{"ulvs_balancer_drops_total", map[string]string{"reason": "tcp_not_syn"}, 3},
 		{"ulvs_drops_total", map[string]string{"reason": forward.DropReason(1).String()}, 11},
 		{"ulvs_forwarded_packets_total", map[string]string{"direction": "outbound"}, 100},
 		{"ulvs_ring_drops_total", nil, 7},
