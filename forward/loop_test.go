@@ -358,7 +358,7 @@ func TestLoopNoAllocs(t *testing.T) {
 	}
 }
 
-// BenchmarkLoopFrame measures one established-flow frame through handle
+// BenchmarkLoopFrame measures one established-flow frame through handleBatch
 // per method, with tracing off and in each armed state (traceModes).
 func BenchmarkLoopFrame(b *testing.B) {
 	for _, m := range []balancer.Method{balancer.NAT, balancer.DR, balancer.TUN} {
@@ -375,13 +375,12 @@ func BenchmarkLoopFrame(b *testing.B) {
 				defer stop()
 				data := tcpFrame(b, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, false, true, make([]byte, 18))
 				buf := make([]byte, len(data))
-				fr := afpacket.Frame{Data: buf, Len: uint32(len(buf))}
-				tab := f.table.Load()
+				batch := []afpacket.Frame{{Data: buf, Len: uint32(len(buf))}}
 				b.ReportAllocs()
 				for b.Loop() {
 					refill()
 					copy(buf, data)
-					f.client.handle(&fr, tab, 1000)
+					f.client.handleBatch(batch)
 				}
 			})
 		}
@@ -451,7 +450,6 @@ func BenchmarkLoopBatch(b *testing.B) {
 				batches[j] = append(batches[j], afpacket.Frame{Data: fr, Len: uint32(len(fr))})
 			}
 		}
-		tab := f.table.Load()
 		b.Run(fmt.Sprintf("batch/%d", conns), func(b *testing.B) {
 			b.ReportAllocs()
 			j := 0
@@ -466,7 +464,7 @@ func BenchmarkLoopBatch(b *testing.B) {
 			j := 0
 			for b.Loop() {
 				for i := range batches[j%nb] {
-					f.client.handle(&batches[j%nb][i], tab, 1000)
+					f.client.handleBatch(batches[j%nb][i : i+1])
 				}
 				j++
 			}
