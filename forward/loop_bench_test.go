@@ -12,30 +12,9 @@ import (
 	"github.com/ulvs/ulvs/balancer"
 	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward/afpacket"
+	"github.com/ulvs/ulvs/forward/afpacket/afpackettest"
 	"github.com/ulvs/ulvs/forward/neigh"
 )
-
-// ringConn is a memConn whose TX slots walk a ring as large as the
-// default TX ring, so that a benchmark pays the cache misses a real ring
-// costs.
-type ringConn struct {
-	memConn
-	ring  []byte
-	frame int
-	head  int
-}
-
-func newRingConn() *ringConn {
-	return &ringConn{ring: make([]byte, afpacket.DefaultTxFrames*afpacket.DefaultFrameSize), frame: afpacket.DefaultFrameSize}
-}
-
-func (c *ringConn) TxSlot() []byte { return c.ring[c.head*c.frame : (c.head+1)*c.frame] }
-func (c *ringConn) Commit(int) {
-	c.nsent++
-	if c.head++; c.head == afpacket.DefaultTxFrames {
-		c.head = 0
-	}
-}
 
 // udpBenchFlows is the figures' workload (docs/benchmarks.md): 64-byte
 // UDP frames of 10k flows to one service with four real servers.
@@ -59,7 +38,7 @@ func udpBenchFrame(tb testing.TB, i int) []byte {
 // newUDPBenchFixture is a loop whose client worker forwards the figures'
 // workload by method m to four real servers, with the daemon's default
 // connection table size and a full-size TX ring.
-func newUDPBenchFixture(tb testing.TB, m balancer.Method) (*loopFixture, *ringConn) {
+func newUDPBenchFixture(tb testing.TB, m balancer.Method) (*loopFixture, *afpackettest.Conn) {
 	tb.Helper()
 	var reals []balancer.RealConfig
 	static := map[[4]byte][6]byte{}
@@ -94,14 +73,16 @@ func newUDPBenchFixture(tb testing.TB, m balancer.Method) (*loopFixture, *ringCo
 		Client: client, Reals: back, Table: &f.table, Director: dir, VIPs: vips, Workers: 1,
 		Clock: func() conntrack.Tick { return 1000 },
 		Open: func(ifname string, _ *afpacket.Config) (afpacket.Conn, error) {
-			return &memConn{name: ifname}, nil
+			return afpackettest.New(ifname), nil
 		},
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	f.client, f.reals = f.loop.workers[0], f.loop.workers[1]
-	rc := newRingConn()
+	// The real-side TX walks a ring as large as the default TX ring, so
+	// that the benchmark pays the cache misses a real ring costs.
+	rc := afpackettest.NewRing("back0", afpacket.DefaultTxFrames, afpacket.DefaultFrameSize)
 	f.client.txReals = rc
 	return f, rc
 }
@@ -148,7 +129,7 @@ func BenchmarkLoopUDP(b *testing.B) {
 			if n := f.loop.cfg.Director.Len(); n != udpBenchFlows {
 				b.Fatalf("%d connections, want %d", n, udpBenchFlows)
 			}
-			sent := rc.nsent
+			sent := rc.NSent
 			b.ReportAllocs()
 			j := 0
 			for b.Loop() {
@@ -156,7 +137,7 @@ func BenchmarkLoopUDP(b *testing.B) {
 				f.client.handleBatch(batches[j%nb])
 				j++
 			}
-			if got := rc.nsent - sent; got != j*BatchSize {
+			if got := rc.NSent - sent; got != j*BatchSize {
 				b.Fatalf("sent %d of %d frames: %+v", got, j*BatchSize, f.loop.Stats())
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*BatchSize), "ns/frame")
@@ -165,7 +146,9 @@ func BenchmarkLoopUDP(b *testing.B) {
 	// What the null forwarder does with the same frames: its time is the
 	// floor the methods above are compared with.
 	b.Run("null", func(b *testing.B) {
-		rc := newRingConn()
+		// The real-side TX walks a ring as large as the default TX ring, so
+		// that the benchmark pays the cache misses a real ring costs.
+		rc := afpackettest.NewRing("back0", afpacket.DefaultTxFrames, afpacket.DefaultFrameSize)
 		var frames [BatchSize]afpacket.Frame
 		rx := make([]byte, BatchSize*128)
 		tmpl := udpBenchFrame(b, 1)

@@ -163,7 +163,7 @@ func TestTraceSamples(t *testing.T) {
 	realID := f.table.Load().Services()[0].Reals[0].ID
 
 	s := got[0]
-	if !bytes.Equal(s.before, syn) || s.BeforeLen != len(syn) || !bytes.Equal(s.after, f.rconn.sent[0]) || s.AfterLen != len(f.rconn.sent[0]) {
+	if !bytes.Equal(s.before, syn) || s.BeforeLen != len(syn) || !bytes.Equal(s.after, f.rconn.Sent[0]) || s.AfterLen != len(f.rconn.Sent[0]) {
 		t.Errorf("SYN sample: before/after differ from the frames received and sent")
 	}
 	if !s.FromClient || s.ToClient || s.Drop != 0 || s.Real != realID || !s.HasService || s.VIP != lpVIP || s.VPort != 80 ||
@@ -176,7 +176,7 @@ func TestTraceSamples(t *testing.T) {
 	}
 	s = got[2]
 	if s.FromClient || !s.ToClient || s.Drop != 0 || s.Real != realID || s.VIP != lpVIP || s.VPort != 80 ||
-		!bytes.Equal(s.before, reply) || !bytes.Equal(s.after, f.cconn.sent[0]) {
+		!bytes.Equal(s.before, reply) || !bytes.Equal(s.after, f.cconn.Sent[0]) {
 		t.Errorf("NAT reply sample: %+v", s.TraceSample)
 	}
 	if st := tr.Stats(); st.Sampled != 3 || st.RingFull != 0 || st.RateLimited != 0 {

@@ -20,6 +20,7 @@ import (
 	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward"
 	"github.com/ulvs/ulvs/forward/afpacket"
+	"github.com/ulvs/ulvs/forward/afpacket/afpackettest"
 	"github.com/ulvs/ulvs/forward/neigh"
 )
 
@@ -142,24 +143,6 @@ type sentFrame struct {
 	data  []byte
 }
 
-// captureConn is an afpacket.Conn that records what the loop transmits.
-// The loop never calls Receive: frames come in through Loop.Step.
-type captureConn struct {
-	l     *lane
-	iface string
-	slot  [16384]byte
-}
-
-func (c *captureConn) Receive([]afpacket.Frame) (int, error) { return 0, afpacket.ErrClosed }
-func (c *captureConn) Release()                              {}
-func (c *captureConn) TxSlot() []byte                        { return c.slot[:] }
-func (c *captureConn) Flush() error                          { return nil }
-func (c *captureConn) Stats() afpacket.Stats                 { return afpacket.Stats{} }
-func (c *captureConn) Close() error                          { return nil }
-func (c *captureConn) Commit(n int) {
-	c.l.sent = append(c.l.sent, sentFrame{iface: c.iface, data: append([]byte(nil), c.slot[:n]...)})
-}
-
 // New builds the directors.
 func New(o Options) (*Engine, error) {
 	if len(o.Services) == 0 {
@@ -254,7 +237,14 @@ func newLane(m balancer.Method, o Options) (*lane, error) {
 		Client: l.client, Reals: l.reals, Table: &l.tab, Director: l.dir, VIPs: vips, Workers: 1,
 		Clock: func() conntrack.Tick { return l.now },
 		Open: func(ifname string, _ *afpacket.Config) (afpacket.Conn, error) {
-			return &captureConn{l: l, iface: ifname}, nil
+			// The loop never calls Receive: frames come in through
+			// Loop.Step. What it transmits is recorded in order across
+			// both interfaces.
+			c := afpackettest.NewSized(ifname, 16384)
+			c.OnCommit = func(frame []byte) {
+				l.sent = append(l.sent, sentFrame{iface: ifname, data: append([]byte(nil), frame...)})
+			}
+			return c, nil
 		},
 	})
 	return l, err

@@ -15,6 +15,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/mdlayher/packet"
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 	"golang.org/x/sys/unix"
 )
 
@@ -131,7 +132,7 @@ type topo struct {
 }
 
 func newTopo(t *testing.T) *topo {
-	env := netns.ForTest(t)
+	env := netnstest.ForTest(t)
 	tp := &topo{}
 	var err error
 	if tp.sender, err = env.Add("sender"); err != nil {
