@@ -1,4 +1,4 @@
-package inspect
+package main
 
 import (
 	"bytes"
@@ -14,9 +14,15 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"github.com/ulvs/ulvs/internal/inspect"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
+
+// inspectTestdata holds the golden files of ulvs inspect, beside the
+// package that renders them.
+const inspectTestdata = "../../internal/inspect/testdata"
 
 // goldenCases are command lines of `ulvs inspect` whose text and JSON
 // output are kept in testdata.
@@ -31,13 +37,13 @@ var goldenCases = []struct {
 	{"all", []string{"--mode", "all", "--real", "10.0.2.11:8080", "--no-hex", "tcp 10.0.1.2:40000 > 10.0.1.100:80 flags S"}},
 	{"drops", []string{"--mode", "all", "--real", "10.0.2.11:8080", "--no-hex",
 		"tcp 10.0.1.3:40000 > 10.0.1.100:80 flags A; udp 10.0.1.3:40000 > 10.0.1.100:80 ttl 1; tcp 10.0.1.4:40000 > 10.0.1.100:80 flags S len 1470"}},
-	{"config", []string{"-f", "testdata/mixed.conf", "--no-hex", "tcp 10.0.1.2:40000 > 10.0.1.100:80 flags S; tcp 10.0.1.2:40001 > 10.0.1.100:80 flags S"}},
+	{"config", []string{"-f", inspectTestdata + "/mixed.conf", "--no-hex", "tcp 10.0.1.2:40000 > 10.0.1.100:80 flags S; tcp 10.0.1.2:40001 > 10.0.1.100:80 flags S"}},
 }
 
 func run(t *testing.T, args ...string) []byte {
 	t.Helper()
 	var out bytes.Buffer
-	if err := Command(append([]string{"--color", "never"}, args...), &out); err != nil {
+	if err := inspectCmd(append([]string{"--color", "never"}, args...), &out); err != nil {
 		t.Fatalf("inspect %q: %v", args, err)
 	}
 	return out.Bytes()
@@ -63,7 +69,7 @@ func checkGolden(t *testing.T, path string, got []byte) {
 func TestGoldenText(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			checkGolden(t, filepath.Join("testdata", tc.name+".txt"), run(t, tc.args...))
+			checkGolden(t, filepath.Join(inspectTestdata, tc.name+".txt"), run(t, tc.args...))
 		})
 	}
 }
@@ -72,7 +78,7 @@ func TestGoldenJSON(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := run(t, append([]string{"--json"}, tc.args...)...)
-			checkGolden(t, filepath.Join("testdata", tc.name+".json"), got)
+			checkGolden(t, filepath.Join(inspectTestdata, tc.name+".json"), got)
 			checkSchema(t, got)
 		})
 	}
@@ -130,7 +136,7 @@ func TestRewriteMarks(t *testing.T) {
 		"DR":  {"eth.dst", "eth.src"},
 		"TUN": {"eth.dst", "eth.src", "ip.ttl", "ip.checksum"},
 	}
-	var rws []Rewrite
+	var rws []inspect.Rewrite
 	if err := json.Unmarshal(run(t, "--json", "--mode", "all", "--real", "10.0.2.11:8080", "tcp 10.0.1.2:40000 > 10.0.1.100:80 flags S len 10"), &rws); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +249,7 @@ func TestPcapngRoundTrip(t *testing.T) {
 	}
 
 	// inspect reads its own output back.
-	in, err := ReadCapture(out)
+	in, err := inspect.ReadCapture(out)
 	if err != nil || len(in) != 10 {
 		t.Fatalf("ReadCapture: %d frames, %v", len(in), err)
 	}
@@ -256,10 +262,10 @@ func TestCommandErrors(t *testing.T) {
 		{"--real", "10.0.2.11:80", "--mode", "bogus", "tcp 10.0.1.2:1 > 10.0.1.100:80"},
 		{"--real", "10.0.2.11", "tcp 10.0.1.2:1 > 10.0.1.100:80"},
 		{"--real", "10.0.2.11:80", "icmp 10.0.1.2 > 10.0.1.100"},
-		{"-f", "testdata/missing.conf", "tcp 10.0.1.2:1 > 10.0.1.100:80"},
+		{"-f", inspectTestdata + "/missing.conf", "tcp 10.0.1.2:1 > 10.0.1.100:80"},
 	} {
 		var out bytes.Buffer
-		if err := Command(args, &out); err == nil {
+		if err := inspectCmd(args, &out); err == nil {
 			t.Errorf("%q: no error", args)
 		}
 	}
@@ -268,11 +274,11 @@ func TestCommandErrors(t *testing.T) {
 // TestReadPcap: a classic pcap capture is inspected like described
 // packets, its timestamps kept.
 func TestReadPcap(t *testing.T) {
-	sp, err := ParseSpec("tcp 10.0.1.2:40000 > 10.0.1.100:80 flags S")
+	sp, err := inspect.ParseSpec("tcp 10.0.1.2:40000 > 10.0.1.100:80 flags S")
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame, err := sp.Frame(SynthMAC(sp.Src.Addr()), DirectorClientMAC)
+	frame, err := sp.Frame(inspect.SynthMAC(sp.Src.Addr()), inspect.DirectorClientMAC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +292,7 @@ func TestReadPcap(t *testing.T) {
 	ts := time.Unix(1700000000, 0)
 	w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(frame), Length: len(frame)}, frame)
 	f.Close()
-	var rws []Rewrite
+	var rws []inspect.Rewrite
 	if err := json.Unmarshal(run(t, "--json", "-r", path, "--mode", "nat", "--real", "10.0.2.11:8080"), &rws); err != nil {
 		t.Fatal(err)
 	}
