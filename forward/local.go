@@ -22,7 +22,7 @@ func (w *worker) inboundICMP(p *Parsed, tab *balancer.Table, now conntrack.Tick)
 	// The quoted packet went VIP -> client; the connection is keyed
 	// client -> VIP.
 	t := conntrack.Tuple4{Proto: balancer.Protocol(q.Proto), Src: q.Dst, Dst: q.Src, SrcPort: q.DstPort, DstPort: q.SrcPort}
-	ci, ok := w.loop.cfg.Director.LookupInbound(t, now)
+	ci, ok := w.loop.cfg.Tracker.LookupInbound(t, now)
 	if !ok {
 		return nil, false
 	}

@@ -56,8 +56,8 @@ type LoopConfig struct {
 	Client, Reals *Port
 	// Table is the current service snapshot, swapped by the control plane.
 	Table *atomic.Pointer[balancer.Table]
-	// Director is the connection table every worker shares.
-	Director *conntrack.Director
+	// Tracker is the connection table every worker shares.
+	Tracker *conntrack.Tracker
 	// VIPs are the addresses the loop answers ARP for on the client port.
 	VIPs *neigh.VIPSet
 	// Workers is the number of workers per receiving interface; zero means
@@ -96,8 +96,8 @@ type Loop struct {
 // NewLoop opens every worker's sockets. Close them with Run's return or
 // Close.
 func NewLoop(cfg LoopConfig) (*Loop, error) {
-	if cfg.Client == nil || cfg.Reals == nil || cfg.Table == nil || cfg.Director == nil {
-		return nil, errors.New("forward: LoopConfig needs Client, Reals, Table and Director")
+	if cfg.Client == nil || cfg.Reals == nil || cfg.Table == nil || cfg.Tracker == nil {
+		return nil, errors.New("forward: LoopConfig needs Client, Reals, Table and Tracker")
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.NumCPU()
@@ -164,7 +164,7 @@ func (l *Loop) newWorker(in *Port, pi int, ports []*Port) (*worker, error) {
 		idx:    len(l.workers),
 		in:     in,
 		rx:     rx,
-		bw:     l.cfg.Director.NewWorker(),
+		bw:     l.cfg.Tracker.NewWorker(),
 		frames: make([]afpacket.Frame, BatchSize),
 		ps:     make([]Parsed, BatchSize),
 		pkts:   make([]conntrack.BatchPacket, BatchSize),

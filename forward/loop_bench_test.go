@@ -57,7 +57,7 @@ func newUDPBenchFixture(tb testing.TB, m balancer.Method) (*loopFixture, *afpack
 	}
 	f := &loopFixture{}
 	f.table.Store(tab)
-	dir, err := conntrack.NewDirector(conntrack.DirectorConfig{})
+	dir, err := conntrack.New(conntrack.Config{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func newUDPBenchFixture(tb testing.TB, m balancer.Method) (*loopFixture, *afpack
 	vips := new(neigh.VIPSet)
 	vips.Claim(lpVIP)
 	f.loop, err = NewLoop(LoopConfig{
-		Client: client, Reals: back, Table: &f.table, Director: dir, VIPs: vips, Workers: 1,
+		Client: client, Reals: back, Table: &f.table, Tracker: dir, VIPs: vips, Workers: 1,
 		Clock: func() conntrack.Tick { return 1000 },
 		Open: func(ifname string, _ *afpacket.Config) (afpacket.Conn, error) {
 			return afpackettest.New(ifname), nil
@@ -126,7 +126,7 @@ func BenchmarkLoopUDP(b *testing.B) {
 				fr := append([]byte(nil), tmpl[i]...)
 				f.client.handleBatch([]afpacket.Frame{{Data: fr, Len: uint32(len(fr))}})
 			}
-			if n := f.loop.cfg.Director.Len(); n != udpBenchFlows {
+			if n := f.loop.cfg.Tracker.Len(); n != udpBenchFlows {
 				b.Fatalf("%d connections, want %d", n, udpBenchFlows)
 			}
 			sent := rc.NSent

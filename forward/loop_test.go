@@ -57,7 +57,7 @@ func newLoopFixtureSized(t testing.TB, m balancer.Method, realPort uint16, maxCo
 	}
 	f := &loopFixture{}
 	f.table.Store(tab)
-	dir, err := conntrack.NewDirector(conntrack.DirectorConfig{MaxConns: maxConns})
+	dir, err := conntrack.New(conntrack.Config{MaxConns: maxConns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func newLoopFixtureSized(t testing.TB, m balancer.Method, realPort uint16, maxCo
 	vips := new(neigh.VIPSet)
 	vips.Claim(lpVIP)
 	f.loop, err = NewLoop(LoopConfig{
-		Client: client, Reals: reals, Table: &f.table, Director: dir, VIPs: vips, Workers: 1,
+		Client: client, Reals: reals, Table: &f.table, Tracker: dir, VIPs: vips, Workers: 1,
 		Clock: func() conntrack.Tick { return 1000 },
 		Open: func(ifname string, _ *afpacket.Config) (afpacket.Conn, error) {
 			c := afpackettest.New(ifname)
@@ -407,7 +407,7 @@ func BenchmarkLoopBatch(b *testing.B) {
 				batch = batch[:0]
 			}
 		}
-		if n := f.loop.cfg.Director.Len(); n < conns*9/10 {
+		if n := f.loop.cfg.Tracker.Len(); n < conns*9/10 {
 			b.Fatalf("%d connections set up, want %d", n, conns)
 		}
 		rng := rand.New(rand.NewPCG(1, 2))

@@ -30,7 +30,7 @@ func TestPrefetch(t *testing.T) {
 
 // connBatchTwins builds two directors over one source: one is driven by
 // the single-packet calls, the other by the batch calls.
-func connBatchTwins(t *testing.T, cfg DirectorConfig) (src *connTestSource, nat []*balancer.RealServer, a, b *Worker) {
+func connBatchTwins(t *testing.T, cfg Config) (src *connTestSource, nat []*balancer.RealServer, a, b *Worker) {
 	nat = []*balancer.RealServer{newConnTestReal("10.0.2.1", 8080, balancer.NAT), newConnTestReal("10.0.2.2", 0, balancer.NAT), newConnTestReal("10.0.2.3", 8080, balancer.NAT)}
 	dr := []*balancer.RealServer{newConnTestReal("10.0.3.1", 53, balancer.DR), newConnTestReal("10.0.3.2", 53, balancer.TUN)}
 	tcp := newConnTestService(balancer.TCP, "10.0.0.100", 80, nat...)
@@ -73,7 +73,7 @@ func connBatchTuple(rng *rand.Rand) (Tuple4, TCPFlags) {
 // same entries, same counters, over batches that repeat flows and
 // templates, cross expiry, fill the table and exceed the chunk size.
 func TestBatchMatchesSingle(t *testing.T) {
-	for _, cfg := range []DirectorConfig{
+	for _, cfg := range []Config{
 		{MaxConns: 4096, Shards: 4},
 		{MaxConns: 64, Shards: 2}, // fills: admit and reclaim
 		{MaxConns: 4096, Shards: 1, NoConnReuse: true, ExpireNodestConn: true},
@@ -120,9 +120,9 @@ func TestBatchMatchesSingle(t *testing.T) {
 	}
 }
 
-func connBatchSameTable(t *testing.T, src ServiceSource, now Tick, a, b *Director) {
+func connBatchSameTable(t *testing.T, src ServiceSource, now Tick, a, b *Tracker) {
 	t.Helper()
-	list := func(d *Director) map[ConnInfo]bool {
+	list := func(d *Tracker) map[ConnInfo]bool {
 		m := map[ConnInfo]bool{}
 		d.Conns(src, now, func(c ConnInfo) bool { m[c] = true; return true })
 		return m
@@ -141,7 +141,7 @@ func connBatchSameTable(t *testing.T, src ServiceSource, now Tick, a, b *Directo
 func TestBatchAllocs(t *testing.T) {
 	r1 := newConnTestReal("10.0.2.1", 80, balancer.NAT)
 	src := newConnTestSource(newConnTestService(balancer.TCP, "10.0.0.100", 80, r1))
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1 << 16})
+	d := newConnTestDirector(t, Config{MaxConns: 1 << 16})
 	w := d.NewWorker()
 	tuples := make([]Tuple4, connBatchMax)
 	replies := make([]Tuple4, connBatchMax)
@@ -196,7 +196,7 @@ func TestSYNReuseOverRemovedServer(t *testing.T) {
 		r1 := newConnTestReal("10.0.2.1", 80, balancer.NAT)
 		r2 := newConnTestReal("10.0.2.2", 80, balancer.NAT)
 		src := newConnTestSource(newConnTestService(balancer.TCP, "10.0.0.100", 80, r1))
-		d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
+		d := newConnTestDirector(t, Config{MaxConns: 100})
 		w := d.NewWorker()
 		in := func(src ServiceSource, c Tuple4, f TCPFlags, now Tick) InboundResult {
 			if !batch {
@@ -230,7 +230,7 @@ func TestSYNReuseOverRemovedServer(t *testing.T) {
 // packets and NAT replies interleaved as a one-armed director receives
 // them, decides exactly as Inbound and Outbound called in the same order.
 func TestDecideBatchMatchesSingle(t *testing.T) {
-	for _, cfg := range []DirectorConfig{
+	for _, cfg := range []Config{
 		{MaxConns: 4096, Shards: 4},
 		{MaxConns: 64, Shards: 2},
 		{MaxConns: 4096, Shards: 1, NoConnReuse: true, ExpireNodestConn: true},
@@ -296,7 +296,7 @@ func TestBatchHomeIsShardHome(t *testing.T) {
 // that shard, and finish once it lets go. (The equivalence tests above
 // cannot see a wrong lock: a single goroutine decides the same either way.)
 func TestDecideBatchLocksEachPacketsShard(t *testing.T) {
-	src, _, _, w := connBatchTwins(t, DirectorConfig{MaxConns: 4096, Shards: 8})
+	src, _, _, w := connBatchTwins(t, Config{MaxConns: 4096, Shards: 8})
 	tab := w.d.tab
 	now := Tick(1)
 	// Established UDP flows that hash to one shard other than the first

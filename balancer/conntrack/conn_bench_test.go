@@ -14,7 +14,7 @@ import (
 
 // connBench is a filled director shared by the hit benchmarks.
 type connBench struct {
-	d      *Director
+	d      *Tracker
 	w      *Worker
 	tuples []Tuple4
 	src    *balancer.Table
@@ -31,7 +31,7 @@ var connBenchCache = map[int]*connBench{}
 // connBenchSetup returns a director holding n NAT connections from
 // distinct clients, the clients' tuples in random order, and the source: a
 // real Table (rr over three NAT servers), as the packet loop passes.
-func connBenchSetup(b *testing.B, n int) (*Director, *Worker, []Tuple4, *balancer.Table) {
+func connBenchSetup(b *testing.B, n int) (*Tracker, *Worker, []Tuple4, *balancer.Table) {
 	b.Helper()
 	if c := connBenchCache[n]; c != nil {
 		return c.d, c.w, c.tuples, c.src
@@ -41,14 +41,14 @@ func connBenchSetup(b *testing.B, n int) (*Director, *Worker, []Tuple4, *balance
 	return d, w, tuples, src
 }
 
-func connBenchFill(b *testing.B, n int) (*Director, *Worker, []Tuple4, *balancer.Table) {
+func connBenchFill(b *testing.B, n int) (*Tracker, *Worker, []Tuple4, *balancer.Table) {
 	b.Helper()
 	cfg := balancer.ServiceConfig{Key: balancer.ServiceKey{Addr: netip.MustParseAddr("10.0.0.100"), Port: 80, Proto: balancer.TCP}, Scheduler: "rr"}
 	for i := 1; i <= 3; i++ {
 		cfg.Reals = append(cfg.Reals, balancer.RealConfig{Addr: netip.AddrFrom4([4]byte{10, 0, 2, byte(i)}), Port: 80, Method: balancer.NAT, Weight: 1})
 	}
 	src := mustTable(b, nil, cfg)
-	d := newConnTestDirector(b, DirectorConfig{MaxConns: n})
+	d := newConnTestDirector(b, Config{MaxConns: n})
 	w := d.NewWorker()
 	tuples := make([]Tuple4, n)
 	for i := range tuples {
@@ -130,14 +130,14 @@ func BenchmarkNewConn(b *testing.B) {
 		b.Run(fmt.Sprint(capacity), func(b *testing.B) {
 			reals := []*balancer.RealServer{newConnTestReal("10.0.2.1", 80, balancer.NAT), newConnTestReal("10.0.2.2", 80, balancer.NAT)}
 			src := newConnTestSource(newConnTestService(balancer.TCP, "10.0.0.100", 80, reals...))
-			d := newConnTestDirector(b, DirectorConfig{MaxConns: capacity})
+			d := newConnTestDirector(b, Config{MaxConns: capacity})
 			w := d.NewWorker()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if i > 0 && i%capacity == 0 {
 					b.StopTimer()
-					d = newConnTestDirector(b, DirectorConfig{MaxConns: capacity})
+					d = newConnTestDirector(b, Config{MaxConns: capacity})
 					w = d.NewWorker()
 					b.StartTimer()
 				}
@@ -262,7 +262,7 @@ func BenchmarkNewConnSched(b *testing.B) {
 					cfg.Reals = append(cfg.Reals, balancer.RealConfig{Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Port: 8080, Method: balancer.NAT, Weight: uint32(1 + i%5)})
 				}
 				tab := mustTable(b, nil, cfg)
-				d := newConnTestDirector(b, DirectorConfig{MaxConns: 1 << 16})
+				d := newConnTestDirector(b, Config{MaxConns: 1 << 16})
 				if err := d.SetStateTimeout(StateSynRecv, 4*time.Second); err != nil {
 					b.Fatal(err)
 				}
@@ -328,7 +328,7 @@ func BenchmarkSweepPass(b *testing.B) {
 		b.Run(fmt.Sprintf("live=%d", live), func(b *testing.B) {
 			r := newConnTestReal("10.0.2.1", 80, balancer.DR)
 			src := newConnTestSource(newConnTestService(balancer.UDP, "10.0.0.100", 53, r))
-			d := newConnTestDirector(b, DirectorConfig{})
+			d := newConnTestDirector(b, Config{})
 			w := d.NewWorker()
 			for i := range live {
 				w.Inbound(src, Tuple4{Src: [4]byte{10, 1, byte(i >> 8), byte(i)}, SrcPort: 1000, Dst: [4]byte{10, 0, 0, 100}, DstPort: 53, Proto: balancer.UDP}, 0, 1)

@@ -42,7 +42,7 @@ func (m *connModel) remove(t Tuple4) {
 	delete(m.conns, t)
 }
 
-func (m *connModel) update(c *connModelEntry, proto balancer.Protocol, out bool, f TCPFlags, now Tick, d *Director) {
+func (m *connModel) update(c *connModelEntry, proto balancer.Protocol, out bool, f TCPFlags, now Tick, d *Tracker) {
 	if proto == balancer.TCP {
 		v := viewInput
 		if out {
@@ -84,7 +84,7 @@ func FuzzDirectorModel(f *testing.F) {
 		udpSvc := newConnTestService(balancer.UDP, "10.0.0.101", 53, dr...)
 		udpSvc.Sched = &connTestHashSched{reals: dr}
 		src := newConnTestSource(tcpSvc, drSvc, udpSvc)
-		d := newConnTestDirector(t, DirectorConfig{MaxConns: 4096, Shards: 4})
+		d := newConnTestDirector(t, Config{MaxConns: 4096, Shards: 4})
 		w := d.NewWorker()
 		m := &connModel{conns: map[Tuple4]*connModelEntry{}, count: map[*balancer.RealServer]*connCounts{}}
 		now := Tick(1)
@@ -161,7 +161,7 @@ func FuzzDirectorModel(f *testing.F) {
 	})
 }
 
-func (m *connModel) inbound(d *Director, src *connTestSource, t Tuple4, f TCPFlags, now Tick) InboundResult {
+func (m *connModel) inbound(d *Tracker, src *connTestSource, t Tuple4, f TCPFlags, now Tick) InboundResult {
 	if c := m.conns[t]; c != nil {
 		switch {
 		case !now.before(c.expires):

@@ -17,7 +17,7 @@ func connHugeRange(start, size uintptr) (lo, hi uintptr, ok bool) {
 }
 
 // connPrefault touches every 4 KiB page of a freshly allocated table array
-// once, at NewDirector, so that the kernel backs it with memory now. Left
+// once, at New, so that the kernel backs it with memory now. Left
 // untouched, the first connections into each page would take a page fault
 // (or a 2 MB huge page's zeroing) on the packet path: measured as 5 % of a
 // freshly started director's samples while its first 10k flows arrived.

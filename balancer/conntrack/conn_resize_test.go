@@ -17,17 +17,17 @@ func resizeFlow(i int) Tuple4 {
 
 // resizeDirector is a director with room for 256k connections and one
 // UDP NAT service, for the resize tests that need a single real server.
-func resizeDirector(t *testing.T) (*Director, *Worker, *connTestSource) {
+func resizeDirector(t *testing.T) (*Tracker, *Worker, *connTestSource) {
 	r := newConnTestReal("10.0.2.1", 53, balancer.NAT)
 	src := newConnTestSource(newConnTestService(balancer.UDP, "10.0.0.100", 53, r))
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1 << 18})
+	d := newConnTestDirector(t, Config{MaxConns: 1 << 18})
 	return d, d.NewWorker(), src
 }
 
 // checkShards verifies every shard's bookkeeping against its slots: live
 // entries counted in used, NAT entries in the outbound index and findable
 // through it, and every slot of the region past the active part zero.
-func checkShards(t *testing.T, d *Director) {
+func checkShards(t *testing.T, d *Tracker) {
 	t.Helper()
 	tab := d.tab
 	for si := range tab.shards {
@@ -85,7 +85,7 @@ func TestConnTableResizes(t *testing.T) {
 	r2 := newConnTestReal("10.0.2.2", 53, balancer.NAT)
 	svc := newConnTestService(balancer.UDP, "10.0.0.100", 53, r1, r2)
 	src := newConnTestSource(svc)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1 << 20})
+	d := newConnTestDirector(t, Config{MaxConns: 1 << 20})
 	w := d.NewWorker()
 	shards := len(d.tab.shards)
 	if idle := d.ActiveSlots(); idle != shards*connMinSlots {

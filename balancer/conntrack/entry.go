@@ -20,7 +20,7 @@ func (r *connReleases) add(k inKey) {
 	}
 }
 
-func (r *connReleases) run(d *Director) {
+func (r *connReleases) run(d *Tracker) {
 	for i := 0; i < r.n; i++ {
 		d.releaseTemplate(&r.keys[i])
 	}
@@ -29,7 +29,7 @@ func (r *connReleases) run(d *Director) {
 
 // dropEntry removes the entry at pos of sh (locked), unbinding it from its
 // real server. The caller must leave room in rel for a template release.
-func (d *Director) dropEntry(src ServiceSource, sh *connShard, pos uint32, rel *connReleases) {
+func (d *Tracker) dropEntry(src ServiceSource, sh *connShard, pos uint32, rel *connReleases) {
 	e := &sh.slots[pos]
 	if e.kind == kindTemplate {
 		if e.flags&flagNoReal == 0 {
@@ -51,7 +51,7 @@ func (d *Director) dropEntry(src ServiceSource, sh *connShard, pos uint32, rel *
 
 // update runs the state machine for a packet seen in view v and restarts
 // the entry's timer, as IPVS's set_tcp_state and ip_vs_conn_put do.
-func (d *Director) update(e *connEntry, r *balancer.RealServer, v tcpView, f TCPFlags, now Tick) {
+func (d *Tracker) update(e *connEntry, r *balancer.RealServer, v tcpView, f TCPFlags, now Tick) {
 	if e.proto == balancer.TCP {
 		if e.flags&flagNoOutput != 0 {
 			if v == viewOutput {
@@ -83,7 +83,7 @@ func (d *Director) update(e *connEntry, r *balancer.RealServer, v tcpView, f TCP
 
 // newConnExpected is IPVS's is_new_conn_expected: a SYN may start a new
 // connection over this entry.
-func (d *Director) newConnExpected(e *connEntry) bool {
+func (d *Tracker) newConnExpected(e *connEntry) bool {
 	if e.proto != balancer.TCP {
 		return false
 	}
@@ -128,7 +128,7 @@ const connReclaimScan = 64
 // admit takes room for one new entry in sh (locked): from the shard's and
 // the table's limits, reclaiming expired entries near the sweep cursor when
 // either is reached. Live entries are never evicted.
-func (d *Director) admit(src ServiceSource, sh *connShard, now Tick, rel *connReleases, ctr *connCounters) bool {
+func (d *Tracker) admit(src ServiceSource, sh *connShard, now Tick, rel *connReleases, ctr *connCounters) bool {
 	if sh.used < sh.limit && d.tab.reserve() {
 		return true
 	}

@@ -54,7 +54,7 @@ func (w *Worker) inbound(src ServiceSource, p *packet, now Tick, tl *connTally) 
 // position, or -1) for inboundLocked. It is the only place a client
 // packet's plain hit is decided: Inbound, the batch calls and DecideBatch's
 // shard-grouped pass all come here.
-func (d *Director) hitInLocked(src ServiceSource, p *packet, now Tick) (*balancer.RealServer, int) {
+func (d *Tracker) hitInLocked(src ServiceSource, p *packet, now Tick) (*balancer.RealServer, int) {
 	pos := p.sh.findIn(&p.in, p.h)
 	if pos < 0 {
 		return nil, pos
@@ -76,7 +76,7 @@ func (d *Director) hitInLocked(src ServiceSource, p *packet, now Tick) (*balance
 // instead of following the entry: conn_reuse_mode over a finished entry, or
 // expire_nodest_conn over a weight-0 server. Connections under a
 // persistence template follow it regardless.
-func (d *Director) synReschedules(e *connEntry, cur *balancer.RealServer, p *packet) bool {
+func (d *Tracker) synReschedules(e *connEntry, cur *balancer.RealServer, p *packet) bool {
 	if p.t.Proto != balancer.TCP || p.flags&TCPSyn == 0 || e.flags&flagControlled != 0 {
 		return false
 	}
@@ -190,7 +190,7 @@ func (w *Worker) schedule(src ServiceSource, p *packet, now Tick, tl *connTally)
 
 // tcpSchedulable says whether a TCP segment of no connection may start one:
 // a SYN, or with sloppy_tcp anything but an RST (tcp_conn_schedule).
-func (d *Director) tcpSchedulable(flags TCPFlags) bool {
+func (d *Tracker) tcpSchedulable(flags TCPFlags) bool {
 	if flags&TCPRst != 0 {
 		return false
 	}

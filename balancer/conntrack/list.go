@@ -32,7 +32,7 @@ func (c *ConnInfo) Remaining(now Tick) time.Duration {
 	return (c.Expires - now).Duration()
 }
 
-func (d *Director) info(src ServiceSource, e *connEntry) ConnInfo {
+func (d *Tracker) info(src ServiceSource, e *connEntry) ConnInfo {
 	c := ConnInfo{
 		Proto: e.proto, Template: e.kind == kindTemplate, State: e.state, Expires: e.expires,
 		Client: connAddr4(e.client()), CPort: e.cport(), Virtual: connAddr4(e.virtual()), VPort: e.vport(),
@@ -54,7 +54,7 @@ func (d *Director) info(src ServiceSource, e *connEntry) ConnInfo {
 // LookupInbound finds the live connection a client-side tuple belongs to
 // (client -> virtual), without changing it: for ICMP errors that quote a
 // packet of the connection. It does not allocate.
-func (d *Director) LookupInbound(t Tuple4, now Tick) (ConnInfo, bool) {
+func (d *Tracker) LookupInbound(t Tuple4, now Tick) (ConnInfo, bool) {
 	sh := d.tab.shardOf(t.Src, t.SrcPort, t.Proto)
 	k := makeInKey(t.Src, t.Dst, t.SrcPort, t.DstPort, t.Proto, kindConn)
 	h := d.tab.hash.in(&k)
@@ -68,7 +68,7 @@ func (d *Director) LookupInbound(t Tuple4, now Tick) (ConnInfo, bool) {
 
 // LookupOutbound finds the live NAT connection a real-server-side tuple
 // belongs to (real -> client), without changing it. It does not allocate.
-func (d *Director) LookupOutbound(t Tuple4, now Tick) (ConnInfo, bool) {
+func (d *Tracker) LookupOutbound(t Tuple4, now Tick) (ConnInfo, bool) {
 	sh := d.tab.shardOf(t.Dst, t.DstPort, t.Proto)
 	k := makeOutKey(&t)
 	h := d.tab.hash.out(&k)
@@ -87,7 +87,7 @@ const connListChunk = 256
 // ipvsadm -Lnc lists them, until fn returns false. It holds each shard's
 // lock only while copying a small chunk, so the packet path keeps running;
 // entries that move during the walk may be missed or seen twice.
-func (d *Director) Conns(src ServiceSource, now Tick, fn func(ConnInfo) bool) {
+func (d *Tracker) Conns(src ServiceSource, now Tick, fn func(ConnInfo) bool) {
 	var buf [connListChunk]connEntry
 	for si := range d.tab.shards {
 		sh := &d.tab.shards[si]

@@ -29,7 +29,7 @@ func (w *Worker) outbound(src ServiceSource, p *packet, now Tick, tl *connTally)
 // true. Otherwise it changes nothing, res included. pos is the lookup's
 // answer (the entry's position, or -1) for outboundMiss. It is the only
 // place a reply's plain hit is decided.
-func (d *Director) hitOutLocked(src ServiceSource, p *packet, now Tick, res *OutboundResult) (pos int, hit bool) {
+func (d *Tracker) hitOutLocked(src ServiceSource, p *packet, now Tick, res *OutboundResult) (pos int, hit bool) {
 	sh := p.sh
 	pos = sh.findOut(&p.out, p.h)
 	if pos < 0 || sh.slots[pos].expired(now) {

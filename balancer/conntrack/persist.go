@@ -151,7 +151,7 @@ func (w *Worker) persist(src ServiceSource, svc *balancer.Service, t Tuple4, con
 
 // releaseTemplate drops one controlled-connection reference from the
 // template with key tk. The template itself expires later, by its timer.
-func (d *Director) releaseTemplate(tk *inKey) {
+func (d *Tracker) releaseTemplate(tk *inKey) {
 	sh := d.tab.shardAt(uint32(tk.addrs>>32), 0, tk.proto)
 	h := d.tab.hash.in(tk)
 	sh.mu.Lock()

@@ -7,7 +7,7 @@ import (
 	"github.com/ulvs/ulvs/balancer"
 )
 
-func newConnPersistTest(t *testing.T, cfg DirectorConfig, maskBits int) (*Director, *Worker, *balancer.Service, *connTestSource, *balancer.RealServer, *balancer.RealServer) {
+func newConnPersistTest(t *testing.T, cfg Config, maskBits int) (*Tracker, *Worker, *balancer.Service, *connTestSource, *balancer.RealServer, *balancer.RealServer) {
 	t.Helper()
 	r1 := newConnTestReal("10.0.2.1", 80, balancer.DR)
 	r2 := newConnTestReal("10.0.2.2", 80, balancer.DR)
@@ -21,7 +21,7 @@ func newConnPersistTest(t *testing.T, cfg DirectorConfig, maskBits int) (*Direct
 }
 
 func TestPersistenceTemplate(t *testing.T) {
-	d, w, _, src, r1, r2 := newConnPersistTest(t, DirectorConfig{}, 24)
+	d, w, _, src, r1, r2 := newConnPersistTest(t, Config{}, 24)
 	// Clients of one /24 stick to one server across ports and addresses.
 	for i, s := range []string{"10.0.1.5:1000", "10.0.1.5:1001", "10.0.1.77:3000"} {
 		if res := w.Inbound(src, connTup(balancer.TCP, s, "10.0.0.100:80"), TCPSyn, Tick(i)); res.Real != r1 {
@@ -57,7 +57,7 @@ func TestPersistenceTemplate(t *testing.T) {
 }
 
 func TestPersistenceTimeout(t *testing.T) {
-	d, w, _, src, r1, r2 := newConnPersistTest(t, DirectorConfig{}, 32)
+	d, w, _, src, r1, r2 := newConnPersistTest(t, Config{}, 32)
 	c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	w.Inbound(src, c, TCPAck, 0)
@@ -90,7 +90,7 @@ func TestPersistenceTimeout(t *testing.T) {
 }
 
 func TestTemplateLivesWhileControlling(t *testing.T) {
-	d, w, _, src, r1, _ := newConnPersistTest(t, DirectorConfig{}, 32)
+	d, w, _, src, r1, _ := newConnPersistTest(t, Config{}, 32)
 	c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	// Keep the connection alive for 20 minutes, sweeping all along.
@@ -109,7 +109,7 @@ func TestTemplateLivesWhileControlling(t *testing.T) {
 func TestQuiescentTemplate(t *testing.T) {
 	for _, expire := range []bool{false, true} {
 		t.Run(map[bool]string{false: "honoured", true: "expired"}[expire], func(t *testing.T) {
-			d, w, _, src, r1, r2 := newConnPersistTest(t, DirectorConfig{ExpireQuiescentTemplate: expire}, 32)
+			d, w, _, src, r1, r2 := newConnPersistTest(t, Config{ExpireQuiescentTemplate: expire}, 32)
 			w.Inbound(src, connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80"), TCPSyn, 0)
 			r1.Weight = 0
 			res := w.Inbound(src, connTup(balancer.TCP, "10.0.1.5:1001", "10.0.0.100:80"), TCPSyn, connSec)
@@ -139,7 +139,7 @@ func TestQuiescentTemplate(t *testing.T) {
 }
 
 func TestTemplateRealRemoved(t *testing.T) {
-	d, w, svc, src, r1, r2 := newConnPersistTest(t, DirectorConfig{ExpireNodestConn: true}, 32)
+	d, w, svc, src, r1, r2 := newConnPersistTest(t, Config{ExpireNodestConn: true}, 32)
 	c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
 	// r1 leaves the table; the controller purges it as expire_nodest does.
@@ -168,7 +168,7 @@ func TestPersistentOnePacket(t *testing.T) {
 	svc.Flags = balancer.FlagOnePacket
 	svc.Persistence = time.Minute
 	src := newConnTestSource(svc)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
+	d := newConnTestDirector(t, Config{MaxConns: 100})
 	w := d.NewWorker()
 	for i := range 3 {
 		if res := w.Inbound(src, connTup(balancer.UDP, "10.0.1.5:5353", "10.0.0.100:53"), 0, Tick(i)); res.Real != r1 || res.New {
@@ -193,7 +193,7 @@ func TestPortZeroTemplate(t *testing.T) {
 	svc := newConnTestService(balancer.TCP, "10.0.0.100", 0, r1, r2)
 	svc.Persistence = time.Minute
 	src := newConnTestSource(svc)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
+	d := newConnTestDirector(t, Config{MaxConns: 100})
 	w := d.NewWorker()
 	for _, port := range []string{"80", "443", "8080"} {
 		c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:"+port)

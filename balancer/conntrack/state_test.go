@@ -115,7 +115,7 @@ func TestTCPStateSequences(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newConnTestReal("10.0.2.1", 8080, tt.method)
 			src := newConnTestSource(newConnTestService(balancer.TCP, "10.0.0.100", 80, r))
-			d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
+			d := newConnTestDirector(t, Config{MaxConns: 100})
 			w := d.NewWorker()
 			c := connTup(balancer.TCP, "10.0.1.5:40000", "10.0.0.100:80")
 			now := Tick(5)
@@ -159,7 +159,7 @@ func TestLazyExpiryUnbinds(t *testing.T) {
 	r1 := newConnTestReal("10.0.2.1", 80, balancer.NAT)
 	r2 := newConnTestReal("10.0.2.2", 80, balancer.NAT)
 	src := newConnTestSource(newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2))
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
+	d := newConnTestDirector(t, Config{MaxConns: 100})
 	w := d.NewWorker()
 	c := connTup(balancer.TCP, "10.0.1.5:40000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)

@@ -13,7 +13,7 @@ import (
 // removals among them), so a million entries expiring at once never
 // stall a worker for long. To visit the whole table every P seconds, call
 // it every T seconds with budget = Slots()*T/P.
-func (d *Director) Sweep(src ServiceSource, now Tick, budget int) int {
+func (d *Tracker) Sweep(src ServiceSource, now Tick, budget int) int {
 	d.sweepMu.Lock()
 	defer d.sweepMu.Unlock()
 	removed := 0
@@ -84,7 +84,7 @@ const connSweepChunk = 256
 // Slots returns the table's total slot count at capacity, the unit of
 // Sweep's budget: a budget of Slots() covers at least one full pass, since
 // a pass visits only the shards' active slots.
-func (d *Director) Slots() int { return len(d.tab.shards) * int(d.tab.region) }
+func (d *Tracker) Slots() int { return len(d.tab.shards) * int(d.tab.region) }
 
 // PurgeReal removes every connection of real server id and every template
 // pointing at it, unbinding them, and returns how many entries it removed.
@@ -92,7 +92,7 @@ func (d *Director) Slots() int { return len(d.tab.shards) * int(d.tab.region) }
 // their accounting) but no longer point anywhere; the next client of that
 // template is scheduled anew. Call it when a server is removed and
 // ExpireNodestConn is on, as IPVS's ip_vs_expire_nodest_conn_flush does.
-func (d *Director) PurgeReal(src ServiceSource, id balancer.RealID) int {
+func (d *Tracker) PurgeReal(src ServiceSource, id balancer.RealID) int {
 	removed := 0
 	for si := range d.tab.shards {
 		sh := &d.tab.shards[si]

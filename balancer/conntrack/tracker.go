@@ -25,9 +25,9 @@ type ServiceSource interface {
 	Real(id balancer.RealID) *balancer.RealServer
 }
 
-// DirectorConfig configures a Director. The zero value means IPVS defaults
+// Config configures a Tracker. The zero value means IPVS defaults
 // and room for 1<<20 entries.
-type DirectorConfig struct {
+type Config struct {
 	// MaxConns is the most entries (connections plus persistence templates)
 	// the table holds; zero means 1<<20. Memory is allocated up front:
 	// about 53 bytes per entry.
@@ -61,7 +61,7 @@ type DirectorConfig struct {
 }
 
 // Validate reports a configuration the director cannot run with.
-func (c DirectorConfig) Validate() error {
+func (c Config) Validate() error {
 	if c.MaxConns < 0 {
 		return fmt.Errorf("balancer: MaxConns %d is negative; use 0 for the default of %d", c.MaxConns, defaultMaxConns)
 	}
@@ -76,15 +76,15 @@ func (c DirectorConfig) Validate() error {
 
 const defaultMaxConns = 1 << 20
 
-// Director is the connection-tracking half of an IPVS director: the
+// Tracker is the connection-tracking half of an IPVS director: the
 // connection table, the TCP state machine, persistence templates and the
 // rules that decide, per packet, which real server gets it. It does no I/O.
 //
-// A Director is safe for concurrent use. Each packet-loop goroutine gets its
+// A Tracker is safe for concurrent use. Each packet-loop goroutine gets its
 // own Worker (for scratch space and uncontended counters); control-plane
 // calls (Sweep, PurgeReal, Conns, timeouts) may run at any time alongside.
-type Director struct {
-	cfg      DirectorConfig
+type Tracker struct {
+	cfg      Config
 	tab      *connTable
 	timeouts timeoutTable
 
@@ -99,8 +99,8 @@ type Director struct {
 	sweepShard int
 }
 
-// NewDirector builds a director with all table memory allocated.
-func NewDirector(cfg DirectorConfig) (*Director, error) {
+// New builds a director with all table memory allocated.
+func New(cfg Config) (*Tracker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func NewDirector(cfg DirectorConfig) (*Director, error) {
 			cfg.Shards /= 2
 		}
 	}
-	d := &Director{cfg: cfg, tab: newConnTable(cfg.MaxConns, cfg.Shards)}
+	d := &Tracker{cfg: cfg, tab: newConnTable(cfg.MaxConns, cfg.Shards)}
 	d.timeouts.init()
 	m := map[balancer.RealID]*balancer.RealServer{}
 	d.reg.Store(&m)
@@ -121,21 +121,21 @@ func NewDirector(cfg DirectorConfig) (*Director, error) {
 }
 
 // Config returns the configuration in effect (defaults filled in).
-func (d *Director) Config() DirectorConfig { return d.cfg }
+func (d *Tracker) Config() Config { return d.cfg }
 
 // Len returns the number of entries (connections and templates), including
 // expired ones not yet swept.
-func (d *Director) Len() int { return int(d.tab.count.Load()) }
+func (d *Tracker) Len() int { return int(d.tab.count.Load()) }
 
 // MemoryBytes returns the bytes the table holds, allocated up front for
 // MaxConns (ActiveSlots tells how much of it is in use).
-func (d *Director) MemoryBytes() int {
+func (d *Tracker) MemoryBytes() int {
 	return len(d.tab.shards) * int(d.tab.region) * connSlotBytes
 }
 
 // ActiveSlots returns how many slots the shards use now: they grow with
 // the live entries and shrink back as they expire.
-func (d *Director) ActiveSlots() int {
+func (d *Tracker) ActiveSlots() int {
 	n := 0
 	for i := range d.tab.sizes {
 		n += int(d.tab.sizes[i].Load())
@@ -145,13 +145,13 @@ func (d *Director) ActiveSlots() int {
 
 // Timeouts returns the TCP ESTABLISHED, TCP FIN_WAIT and UDP timeouts, the
 // three values of ipvsadm --timeout.
-func (d *Director) Timeouts() (tcp, tcpFin, udp time.Duration) {
+func (d *Tracker) Timeouts() (tcp, tcpFin, udp time.Duration) {
 	return d.timeouts.of(StateEstablished).Duration(), d.timeouts.of(StateFinWait).Duration(), d.timeouts.of(StateUDP).Duration()
 }
 
 // SetTimeouts is ipvsadm --set tcp tcpfin udp: a zero value leaves that
 // timeout unchanged. It affects entries from their next packet on.
-func (d *Director) SetTimeouts(tcp, tcpFin, udp time.Duration) {
+func (d *Tracker) SetTimeouts(tcp, tcpFin, udp time.Duration) {
 	for _, v := range []struct {
 		s ConnState
 		d time.Duration
@@ -167,7 +167,7 @@ var ErrUnknownState = errors.New("balancer: unknown connection state; use one of
 
 // SetStateTimeout sets the timeout of one state (IPVS's per-protocol
 // timeout table; ipvsadm exposes only three of them).
-func (d *Director) SetStateTimeout(s ConnState, t time.Duration) error {
+func (d *Tracker) SetStateTimeout(s ConnState, t time.Duration) error {
 	if s >= numConnStates {
 		return ErrUnknownState
 	}
@@ -176,7 +176,7 @@ func (d *Director) SetStateTimeout(s ConnState, t time.Duration) error {
 }
 
 // StateTimeout returns the timeout of state s.
-func (d *Director) StateTimeout(s ConnState) time.Duration {
+func (d *Tracker) StateTimeout(s ConnState) time.Duration {
 	if s >= numConnStates {
 		return 0
 	}
@@ -184,7 +184,7 @@ func (d *Director) StateTimeout(s ConnState) time.Duration {
 }
 
 // Counters returns the event counters summed over all workers.
-func (d *Director) Counters() ConnCounters {
+func (d *Tracker) Counters() ConnCounters {
 	var s ConnCounters
 	d.ctr.addTo(&s)
 	d.workersMu.Lock()
@@ -195,11 +195,11 @@ func (d *Director) Counters() ConnCounters {
 	return s
 }
 
-// Worker is one packet loop's handle on a Director. It holds scratch space
+// Worker is one packet loop's handle on a Tracker. It holds scratch space
 // so the per-packet calls allocate nothing, and counters only its goroutine
 // writes. A Worker is not safe for concurrent use; make one per goroutine.
 type Worker struct {
-	d     *Director
+	d     *Tracker
 	flow  balancer.Flow
 	ctr   connCounters
 	batch [connBatchMax]packet
@@ -210,7 +210,7 @@ type Worker struct {
 }
 
 // NewWorker returns a handle for one packet-loop goroutine.
-func (d *Director) NewWorker() *Worker {
+func (d *Tracker) NewWorker() *Worker {
 	w := &Worker{d: d}
 	d.workersMu.Lock()
 	d.workers = append(d.workers, w)
@@ -220,7 +220,7 @@ func (d *Director) NewWorker() *Worker {
 
 // realByID resolves a RealID: from the current snapshot when it is there,
 // else from the last RealServer bound under that ID.
-func (d *Director) realByID(src ServiceSource, id balancer.RealID) *balancer.RealServer {
+func (d *Tracker) realByID(src ServiceSource, id balancer.RealID) *balancer.RealServer {
 	if src != nil {
 		if r := src.Real(id); r != nil {
 			return r
@@ -231,7 +231,7 @@ func (d *Director) realByID(src ServiceSource, id balancer.RealID) *balancer.Rea
 
 // remember records r so connections bound to it can be unbound after r
 // leaves the snapshot. Copy-on-write: the map changes once per new RealID.
-func (d *Director) remember(r *balancer.RealServer) {
+func (d *Tracker) remember(r *balancer.RealServer) {
 	if _, ok := (*d.reg.Load())[r.ID]; ok {
 		return
 	}

@@ -97,9 +97,9 @@ func newConnTestService(proto balancer.Protocol, vip string, port uint16, reals 
 	return svc
 }
 
-func newConnTestDirector(t testing.TB, cfg DirectorConfig) *Director {
+func newConnTestDirector(t testing.TB, cfg Config) *Tracker {
 	t.Helper()
-	d, err := NewDirector(cfg)
+	d, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestInboundOutboundNAT(t *testing.T) {
 	r2 := newConnTestReal("10.0.2.2", 8080, balancer.NAT)
 	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2)
 	src := newConnTestSource(svc)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1000})
+	d := newConnTestDirector(t, Config{MaxConns: 1000})
 	w := d.NewWorker()
 
 	c := connTup(balancer.TCP, "10.0.1.5:40000", "10.0.0.100:80")
@@ -176,7 +176,7 @@ func TestInboundDrops(t *testing.T) {
 	udp := newConnTestService(balancer.UDP, "10.0.0.100", 53)
 	sctp := newConnTestService(balancer.SCTP, "10.0.0.100", 80, r1)
 	src := newConnTestSource(svc, udp, sctp)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
+	d := newConnTestDirector(t, Config{MaxConns: 100})
 	w := d.NewWorker()
 	tests := []struct {
 		name   string
@@ -215,7 +215,7 @@ func TestDRHasNoOutboundEntry(t *testing.T) {
 	r1 := newConnTestReal("10.0.2.1", 80, balancer.DR)
 	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1)
 	src := newConnTestSource(svc)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
+	d := newConnTestDirector(t, Config{MaxConns: 100})
 	w := d.NewWorker()
 	c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
@@ -233,7 +233,7 @@ func TestOnePacketUDP(t *testing.T) {
 	svc := newConnTestService(balancer.UDP, "10.0.0.100", 53, r1, r2)
 	svc.Flags = balancer.FlagOnePacket
 	src := newConnTestSource(svc)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100})
+	d := newConnTestDirector(t, Config{MaxConns: 100})
 	w := d.NewWorker()
 	c := connTup(balancer.UDP, "10.0.1.5:5353", "10.0.0.100:53")
 	var got []*balancer.RealServer
@@ -261,17 +261,17 @@ func TestOnePacketUDP(t *testing.T) {
 func TestConnReuse(t *testing.T) {
 	tests := []struct {
 		name     string
-		cfg      DirectorConfig
+		cfg      Config
 		method   balancer.Method
 		close    func(w *Worker, src ServiceSource, c Tuple4, r *balancer.RealServer)
 		resched  bool
 		oldState ConnState
 	}{
-		{"time_wait rescheduled", DirectorConfig{}, balancer.NAT, connCloseNAT, true, StateTimeWait},
-		{"time_wait mode 0 keeps server", DirectorConfig{NoConnReuse: true}, balancer.NAT, connCloseNAT, false, StateTimeWait},
-		{"fin_wait DR not rescheduled by default", DirectorConfig{}, balancer.DR, connCloseDR, false, StateFinWait},
-		{"fin_wait DR rescheduled with bit 2", DirectorConfig{ConnReuseFinWait: true}, balancer.DR, connCloseDR, true, StateFinWait},
-		{"close rescheduled", DirectorConfig{}, balancer.NAT, func(w *Worker, src ServiceSource, c Tuple4, _ *balancer.RealServer) {
+		{"time_wait rescheduled", Config{}, balancer.NAT, connCloseNAT, true, StateTimeWait},
+		{"time_wait mode 0 keeps server", Config{NoConnReuse: true}, balancer.NAT, connCloseNAT, false, StateTimeWait},
+		{"fin_wait DR not rescheduled by default", Config{}, balancer.DR, connCloseDR, false, StateFinWait},
+		{"fin_wait DR rescheduled with bit 2", Config{ConnReuseFinWait: true}, balancer.DR, connCloseDR, true, StateFinWait},
+		{"close rescheduled", Config{}, balancer.NAT, func(w *Worker, src ServiceSource, c Tuple4, _ *balancer.RealServer) {
 			w.Inbound(src, c, TCPRst, connSec)
 		}, true, StateClose},
 	}
@@ -335,7 +335,7 @@ func TestExpireNodestConn(t *testing.T) {
 			r2 := newConnTestReal("10.0.2.2", 80, balancer.NAT)
 			svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2)
 			src := newConnTestSource(svc)
-			d := newConnTestDirector(t, DirectorConfig{MaxConns: 100, ExpireNodestConn: expire})
+			d := newConnTestDirector(t, Config{MaxConns: 100, ExpireNodestConn: expire})
 			w := d.NewWorker()
 			c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 			w.Inbound(src, c, TCPSyn, 0)
@@ -378,7 +378,7 @@ func TestExpireNodestWeightZeroSYN(t *testing.T) {
 	r2 := newConnTestReal("10.0.2.2", 80, balancer.NAT)
 	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2)
 	src := newConnTestSource(svc)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 100, ExpireNodestConn: true})
+	d := newConnTestDirector(t, Config{MaxConns: 100, ExpireNodestConn: true})
 	w := d.NewWorker()
 	c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
@@ -400,7 +400,7 @@ func TestListAndPurge(t *testing.T) {
 	r2 := newConnTestReal("10.0.2.2", 8080, balancer.NAT)
 	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2)
 	src := newConnTestSource(svc)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1000})
+	d := newConnTestDirector(t, Config{MaxConns: 1000})
 	w := d.NewWorker()
 	for i := range 10 {
 		c := Tuple4{Src: [4]byte{10, 0, 1, byte(i)}, SrcPort: 1000, Dst: [4]byte{10, 0, 0, 100}, DstPort: 80, Proto: balancer.TCP}
@@ -431,7 +431,7 @@ func TestListAndPurge(t *testing.T) {
 }
 
 func TestTimeoutsSettable(t *testing.T) {
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 10})
+	d := newConnTestDirector(t, Config{MaxConns: 10})
 	tcp, fin, udp := d.Timeouts()
 	if tcp != 900*time.Second || fin != 120*time.Second || udp != 300*time.Second {
 		t.Fatalf("defaults %v %v %v", tcp, fin, udp)
@@ -457,8 +457,8 @@ func TestTimeoutsSettable(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	for _, cfg := range []DirectorConfig{{MaxConns: -1}, {Shards: 3}, {Shards: -2}, {MaxConns: 1<<30 + 1}} {
-		if _, err := NewDirector(cfg); err == nil {
+	for _, cfg := range []Config{{MaxConns: -1}, {Shards: 3}, {Shards: -2}, {MaxConns: 1<<30 + 1}} {
+		if _, err := New(cfg); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}
 	}
@@ -474,7 +474,7 @@ func TestSYNFloodKeepsEstablished(t *testing.T) {
 	svc := newConnTestService(balancer.TCP, "10.0.0.100", 80, r1, r2)
 	src := newConnTestSource(svc)
 	const max = 2000
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: max, Shards: 8})
+	d := newConnTestDirector(t, Config{MaxConns: max, Shards: 8})
 	w := d.NewWorker()
 	vip := [4]byte{10, 0, 0, 100}
 	var live []Tuple4
@@ -540,7 +540,7 @@ func TestConcurrentWorkers(t *testing.T) {
 	psvc.Persistence = 30 * time.Second
 	psvc.PersistenceMaskBits = 24
 	src := newConnTestSource(svc, psvc)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 4096, Shards: 4})
+	d := newConnTestDirector(t, Config{MaxConns: 4096, Shards: 4})
 	var clock atomic.Uint32
 	var wg sync.WaitGroup
 	for g := range 4 {
@@ -600,7 +600,7 @@ func TestAllocs(t *testing.T) {
 	psvc := newConnTestService(balancer.TCP, "10.0.0.101", 80, r1)
 	psvc.Persistence = time.Minute
 	src := newConnTestSource(svc, psvc)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 1 << 16})
+	d := newConnTestDirector(t, Config{MaxConns: 1 << 16})
 	w := d.NewWorker()
 	c := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 	w.Inbound(src, c, TCPSyn, 0)
@@ -639,7 +639,7 @@ func TestSloppyTCP(t *testing.T) {
 	for _, sloppy := range []bool{false, true} {
 		r1 := newConnTestReal("10.0.2.1", 80, balancer.DR)
 		src := newConnTestSource(newConnTestService(balancer.TCP, "10.0.0.100", 80, r1))
-		d := newConnTestDirector(t, DirectorConfig{MaxConns: 100, SloppyTCP: sloppy})
+		d := newConnTestDirector(t, Config{MaxConns: 100, SloppyTCP: sloppy})
 		w := d.NewWorker()
 		ack := connTup(balancer.TCP, "10.0.1.5:1000", "10.0.0.100:80")
 		res := w.Inbound(src, ack, TCPAck, connSec)
@@ -669,7 +669,7 @@ func TestSweepSkipsEmptyShards(t *testing.T) {
 	r := newConnTestReal("10.0.2.1", 80, balancer.DR)
 	svc := newConnTestService(balancer.UDP, "10.0.0.100", 53, r)
 	src := newConnTestSource(svc)
-	d := newConnTestDirector(t, DirectorConfig{MaxConns: 4096, Shards: 8})
+	d := newConnTestDirector(t, Config{MaxConns: 4096, Shards: 8})
 	w := d.NewWorker()
 	// Three flows: most of the eight shards stay empty.
 	for i := range 3 {

@@ -77,7 +77,7 @@ func (l LoopReport) DropSummary() string {
 }
 
 // Report returns the director's counters now.
-func (d *Director) Report() Report {
+func (d *Daemon) Report() Report {
 	var r Report
 	for _, s := range d.table.Load().Services() {
 		sr := ServiceReport{Service: s.Key.String(), Scheduler: s.Scheduler}

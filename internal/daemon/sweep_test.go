@@ -21,7 +21,7 @@ func TestSweepPace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns, err := conntrack.NewDirector(conntrack.DirectorConfig{MaxConns: 1 << 17})
+	conns, err := conntrack.New(conntrack.Config{MaxConns: 1 << 17})
 	if err != nil {
 		t.Fatal(err)
 	}

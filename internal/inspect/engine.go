@@ -131,7 +131,7 @@ type Engine struct {
 type lane struct {
 	mode          string
 	tab           atomic.Pointer[balancer.Table]
-	dir           *conntrack.Director
+	dir           *conntrack.Tracker
 	loop          *forward.Loop
 	client, reals *forward.Port
 	now           conntrack.Tick
@@ -214,7 +214,7 @@ func newLane(m balancer.Method, o Options) (*lane, error) {
 		return nil, err
 	}
 	l.tab.Store(tab)
-	if l.dir, err = conntrack.NewDirector(conntrack.DirectorConfig{MaxConns: 1 << 12}); err != nil {
+	if l.dir, err = conntrack.New(conntrack.Config{MaxConns: 1 << 12}); err != nil {
 		return nil, err
 	}
 	all := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
@@ -234,7 +234,7 @@ func newLane(m balancer.Method, o Options) (*lane, error) {
 		}
 	}
 	l.loop, err = forward.NewLoop(forward.LoopConfig{
-		Client: l.client, Reals: l.reals, Table: &l.tab, Director: l.dir, VIPs: vips, Workers: 1,
+		Client: l.client, Reals: l.reals, Table: &l.tab, Tracker: l.dir, VIPs: vips, Workers: 1,
 		Clock: func() conntrack.Tick { return l.now },
 		Open: func(ifname string, _ *afpacket.Config) (afpacket.Conn, error) {
 			// The loop never calls Receive: frames come in through

@@ -55,7 +55,7 @@ func Assign(cfg balancer.ServiceConfig, flows []balancer.Flow) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := conntrack.NewDirector(conntrack.DirectorConfig{MaxConns: 2*len(flows) + 1024})
+	dir, err := conntrack.New(conntrack.Config{MaxConns: 2*len(flows) + 1024})
 	if err != nil {
 		return nil, err
 	}
