@@ -2,6 +2,7 @@ package forward
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"github.com/ulvs/ulvs/forward/header"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -19,6 +21,7 @@ import (
 	"github.com/ulvs/ulvs/forward/afpacket"
 	"github.com/ulvs/ulvs/forward/afpacket/afpackettest"
 	"github.com/ulvs/ulvs/forward/neigh"
+	"github.com/ulvs/ulvs/internal/leaktest"
 )
 
 var (
@@ -524,5 +527,33 @@ func TestLoopFollowsNeighbourChange(t *testing.T) {
 	}
 	if got := [6]byte(f.rconn.Sent[1][0:6]); got != moved {
 		t.Errorf("frame after the change to %x, want the new MAC %x", got, moved)
+	}
+}
+
+// TestLoopRunStopsCleanly: Run forwards what its workers receive, returns
+// nil when its context ends, and leaves no goroutine behind.
+func TestLoopRunStopsCleanly(t *testing.T) {
+	leaktest.Check(t)
+	f := newLoopFixture(t, balancer.NAT, 8080)
+	rx := f.client.rx.(*afpackettest.Conn)
+	rx.RX = append(rx.RX, tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.loop.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.loop.Stats().TxFrames == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10s of its context ending")
+	}
+	if s := f.loop.Stats(); s.RxFrames != 1 || s.Inbound != 1 || len(f.rconn.Sent) != 1 {
+		t.Errorf("stats %+v, %d frames sent: want the SYN received and forwarded", s, len(f.rconn.Sent))
 	}
 }

@@ -255,18 +255,25 @@ func TestPcapngRoundTrip(t *testing.T) {
 	}
 }
 
+// TestCommandErrors: each wrong command line fails with the message that
+// tells the user what to do, and with nothing else (a wrong case that
+// failed for another reason would pass a bare err != nil check).
 func TestCommandErrors(t *testing.T) {
-	for _, args := range [][]string{
-		{},
-		{"tcp 10.0.1.2:1 > 10.0.1.100:80"},
-		{"--real", "10.0.2.11:80", "--mode", "bogus", "tcp 10.0.1.2:1 > 10.0.1.100:80"},
-		{"--real", "10.0.2.11", "tcp 10.0.1.2:1 > 10.0.1.100:80"},
-		{"--real", "10.0.2.11:80", "icmp 10.0.1.2 > 10.0.1.100"},
-		{"-f", inspectTestdata + "/missing.conf", "tcp 10.0.1.2:1 > 10.0.1.100:80"},
+	for _, tc := range []struct {
+		args []string
+		want string // a substring of the error
+	}{
+		{nil, "nothing to inspect: describe a packet or read a capture with -r"},
+		{[]string{"tcp 10.0.1.2:1 > 10.0.1.100:80"}, "no virtual service: give a keepalived.conf with -f, or real servers with --real ADDR:PORT"},
+		{[]string{"--real", "10.0.2.11:80", "--mode", "bogus", "tcp 10.0.1.2:1 > 10.0.1.100:80"}, `mode "bogus": use nat, dr, tun or all`},
+		{[]string{"--real", "10.0.2.11", "tcp 10.0.1.2:1 > 10.0.1.100:80"}, `real server "10.0.2.11": write IPv4ADDR:PORT or IPv4ADDR:PORT=WEIGHT`},
+		{[]string{"--real", "10.0.2.11:80", "icmp 10.0.1.2 > 10.0.1.100"}, "with --real, the first packet must be TCP or UDP to a VIP:PORT"},
+		{[]string{"-f", inspectTestdata + "/missing.conf", "tcp 10.0.1.2:1 > 10.0.1.100:80"}, "missing.conf: no such file or directory"},
 	} {
 		var out bytes.Buffer
-		if err := inspectCmd(args, &out); err == nil {
-			t.Errorf("%q: no error", args)
+		err := inspectCmd(tc.args, &out)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one containing %q", tc.args, err, tc.want)
 		}
 	}
 }
