@@ -92,7 +92,7 @@ func (w *Worker) inboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFla
 	b := w.batch[:len(tuples)]
 	for i := range tuples {
 		if t := &tuples[i]; t.Proto == balancer.TCP || t.Proto == balancer.UDP {
-			b[i].t, b[i].flags = *t, flags[i]
+			b[i].flags = flags[i]
 			tab.hashIn(&b[i], t)
 		} else {
 			b[i].kind = connSlotNone
@@ -107,7 +107,7 @@ func (w *Worker) inboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFla
 			res[i] = w.untracked(src, t, &tally)
 		} else {
 			s := &b[i]
-			res[i] = w.inbound(src, s, now, &tally)
+			res[i] = w.inbound(src, s, t, now, &tally)
 		}
 	}
 	tally.flush(&w.ctr)
@@ -135,7 +135,7 @@ func (w *Worker) outboundChunk(src ServiceSource, tuples []Tuple4, flags []TCPFl
 	tab := w.d.tab
 	b := w.batch[:len(tuples)]
 	for i := range tuples {
-		b[i].t, b[i].flags = tuples[i], flags[i]
+		b[i].flags = flags[i]
 		tab.hashOut(&b[i], &tuples[i])
 	}
 	connFetchStart(tab, b)
@@ -181,10 +181,10 @@ func (w *Worker) decideChunk(src ServiceSource, pkts []BatchPacket, now Tick) {
 	for i := range pkts {
 		switch p := &pkts[i]; {
 		case p.Reply:
-			b[i].t, b[i].flags = p.Tuple, p.Flags
+			b[i].flags = p.Flags
 			tab.hashOut(&b[i], &p.Tuple)
 		case p.Tuple.Proto == balancer.TCP || p.Tuple.Proto == balancer.UDP:
-			b[i].t, b[i].flags = p.Tuple, p.Flags
+			b[i].flags = p.Flags
 			tab.hashIn(&b[i], &p.Tuple)
 		default:
 			b[i].kind = connSlotNone
@@ -219,7 +219,7 @@ func (w *Worker) decideChunk(src ServiceSource, pkts []BatchPacket, now Tick) {
 		case p.Tuple.Proto != balancer.TCP && p.Tuple.Proto != balancer.UDP:
 			p.In, p.Out = w.untracked(src, &p.Tuple, &tally), OutboundResult{}
 		default:
-			r := w.inbound(src, s, now, &tally)
+			r := w.inbound(src, s, &p.Tuple, now, &tally)
 			p.In.Action, p.In.Reason, p.In.Real, p.In.Service, p.In.New = r.Action, r.Reason, r.Real, r.Service, r.New
 			p.Out = OutboundResult{}
 		}

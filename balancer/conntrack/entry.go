@@ -96,9 +96,9 @@ func (d *Tracker) newConnExpected(e *connEntry) bool {
 	return false
 }
 
-// newConnEntry builds the entry of p's new connection, scheduled to r.
-func newConnEntry(p *packet, svc *balancer.Service, r *balancer.RealServer) connEntry {
-	k, t := &p.in, &p.t
+// newConnEntry builds the entry of p's new connection (tuple t), scheduled to r.
+func newConnEntry(p *packet, t *Tuple4, svc *balancer.Service, r *balancer.RealServer) connEntry {
+	k := &p.in
 	// The real port replaces the virtual port only for the service's own
 	// port; port-zero and fwmark services keep the packet's port (IPVS).
 	dport := r.Port

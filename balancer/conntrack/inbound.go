@@ -19,9 +19,9 @@ func (w *Worker) Inbound(src ServiceSource, t Tuple4, flags TCPFlags, now Tick) 
 	if t.Proto != balancer.TCP && t.Proto != balancer.UDP {
 		return w.untracked(src, &t, nil)
 	}
-	p := packet{t: t, flags: flags}
+	p := packet{flags: flags}
 	w.d.tab.hashIn(&p, &t)
-	return w.inbound(src, &p, now, nil)
+	return w.inbound(src, &p, &t, now, nil)
 }
 
 // untracked handles a client packet of a protocol without connection
@@ -36,7 +36,7 @@ func (w *Worker) untracked(src ServiceSource, t *Tuple4, tl *connTally) InboundR
 
 // inbound is Inbound for a hashed TCP or UDP client packet, counting into
 // tl (nil: into the worker's counters).
-func (w *Worker) inbound(src ServiceSource, p *packet, now Tick, tl *connTally) InboundResult {
+func (w *Worker) inbound(src ServiceSource, p *packet, t *Tuple4, now Tick, tl *connTally) InboundResult {
 	p.sh.mu.Lock()
 	cur, pos := w.d.hitInLocked(src, p, now)
 	if cur != nil {
@@ -44,7 +44,7 @@ func (w *Worker) inbound(src ServiceSource, p *packet, now Tick, tl *connTally) 
 		w.countForward(tl, false)
 		return InboundResult{Action: ActionForward, Real: cur}
 	}
-	return w.inboundLocked(src, p, pos, now, tl)
+	return w.inboundLocked(src, p, t, pos, now, tl)
 }
 
 // hitInLocked is the plain hit of a client packet, with sh locked: a live
@@ -77,7 +77,7 @@ func (d *Tracker) hitInLocked(src ServiceSource, p *packet, now Tick) (*balancer
 // expire_nodest_conn over a weight-0 server. Connections under a
 // persistence template follow it regardless.
 func (d *Tracker) synReschedules(e *connEntry, cur *balancer.RealServer, p *packet) bool {
-	if p.t.Proto != balancer.TCP || p.flags&TCPSyn == 0 || e.flags&flagControlled != 0 {
+	if p.in.proto != balancer.TCP || p.flags&TCPSyn == 0 || e.flags&flagControlled != 0 {
 		return false
 	}
 	if d.cfg.ExpireNodestConn && cur != nil && cur.Weight == 0 {
@@ -89,7 +89,7 @@ func (d *Tracker) synReschedules(e *connEntry, cur *balancer.RealServer, p *pack
 // inboundLocked is everything but the plain hit, with sh locked and pos the
 // lookup's answer: an expired entry, a rescheduling SYN, an entry whose
 // real server left the table, or a miss. It unlocks sh.
-func (w *Worker) inboundLocked(src ServiceSource, p *packet, pos int, now Tick, tl *connTally) InboundResult {
+func (w *Worker) inboundLocked(src ServiceSource, p *packet, t *Tuple4, pos int, now Tick, tl *connTally) InboundResult {
 	d, sh := w.d, p.sh
 	var rel connReleases
 	if pos >= 0 {
@@ -112,11 +112,11 @@ func (w *Worker) inboundLocked(src ServiceSource, p *packet, pos int, now Tick, 
 	if rel.n == 0 {
 		// The common miss: nothing to release, so a plain service can be
 		// scheduled and inserted under this same lock.
-		return w.scheduleLocked(src, p, now, tl)
+		return w.scheduleLocked(src, p, t, now, tl)
 	}
 	sh.mu.Unlock()
 	rel.run(d)
-	return w.schedule(src, p, now, tl)
+	return w.schedule(src, p, t, now, tl)
 }
 
 // scheduleLocked handles a miss with sh still locked from the lookup, and
@@ -125,8 +125,8 @@ func (w *Worker) inboundLocked(src ServiceSource, p *packet, pos int, now Tick, 
 // persistent service or a one-packet datagram unlocks first and goes
 // through schedule, since a template lives in another shard and a
 // goroutine never holds two shard locks.
-func (w *Worker) scheduleLocked(src ServiceSource, p *packet, now Tick, tl *connTally) InboundResult {
-	d, sh, t := w.d, p.sh, &p.t
+func (w *Worker) scheduleLocked(src ServiceSource, p *packet, t *Tuple4, now Tick, tl *connTally) InboundResult {
+	d, sh := w.d, p.sh
 	svc := src.LookupV4(t.Proto, t.Dst, t.DstPort)
 	switch {
 	case svc == nil:
@@ -138,7 +138,7 @@ func (w *Worker) scheduleLocked(src ServiceSource, p *packet, now Tick, tl *conn
 		return w.drop(DropNotSYN)
 	case svc.Persistence > 0 || t.Proto == balancer.UDP && svc.Flags&balancer.FlagOnePacket != 0:
 		sh.mu.Unlock()
-		return w.scheduleService(src, svc, p, now, tl)
+		return w.scheduleService(src, svc, p, t, now, tl)
 	case svc.Key.FWMark == 0 && svc.Key.Port != t.DstPort:
 		sh.mu.Unlock()
 		return w.drop(DropPortZero)
@@ -157,7 +157,7 @@ func (w *Worker) scheduleLocked(src ServiceSource, p *packet, now Tick, tl *conn
 		return w.drop(DropRealNotIPv4)
 	}
 	d.remember(r)
-	e := newConnEntry(p, svc, r)
+	e := newConnEntry(p, t, svc, r)
 	var rel connReleases
 	if !d.admit(src, sh, now, &rel, &w.ctr) {
 		sh.mu.Unlock()
@@ -175,8 +175,7 @@ func (w *Worker) scheduleLocked(src ServiceSource, p *packet, now Tick, tl *conn
 
 // schedule handles a packet that matched no live connection, with no shard
 // lock held.
-func (w *Worker) schedule(src ServiceSource, p *packet, now Tick, tl *connTally) InboundResult {
-	t := &p.t
+func (w *Worker) schedule(src ServiceSource, p *packet, t *Tuple4, now Tick, tl *connTally) InboundResult {
 	svc := src.LookupV4(t.Proto, t.Dst, t.DstPort)
 	if svc == nil {
 		w.countNotService(tl)
@@ -185,7 +184,7 @@ func (w *Worker) schedule(src ServiceSource, p *packet, now Tick, tl *connTally)
 	if t.Proto == balancer.TCP && !w.d.tcpSchedulable(p.flags) {
 		return w.drop(DropNotSYN)
 	}
-	return w.scheduleService(src, svc, p, now, tl)
+	return w.scheduleService(src, svc, p, t, now, tl)
 }
 
 // tcpSchedulable says whether a TCP segment of no connection may start one:
@@ -199,8 +198,8 @@ func (d *Tracker) tcpSchedulable(flags TCPFlags) bool {
 
 // scheduleService schedules a new flow of svc (found, and the TCP flags
 // checked) with no shard lock held.
-func (w *Worker) scheduleService(src ServiceSource, svc *balancer.Service, p *packet, now Tick, tl *connTally) InboundResult {
-	d, sh, t := w.d, p.sh, &p.t
+func (w *Worker) scheduleService(src ServiceSource, svc *balancer.Service, p *packet, t *Tuple4, now Tick, tl *connTally) InboundResult {
+	d, sh := w.d, p.sh
 	w.flow = balancer.Flow{Proto: t.Proto, Src: connAddrFrom4(t.Src), Dst: connAddrFrom4(t.Dst), SrcPort: t.SrcPort, DstPort: t.DstPort}
 	onePacket := t.Proto == balancer.UDP && svc.Flags&balancer.FlagOnePacket != 0
 
@@ -245,7 +244,7 @@ func (w *Worker) scheduleService(src ServiceSource, svc *balancer.Service, p *pa
 		return InboundResult{Action: ActionForward, Real: r, Service: svc}
 	}
 
-	e := newConnEntry(p, svc, r)
+	e := newConnEntry(p, t, svc, r)
 	if controlled {
 		e.flags |= flagControlled
 		e.aux |= uint32(maskBits)

@@ -5,7 +5,7 @@ package conntrack
 // view and returns the virtual address and port to rewrite the source to.
 // Outbound does not allocate.
 func (w *Worker) Outbound(src ServiceSource, t Tuple4, flags TCPFlags, now Tick) OutboundResult {
-	p := packet{t: t, flags: flags}
+	p := packet{flags: flags}
 	w.d.tab.hashOut(&p, &t)
 	return w.outbound(src, &p, now, nil)
 }

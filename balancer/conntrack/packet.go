@@ -4,16 +4,17 @@ import (
 	"unsafe"
 )
 
-// packet is one packet on its way through the tracker: its tuple and TCP
-// flags, and the hashing done before any lock is taken (its shard, its
-// entry's key and hash, the cache line to prefetch). Inbound and Outbound
-// build one on the stack; the batch calls keep one per batch slot, hashed
-// for the whole batch before the locked lookups. The tuple is a copy, not
-// a pointer: escape analysis does not tell a struct's pointer fields apart,
-// and the shard pointer leaks (to its mutex), so a tuple pointer beside it
-// would move Inbound's tuple to the heap.
+// packet is one packet on its way through the tracker: its TCP flags and
+// the hashing done before any lock is taken (its shard, its entry's key
+// and hash, the cache line to prefetch). Inbound and Outbound build one on
+// the stack; the batch calls keep one per batch slot, hashed for the whole
+// batch before the locked lookups. It is one cache line: a plain hit needs
+// nothing else, and the paths that schedule take the packet's tuple beside
+// it. (A tuple copy would take a second line per slot, and a tuple pointer
+// would move Inbound's tuple to the heap: escape analysis does not tell a
+// struct's pointer fields apart, and the shard pointer leaks to its
+// mutex.)
 type packet struct {
-	t     Tuple4
 	sh    *connShard
 	h     uint64
 	in    inKey
@@ -34,7 +35,7 @@ const (
 	connSlotReply              // a NAT reply
 )
 
-// hashIn hashes client tuple t into p; the caller sets p.t and p.flags.
+// hashIn hashes client tuple t into p; the caller sets p.flags.
 func (tab *connTable) hashIn(p *packet, t *Tuple4) {
 	i := tab.shardIndex(connBE32(t.Src), t.SrcPort, t.Proto)
 	p.sh, p.shard = &tab.shards[i], uint16(i)
