@@ -341,9 +341,10 @@ func packetIDs(p *Parsed, fromClient bool) traceIDs {
 // reason), inbound and outbound mark the balancer's decision, sent the
 // first frame transmitted for it. Nothing here reaches into the worker.
 
-// begin starts a frame.
+// begin starts a frame. The last frame's ids go too: a drop whose ids are
+// not known (not_ours) must not carry them into its sample.
 func (t *traceRing) begin() {
-	t.cur, t.decided, t.tried = nil, false, false
+	t.cur, t.decided, t.tried, t.ids = nil, false, false, traceIDs{}
 }
 
 // end finishes the frame begin started: frame as received (p parsed), r

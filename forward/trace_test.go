@@ -347,3 +347,27 @@ func TestTraceICMPError(t *testing.T) {
 		t.Errorf("sample %+v, after %x", s.TraceSample, s.after)
 	}
 }
+
+// TestTraceBatchOrder: a traced batch takes the batch path, and each
+// frame's sample is judged on that frame alone: a not_ours drop right
+// after a forwarded frame is sampled exactly like one before it, with
+// nothing of the forwarded frame's decision.
+func TestTraceBatchOrder(t *testing.T) {
+	f := newLoopFixture(t, balancer.DR, 80)
+	tr, err := f.loop.StartTrace(TraceConfig{Filter: TraceFilter{Reason: FrameDrop(DropNotOurs)}, Rate: MaxTraceRate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Stop()
+	syn := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil)
+	notVIP := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, [4]byte{10, 0, 1, 1}, 40000, 22, true, false, nil)
+	f.feedBatch(f.client, notVIP, syn, notVIP)
+	got := drain(tr)
+	if len(got) != 2 {
+		t.Fatalf("%d samples, want the two not_ours frames", len(got))
+	}
+	a, b := got[0].TraceSample, got[1].TraceSample
+	if a.Drop != FrameDrop(DropNotOurs) || b.Drop != a.Drop || b.HasService != a.HasService || b.VIP != a.VIP || b.VPort != a.VPort || b.Real != a.Real {
+		t.Errorf("the not_ours frame after the SYN was sampled as %+v, the one before it as %+v", b, a)
+	}
+}

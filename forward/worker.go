@@ -127,7 +127,7 @@ func (w *worker) handleBatch(frames []afpacket.Frame) {
 	for j := range w.pend[:n] {
 		pf := &w.pend[j]
 		f, p := &frames[pf.frame], &w.ps[pf.frame]
-		if tr != nil && pf.kind != pendingTraced {
+		if tr != nil {
 			w.traceBegin()
 		}
 		switch pf.kind {
