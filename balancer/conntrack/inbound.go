@@ -19,8 +19,14 @@ func (w *Worker) Inbound(src ServiceSource, t Tuple4, flags TCPFlags, now Tick) 
 	if t.Proto != balancer.TCP && t.Proto != balancer.UDP {
 		return w.untracked(src, &t, nil)
 	}
-	p := packet{flags: flags}
-	w.d.tab.hashIn(&p, &t)
+	// Only what the lookup reads, spelled out so that it inlines here
+	// (hashIn also prepares prefetching and grouping, for batches).
+	tab := w.d.tab
+	var p packet
+	p.flags = flags
+	p.sh = &tab.shards[tab.shardIndex(connBE32(t.Src), t.SrcPort, t.Proto)]
+	p.in = makeInKey(t.Src, t.Dst, t.SrcPort, t.DstPort, t.Proto, kindConn)
+	p.h = tab.hash.in(&p.in)
 	return w.inbound(src, &p, &t, now, nil)
 }
 

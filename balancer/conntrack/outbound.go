@@ -5,8 +5,13 @@ package conntrack
 // view and returns the virtual address and port to rewrite the source to.
 // Outbound does not allocate.
 func (w *Worker) Outbound(src ServiceSource, t Tuple4, flags TCPFlags, now Tick) OutboundResult {
-	p := packet{flags: flags}
-	w.d.tab.hashOut(&p, &t)
+	// As in Inbound: only what the lookup reads, inlined.
+	tab := w.d.tab
+	var p packet
+	p.flags = flags
+	p.sh = &tab.shards[tab.shardIndex(connBE32(t.Dst), t.DstPort, t.Proto)]
+	p.out = makeOutKey(&t)
+	p.h = tab.hash.out(&p.out)
 	return w.outbound(src, &p, now, nil)
 }
 
