@@ -1,12 +1,11 @@
-// Package balancer is the decision logic of a director: virtual services,
-// real servers, the IPVS schedulers and the connection table.
+// Package balancer is the scheduling logic of a director: virtual services,
+// real servers, their counters and the IPVS schedulers, published as
+// immutable Table snapshots that the control plane swaps in atomically.
 //
-// It does no I/O and knows nothing about frames. The packet loop in package
-// forward hands it a flow (addresses, ports, protocol, TCP flags) and gets back
-// a real server and a connection entry; the control plane builds immutable
-// Table snapshots and swaps them in atomically.
+// It does no I/O and keeps no per-connection state: the connection table
+// lives in package balancer/conntrack, which picks a real server through
+// this package's exported API.
 //
 // The semantics follow Linux IPVS (net/netfilter/ipvs): scheduler formulas,
-// the TCP state machine and its timeouts, active/inactive accounting,
-// persistence templates and weight-0 quiescing.
+// active/inactive accounting and weight-0 quiescing.
 package balancer

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 )
 
 // eventLog collects a Router's events for a test to wait on.
@@ -79,7 +80,7 @@ func startBFDD(t *testing.T, ns *netns.NS, peer, local string, rxMs, txMs int) *
 // the detection time when bfdd is killed (it sends nothing more), comes
 // back Up when bfdd restarts.
 func TestFRRInterop(t *testing.T) {
-	a, b := netns.Pair(t, "veth0", "10.91.0.1/24", "veth1", "10.91.0.2/24")
+	a, b := netnstest.Pair(t, "veth0", "10.91.0.1/24", "veth1", "10.91.0.2/24")
 	peer := startBFDD(t, b, "10.91.0.1", "10.91.0.2", 60, 40)
 
 	events := newEventLog()
@@ -167,7 +168,7 @@ func TestFRRInteropIPv6(t *testing.T) {
 // received TTL allowed max_hops below 255) comes Up with bfdd's multihop
 // peer.
 func TestFRRInteropMultihop(t *testing.T) {
-	a, b := netns.Pair(t, "veth0", "10.95.0.1/24", "veth1", "10.95.0.2/24")
+	a, b := netnstest.Pair(t, "veth0", "10.95.0.1/24", "veth1", "10.95.0.2/24")
 	startBFDD(t, b, "10.95.0.1 multihop", "10.95.0.2", 100, 100)
 	events := newEventLog()
 	r := runRouter(t, a, RouterConfig{OnChange: events.add, Sessions: []SessionConfig{{Name: "mh",

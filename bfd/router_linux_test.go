@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 )
 
 // TestRouterWire checks the RFC 5881 encapsulation on real sockets in a
@@ -74,10 +75,10 @@ func testRouterWire(t *testing.T, aStr, bStr string, bits int) {
 	}
 }
 
-// pair is netns.Pair with addresses usable at once: nodad, because an
+// pair is netnstest.Pair with addresses usable at once: nodad, because an
 // IPv6 address under duplicate detection cannot be bound.
 func pair(t *testing.T, aAddr, bAddr netip.Addr, bits int) (a, b *netns.NS) {
-	a, b = netns.Pair(t, "veth0", "", "veth1", "")
+	a, b = netnstest.Pair(t, "veth0", "", "veth1", "")
 	for _, x := range []struct {
 		ns   *netns.NS
 		dev  string
@@ -121,7 +122,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // address, an interface coming up) does not stop the Router, as in
 // keepalived; the session starts sending once the address appears.
 func TestSourceAddressLater(t *testing.T) {
-	a, b := netns.Pair(t, "veth0", "", "veth1", "10.94.0.2/24")
+	a, b := netnstest.Pair(t, "veth0", "", "veth1", "10.94.0.2/24")
 	aAddr, bAddr := netip.MustParseAddr("10.94.0.1"), netip.MustParseAddr("10.94.0.2")
 	var peerIn *listener
 	if err := b.Do(func() (err error) { peerIn, err = listen(false, Port); return err }); err != nil {

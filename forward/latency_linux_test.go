@@ -15,9 +15,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward/afpacket"
 	"github.com/ulvs/ulvs/forward/neigh"
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 )
 
 // TestLoneDatagramLatency sends single UDP datagrams, one at a time, to an
@@ -35,7 +37,7 @@ import (
 // The assertion is relative: the director's extra latency over the kernel
 // path, in the median, must be under half the V3 ring's.
 func TestLoneDatagramLatency(t *testing.T) {
-	env := netns.ForTest(t)
+	env := netnstest.ForTest(t)
 	lvs, err := netns.NewLVS(env, netns.Options{Reals: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +137,7 @@ func startLatencyLoop(t *testing.T, lvs *netns.LVS, realIP netip.Addr, port uint
 	}
 	var table atomic.Pointer[balancer.Table]
 	table.Store(tab)
-	dir, err := balancer.NewDirector(balancer.DirectorConfig{MaxConns: 1 << 10})
+	dir, err := conntrack.New(conntrack.Config{MaxConns: 1 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +151,7 @@ func startLatencyLoop(t *testing.T, lvs *netns.LVS, realIP netip.Addr, port uint
 	vips.Claim(lvs.VIP.As4())
 	var loop *Loop
 	if err := lvs.Director.Do(func() error {
-		loop, err = NewLoop(LoopConfig{Client: client, Reals: reals, Table: &table, Director: dir, VIPs: vips,
+		loop, err = NewLoop(LoopConfig{Client: client, Reals: reals, Table: &table, Tracker: dir, VIPs: vips,
 			Workers: 1, IO: afpacket.ModeRing, IOConfig: &afpacket.Config{RxVersion: rxVersion}})
 		return err
 	}); err != nil {

@@ -5,23 +5,24 @@ import (
 
 	"github.com/ulvs/ulvs/balancer"
 	"github.com/ulvs/ulvs/forward/afpacket"
+	"github.com/ulvs/ulvs/forward/afpacket/afpackettest"
 )
 
 // stopAfterConn hands out its queued frames on the first Receive, and on
 // the second notes what the loop had transmitted by then and stops it.
 type stopAfterConn struct {
-	*memConn
+	*afpackettest.Conn
 	calls             int
 	sentBy, flushedBy int // the real side's commits and flushes at the second Receive
-	tx                *memConn
+	tx                *afpackettest.Conn
 }
 
 func (c *stopAfterConn) Receive(frames []afpacket.Frame) (int, error) {
 	c.calls++
 	if c.calls == 1 {
-		return c.memConn.Receive(frames)
+		return c.Conn.Receive(frames)
 	}
-	c.sentBy, c.flushedBy = c.tx.nsent, c.tx.flushes
+	c.sentBy, c.flushedBy = c.tx.NSent, c.tx.Flushes
 	return 0, afpacket.ErrClosed
 }
 
@@ -30,8 +31,8 @@ func (c *stopAfterConn) Receive(frames []afpacket.Frame) (int, error) {
 // back for a fuller batch.
 func TestLoneFrameFlushedWithItsBatch(t *testing.T) {
 	f := newLoopFixture(t, balancer.NAT, 8080)
-	rx := &stopAfterConn{memConn: f.client.rx.(*memConn), tx: f.rconn}
-	rx.rx = append(rx.rx, tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil))
+	rx := &stopAfterConn{Conn: f.client.rx.(*afpackettest.Conn), tx: f.rconn}
+	rx.RX = append(rx.RX, tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil))
 	f.client.rx = rx
 	if err := f.client.run(); err != nil {
 		t.Fatal(err)

@@ -10,31 +10,11 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward/afpacket"
+	"github.com/ulvs/ulvs/forward/afpacket/afpackettest"
 	"github.com/ulvs/ulvs/forward/neigh"
 )
-
-// ringConn is a memConn whose TX slots walk a ring as large as the
-// default TX ring, so that a benchmark pays the cache misses a real ring
-// costs.
-type ringConn struct {
-	memConn
-	ring  []byte
-	frame int
-	head  int
-}
-
-func newRingConn() *ringConn {
-	return &ringConn{ring: make([]byte, afpacket.DefaultTxFrames*afpacket.DefaultFrameSize), frame: afpacket.DefaultFrameSize}
-}
-
-func (c *ringConn) TxSlot() []byte { return c.ring[c.head*c.frame : (c.head+1)*c.frame] }
-func (c *ringConn) Commit(int) {
-	c.nsent++
-	if c.head++; c.head == afpacket.DefaultTxFrames {
-		c.head = 0
-	}
-}
 
 // udpBenchFlows is the figures' workload (docs/benchmarks.md): 64-byte
 // UDP frames of 10k flows to one service with four real servers.
@@ -58,7 +38,7 @@ func udpBenchFrame(tb testing.TB, i int) []byte {
 // newUDPBenchFixture is a loop whose client worker forwards the figures'
 // workload by method m to four real servers, with the daemon's default
 // connection table size and a full-size TX ring.
-func newUDPBenchFixture(tb testing.TB, m balancer.Method) (*loopFixture, *ringConn) {
+func newUDPBenchFixture(tb testing.TB, m balancer.Method) (*loopFixture, *afpackettest.Conn) {
 	tb.Helper()
 	var reals []balancer.RealConfig
 	static := map[[4]byte][6]byte{}
@@ -77,7 +57,7 @@ func newUDPBenchFixture(tb testing.TB, m balancer.Method) (*loopFixture, *ringCo
 	}
 	f := &loopFixture{}
 	f.table.Store(tab)
-	dir, err := balancer.NewDirector(balancer.DirectorConfig{})
+	dir, err := conntrack.New(conntrack.Config{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -90,17 +70,19 @@ func newUDPBenchFixture(tb testing.TB, m balancer.Method) (*loopFixture, *ringCo
 	vips := new(neigh.VIPSet)
 	vips.Claim(lpVIP)
 	f.loop, err = NewLoop(LoopConfig{
-		Client: client, Reals: back, Table: &f.table, Director: dir, VIPs: vips, Workers: 1,
-		Clock: func() balancer.Tick { return 1000 },
+		Client: client, Reals: back, Table: &f.table, Tracker: dir, VIPs: vips, Workers: 1,
+		Clock: func() conntrack.Tick { return 1000 },
 		Open: func(ifname string, _ *afpacket.Config) (afpacket.Conn, error) {
-			return &memConn{name: ifname}, nil
+			return afpackettest.New(ifname), nil
 		},
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	f.client, f.reals = f.loop.workers[0], f.loop.workers[1]
-	rc := newRingConn()
+	// The real-side TX walks a ring as large as the default TX ring, so
+	// that the benchmark pays the cache misses a real ring costs.
+	rc := afpackettest.NewRing("back0", afpacket.DefaultTxFrames, afpacket.DefaultFrameSize)
 	f.client.txReals = rc
 	return f, rc
 }
@@ -144,10 +126,10 @@ func BenchmarkLoopUDP(b *testing.B) {
 				fr := append([]byte(nil), tmpl[i]...)
 				f.client.handleBatch([]afpacket.Frame{{Data: fr, Len: uint32(len(fr))}})
 			}
-			if n := f.loop.cfg.Director.Len(); n != udpBenchFlows {
+			if n := f.loop.cfg.Tracker.Len(); n != udpBenchFlows {
 				b.Fatalf("%d connections, want %d", n, udpBenchFlows)
 			}
-			sent := rc.nsent
+			sent := rc.NSent
 			b.ReportAllocs()
 			j := 0
 			for b.Loop() {
@@ -155,7 +137,7 @@ func BenchmarkLoopUDP(b *testing.B) {
 				f.client.handleBatch(batches[j%nb])
 				j++
 			}
-			if got := rc.nsent - sent; got != j*BatchSize {
+			if got := rc.NSent - sent; got != j*BatchSize {
 				b.Fatalf("sent %d of %d frames: %+v", got, j*BatchSize, f.loop.Stats())
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*BatchSize), "ns/frame")
@@ -164,7 +146,9 @@ func BenchmarkLoopUDP(b *testing.B) {
 	// What the null forwarder does with the same frames: its time is the
 	// floor the methods above are compared with.
 	b.Run("null", func(b *testing.B) {
-		rc := newRingConn()
+		// The real-side TX walks a ring as large as the default TX ring, so
+		// that the benchmark pays the cache misses a real ring costs.
+		rc := afpackettest.NewRing("back0", afpacket.DefaultTxFrames, afpacket.DefaultFrameSize)
 		var frames [BatchSize]afpacket.Frame
 		rx := make([]byte, BatchSize*128)
 		tmpl := udpBenchFrame(b, 1)

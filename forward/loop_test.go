@@ -2,6 +2,7 @@ package forward
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"github.com/ulvs/ulvs/forward/header"
@@ -10,47 +11,18 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward/afpacket"
+	"github.com/ulvs/ulvs/forward/afpacket/afpackettest"
 	"github.com/ulvs/ulvs/forward/neigh"
+	"github.com/ulvs/ulvs/internal/leaktest"
 )
-
-// memConn is an in-memory afpacket.Conn: the test queues received frames
-// and reads what the loop committed. It never allocates after setup.
-type memConn struct {
-	name    string
-	rx      [][]byte
-	slot    [2048]byte
-	sent    [][]byte // copies, for inspection; nil when counting only
-	nsent   int
-	keep    bool
-	flushes int
-}
-
-func (c *memConn) Receive(frames []afpacket.Frame) (int, error) {
-	n := 0
-	for n < len(frames) && len(c.rx) > 0 {
-		frames[n] = afpacket.Frame{Data: c.rx[0], Len: uint32(len(c.rx[0]))}
-		c.rx = c.rx[1:]
-		n++
-	}
-	return n, nil
-}
-func (c *memConn) Release()              {}
-func (c *memConn) TxSlot() []byte        { return c.slot[:] }
-func (c *memConn) Flush() error          { c.flushes++; return nil }
-func (c *memConn) Stats() afpacket.Stats { return afpacket.Stats{} }
-func (c *memConn) Close() error          { return nil }
-func (c *memConn) Commit(n int) {
-	c.nsent++
-	if c.keep {
-		c.sent = append(c.sent, append([]byte(nil), c.slot[:n]...))
-	}
-}
 
 var (
 	lpClientMAC = [6]byte{2, 0, 0, 0, 1, 10}
@@ -65,7 +37,7 @@ var (
 type loopFixture struct {
 	loop          *Loop
 	client, reals *worker
-	cconn, rconn  *memConn // client-side and real-side sockets of each worker's egress
+	cconn, rconn  *afpackettest.Conn // client-side and real-side sockets of each worker's egress
 	table         atomic.Pointer[balancer.Table]
 }
 
@@ -88,7 +60,7 @@ func newLoopFixtureSized(t testing.TB, m balancer.Method, realPort uint16, maxCo
 	}
 	f := &loopFixture{}
 	f.table.Store(tab)
-	dir, err := balancer.NewDirector(balancer.DirectorConfig{MaxConns: maxConns})
+	dir, err := conntrack.New(conntrack.Config{MaxConns: maxConns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,14 +70,15 @@ func newLoopFixtureSized(t testing.TB, m balancer.Method, realPort uint16, maxCo
 	reals := &Port{Name: "back0", MAC: lpBackMAC, MTU: 1500, Addr: [4]byte{10, 0, 2, 1},
 		Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.2.0/24")},
 		Neigh:    neigh.New(neigh.Config{Static: map[[4]byte][6]byte{lpRealIP: lpRealMAC}})}
-	conns := map[string][]*memConn{}
+	conns := map[string][]*afpackettest.Conn{}
 	vips := new(neigh.VIPSet)
 	vips.Claim(lpVIP)
 	f.loop, err = NewLoop(LoopConfig{
-		Client: client, Reals: reals, Table: &f.table, Director: dir, VIPs: vips, Workers: 1,
-		Clock: func() balancer.Tick { return 1000 },
+		Client: client, Reals: reals, Table: &f.table, Tracker: dir, VIPs: vips, Workers: 1,
+		Clock: func() conntrack.Tick { return 1000 },
 		Open: func(ifname string, _ *afpacket.Config) (afpacket.Conn, error) {
-			c := &memConn{name: ifname, keep: true}
+			c := afpackettest.New(ifname)
+			c.Keep = true
 			conns[ifname] = append(conns[ifname], c)
 			return c, nil
 		},
@@ -114,15 +87,15 @@ func newLoopFixtureSized(t testing.TB, m balancer.Method, realPort uint16, maxCo
 		t.Fatal(err)
 	}
 	f.client, f.reals = f.loop.workers[0], f.loop.workers[1]
-	f.rconn = f.client.txReals.(*memConn)
-	f.cconn = f.reals.txClient.(*memConn)
+	f.rconn = f.client.txReals.(*afpackettest.Conn)
+	f.cconn = f.reals.txClient.(*afpackettest.Conn)
 	return f
 }
 
 // feed runs frames through a worker as one batch.
 func (f *loopFixture) feed(w *worker, frames ...[]byte) {
-	rx := w.rx.(*memConn)
-	rx.rx = append(rx.rx, frames...)
+	rx := w.rx.(*afpackettest.Conn)
+	rx.RX = append(rx.RX, frames...)
 	n, _ := rx.Receive(w.frames)
 	w.handleBatch(w.frames[:n])
 	w.flush()
@@ -187,10 +160,10 @@ func TestLoopMethods(t *testing.T) {
 			f := newLoopFixture(t, tt.method, tt.realPort)
 			syn := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil)
 			f.feed(f.client, syn)
-			if len(f.rconn.sent) != 1 {
-				t.Fatalf("%d frames to the real server, want 1; stats %+v", len(f.rconn.sent), f.loop.Stats())
+			if len(f.rconn.Sent) != 1 {
+				t.Fatalf("%d frames to the real server, want 1; stats %+v", len(f.rconn.Sent), f.loop.Stats())
 			}
-			eth, ip, tcp := decodeOK(t, f.rconn.sent[0])
+			eth, ip, tcp := decodeOK(t, f.rconn.Sent[0])
 			if [6]byte(eth.DstMAC) != lpRealMAC || [6]byte(eth.SrcMAC) != lpBackMAC {
 				t.Errorf("MACs %v -> %v", eth.SrcMAC, eth.DstMAC)
 			}
@@ -204,7 +177,7 @@ func TestLoopMethods(t *testing.T) {
 					t.Errorf("DR changed L3/L4: dst %v:%d ttl %d", ip.DstIP, tcp.DstPort, ip.TTL)
 				}
 			case balancer.TUN:
-				outer := gopacket.NewPacket(f.rconn.sent[0], layers.LayerTypeEthernet, gopacket.Default).Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+				outer := gopacket.NewPacket(f.rconn.Sent[0], layers.LayerTypeEthernet, gopacket.Default).Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 				if outer.Protocol != layers.IPProtocolIPv4 || [4]byte(outer.DstIP.To4()) != lpRealIP || [4]byte(outer.SrcIP.To4()) != [4]byte{10, 0, 2, 1} {
 					t.Errorf("TUN outer header %v -> %v proto %v", outer.SrcIP, outer.DstIP, outer.Protocol)
 				}
@@ -217,10 +190,10 @@ func TestLoopMethods(t *testing.T) {
 			}
 			reply := tcpFrame(t, lpBackMAC, lpRealMAC, lpRealIP, lpClientIP, 8080, 40000, true, true, []byte("hello"))
 			f.feed(f.reals, reply)
-			if len(f.cconn.sent) != 1 {
-				t.Fatalf("%d NAT replies to the client, want 1; stats %+v", len(f.cconn.sent), f.loop.Stats())
+			if len(f.cconn.Sent) != 1 {
+				t.Fatalf("%d NAT replies to the client, want 1; stats %+v", len(f.cconn.Sent), f.loop.Stats())
 			}
-			eth, ip, tcp = decodeOK(t, f.cconn.sent[0])
+			eth, ip, tcp = decodeOK(t, f.cconn.Sent[0])
 			if [4]byte(ip.SrcIP.To4()) != lpVIP || tcp.SrcPort != 80 || [6]byte(eth.DstMAC) != lpClientMAC || [6]byte(eth.SrcMAC) != lpFrontMAC {
 				t.Errorf("NAT reply: %v:%d from %v to %v", ip.SrcIP, tcp.SrcPort, eth.SrcMAC, eth.DstMAC)
 			}
@@ -245,15 +218,15 @@ func TestLoopARPAndNotOurs(t *testing.T) {
 	neigh.Request(req, lpClientMAC, other, lpVIP)
 	notVIP := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, [4]byte{10, 0, 1, 1}, 40000, 22, true, false, nil)
 	f.feed(f.client, req, notVIP)
-	cl := f.client.txClient.(*memConn)
-	if len(cl.sent) != 1 {
-		t.Fatalf("%d ARP replies, want 1", len(cl.sent))
+	cl := f.client.txClient.(*afpackettest.Conn)
+	if len(cl.Sent) != 1 {
+		t.Fatalf("%d ARP replies, want 1", len(cl.Sent))
 	}
-	a := gopacket.NewPacket(cl.sent[0], layers.LayerTypeEthernet, gopacket.Default).Layer(layers.LayerTypeARP).(*layers.ARP)
+	a := gopacket.NewPacket(cl.Sent[0], layers.LayerTypeEthernet, gopacket.Default).Layer(layers.LayerTypeARP).(*layers.ARP)
 	if a.Operation != layers.ARPReply || [4]byte(a.SourceProtAddress) != lpVIP || [6]byte(a.SourceHwAddress) != lpFrontMAC {
 		t.Errorf("ARP reply %+v", a)
 	}
-	if len(f.rconn.sent) != 0 {
+	if len(f.rconn.Sent) != 0 {
 		t.Errorf("traffic to the director's own address was forwarded")
 	}
 	if s := f.loop.Stats(); s.Drops[DropNotOurs] != 1 || s.ARPReplies != 1 {
@@ -311,8 +284,8 @@ func TestLoopNoAllocs(t *testing.T) {
 	for _, mode := range traceModes {
 		for _, m := range []balancer.Method{balancer.NAT, balancer.DR, balancer.TUN} {
 			f := newLoopFixture(t, m, 80)
-			f.rconn.keep, f.cconn.keep = false, false
-			f.client.txClient.(*memConn).keep = false
+			f.rconn.Keep, f.cconn.Keep = false, false
+			f.client.txClient.(*afpackettest.Conn).Keep = false
 			syn := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil)
 			data := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, false, true, make([]byte, 100))
 			reply := tcpFrame(t, lpBackMAC, lpRealMAC, lpRealIP, lpClientIP, 80, 40000, false, true, make([]byte, 100))
@@ -357,7 +330,7 @@ func TestLoopNoAllocs(t *testing.T) {
 	}
 }
 
-// BenchmarkLoopFrame measures one established-flow frame through handle
+// BenchmarkLoopFrame measures one established-flow frame through handleBatch
 // per method, with tracing off and in each armed state (traceModes).
 func BenchmarkLoopFrame(b *testing.B) {
 	for _, m := range []balancer.Method{balancer.NAT, balancer.DR, balancer.TUN} {
@@ -368,19 +341,18 @@ func BenchmarkLoopFrame(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				f := newLoopFixture(b, m, 80)
-				f.rconn.keep = false
+				f.rconn.Keep = false
 				f.feed(f.client, tcpFrame(b, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil))
 				stop, refill := f.armTrace(b, mode)
 				defer stop()
 				data := tcpFrame(b, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, false, true, make([]byte, 18))
 				buf := make([]byte, len(data))
-				fr := afpacket.Frame{Data: buf, Len: uint32(len(buf))}
-				tab := f.table.Load()
+				batch := []afpacket.Frame{{Data: buf, Len: uint32(len(buf))}}
 				b.ReportAllocs()
 				for b.Loop() {
 					refill()
 					copy(buf, data)
-					f.client.handle(&fr, tab, 1000)
+					f.client.handleBatch(batch)
 				}
 			})
 		}
@@ -395,10 +367,10 @@ func TestLoopStep(t *testing.T) {
 	if err := f.loop.Step(f.loop.cfg.Client, afpacket.Frame{Data: syn, Len: uint32(len(syn))}); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.rconn.sent) != 1 {
-		t.Fatalf("sent %d frames to the real side, want 1", len(f.rconn.sent))
+	if len(f.rconn.Sent) != 1 {
+		t.Fatalf("sent %d frames to the real side, want 1", len(f.rconn.Sent))
 	}
-	_, ip, tcp := decodeOK(t, f.rconn.sent[0])
+	_, ip, tcp := decodeOK(t, f.rconn.Sent[0])
 	if !ip.DstIP.Equal(net.IP(lpRealIP[:])) || tcp.DstPort != 8080 {
 		t.Errorf("Step sent %v:%d, want %v:8080", ip.DstIP, tcp.DstPort, net.IP(lpRealIP[:]))
 	}
@@ -417,7 +389,7 @@ func TestLoopStep(t *testing.T) {
 func BenchmarkLoopBatch(b *testing.B) {
 	for _, conns := range []int{1 << 10, 1 << 20} {
 		f := newLoopFixtureSized(b, balancer.DR, 80, conns+conns/4)
-		f.rconn.keep = false
+		f.rconn.Keep = false
 		tmpl := tcpFrame(b, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil)
 		flow := func(i int, syn bool) []byte {
 			fr := append([]byte(nil), tmpl...)
@@ -438,7 +410,7 @@ func BenchmarkLoopBatch(b *testing.B) {
 				batch = batch[:0]
 			}
 		}
-		if n := f.loop.cfg.Director.Len(); n < conns*9/10 {
+		if n := f.loop.cfg.Tracker.Len(); n < conns*9/10 {
 			b.Fatalf("%d connections set up, want %d", n, conns)
 		}
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -450,7 +422,6 @@ func BenchmarkLoopBatch(b *testing.B) {
 				batches[j] = append(batches[j], afpacket.Frame{Data: fr, Len: uint32(len(fr))})
 			}
 		}
-		tab := f.table.Load()
 		b.Run(fmt.Sprintf("batch/%d", conns), func(b *testing.B) {
 			b.ReportAllocs()
 			j := 0
@@ -465,7 +436,7 @@ func BenchmarkLoopBatch(b *testing.B) {
 			j := 0
 			for b.Loop() {
 				for i := range batches[j%nb] {
-					f.client.handle(&batches[j%nb][i], tab, 1000)
+					f.client.handleBatch(batches[j%nb][i : i+1])
 				}
 				j++
 			}
@@ -480,12 +451,12 @@ func BenchmarkLoopBatch(b *testing.B) {
 // per table).
 func TestServiceMemoFollowsTable(t *testing.T) {
 	f := newLoopFixture(t, balancer.DR, 80)
-	f.rconn.keep = false
+	f.rconn.Keep = false
 	syn := func(port uint16) []byte {
 		return tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, port, 80, true, false, nil)
 	}
 	f.feed(f.client, syn(40000))
-	if got := f.rconn.nsent; got != 1 {
+	if got := f.rconn.NSent; got != 1 {
 		t.Fatalf("sent %d frames for the service, want 1", got)
 	}
 	empty, err := balancer.NewTable(f.table.Load(), nil)
@@ -495,7 +466,7 @@ func TestServiceMemoFollowsTable(t *testing.T) {
 	f.table.Store(empty)
 	// The same flow: past classify, its connection entry would decide.
 	f.feed(f.client, syn(40000))
-	if got := f.rconn.nsent; got != 1 {
+	if got := f.rconn.NSent; got != 1 {
 		t.Errorf("sent %d frames after the service was removed, want still 1", got)
 	}
 	if d := f.loop.Stats().Drops[DropNotOurs]; d != 1 {
@@ -515,14 +486,14 @@ func TestLoopNATTimeExceededQuotesReceivedFrame(t *testing.T) {
 	syn[14+10], syn[14+11] = 0, 0
 	binary.BigEndian.PutUint16(syn[14+10:], ^header.Checksum(syn[14:34], 0))
 	f.feed(f.client, append([]byte(nil), syn...))
-	if len(f.rconn.sent) != 0 {
-		t.Fatalf("%d frames went to the real server", len(f.rconn.sent))
+	if len(f.rconn.Sent) != 0 {
+		t.Fatalf("%d frames went to the real server", len(f.rconn.Sent))
 	}
-	back := f.client.txClient.(*memConn)
-	if len(back.sent) != 1 {
-		t.Fatalf("%d frames back to the client, want the ICMP error; stats %+v", len(back.sent), f.loop.Stats())
+	back := f.client.txClient.(*afpackettest.Conn)
+	if len(back.Sent) != 1 {
+		t.Fatalf("%d frames back to the client, want the ICMP error; stats %+v", len(back.Sent), f.loop.Stats())
 	}
-	p := gopacket.NewPacket(back.sent[0], layers.LayerTypeEthernet, gopacket.Default)
+	p := gopacket.NewPacket(back.Sent[0], layers.LayerTypeEthernet, gopacket.Default)
 	icmp, _ := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
 	if icmp == nil || icmp.TypeCode.Type() != layers.ICMPv4TypeTimeExceeded {
 		t.Fatalf("sent %v, want ICMP time exceeded", p)
@@ -548,13 +519,41 @@ func TestLoopFollowsNeighbourChange(t *testing.T) {
 	moved := [6]byte{2, 0, 0, 0, 2, 99}
 	f.loop.cfg.Reals.Neigh.SetStatic(lpRealIP, moved)
 	f.feed(f.client, frame(40001))
-	if len(f.rconn.sent) != 2 {
-		t.Fatalf("sent %d frames, want 2", len(f.rconn.sent))
+	if len(f.rconn.Sent) != 2 {
+		t.Fatalf("sent %d frames, want 2", len(f.rconn.Sent))
 	}
-	if got := [6]byte(f.rconn.sent[0][0:6]); got != lpRealMAC {
+	if got := [6]byte(f.rconn.Sent[0][0:6]); got != lpRealMAC {
 		t.Errorf("first frame to %x, want %x", got, lpRealMAC)
 	}
-	if got := [6]byte(f.rconn.sent[1][0:6]); got != moved {
+	if got := [6]byte(f.rconn.Sent[1][0:6]); got != moved {
 		t.Errorf("frame after the change to %x, want the new MAC %x", got, moved)
+	}
+}
+
+// TestLoopRunStopsCleanly: Run forwards what its workers receive, returns
+// nil when its context ends, and leaves no goroutine behind.
+func TestLoopRunStopsCleanly(t *testing.T) {
+	leaktest.Check(t)
+	f := newLoopFixture(t, balancer.NAT, 8080)
+	rx := f.client.rx.(*afpackettest.Conn)
+	rx.RX = append(rx.RX, tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.loop.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.loop.Stats().TxFrames == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10s of its context ending")
+	}
+	if s := f.loop.Stats(); s.RxFrames != 1 || s.Inbound != 1 || len(f.rconn.Sent) != 1 {
+		t.Errorf("stats %+v, %d frames sent: want the SYN received and forwarded", s, len(f.rconn.Sent))
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/balancer"
-	"github.com/ulvs/ulvs/forward/afpacket"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 )
 
 // Tracing lets `ulvs trace` watch the running data plane. StartTrace arms
@@ -47,21 +47,21 @@ type TraceReason uint16
 func FrameDrop(r DropReason) TraceReason { return TraceReason(r) }
 
 // BalancerDrop is the TraceReason of a balancer drop.
-func BalancerDrop(r balancer.DropReason) TraceReason {
+func BalancerDrop(r conntrack.DropReason) TraceReason {
 	return TraceReason(NumDropReasons) + TraceReason(r)
 }
 
-const numTraceReasons = TraceReason(NumDropReasons) + TraceReason(balancer.NumDropReasons)
+const numTraceReasons = TraceReason(NumDropReasons) + TraceReason(conntrack.NumDropReasons)
 
 // String names the reason as ulvs inspect does: the packet loop's counter
 // label ("ttl_expired"), or "balancer:" and the balancer's
-// ("balancer:tcp-not-syn").
+// ("balancer:tcp_not_syn").
 func (r TraceReason) String() string {
 	switch {
 	case r < TraceReason(NumDropReasons):
 		return DropReason(r).String()
 	case r < numTraceReasons:
-		return "balancer:" + balancer.DropReason(r-TraceReason(NumDropReasons)).String()
+		return "balancer:" + conntrack.DropReason(r-TraceReason(NumDropReasons)).String()
 	}
 	return "unknown"
 }
@@ -69,11 +69,11 @@ func (r TraceReason) String() string {
 // ParseTraceReason reads a reason as String writes it.
 func ParseTraceReason(s string) (TraceReason, error) {
 	for r := TraceReason(1); r < numTraceReasons; r++ {
-		if r != BalancerDrop(balancer.DropNone) && r.String() == s {
+		if r != BalancerDrop(conntrack.DropNone) && r.String() == s {
 			return r, nil
 		}
 	}
-	return 0, fmt.Errorf("drop reason %q: use a drop counter's name such as not_ours, ttl_expired, neigh_miss or balancer:tcp-not-syn (ulvs list --json shows them)", s)
+	return 0, fmt.Errorf("drop reason %q: use a drop counter's name such as not_ours, ttl_expired, neigh_miss or balancer:tcp_not_syn (ulvs list --json shows them)", s)
 }
 
 // idsKnown reports whether a frame dropped for r got far enough through
@@ -317,11 +317,10 @@ func (s *traceSlot) setBefore(frame []byte) {
 	s.beforeLen = len(frame)
 }
 
-// packetIDs reads the ids of the frame in w.p: the service tuple and
-// client of a client-side frame (or of the connection an ICMP error
-// quotes), the client of a real-side one.
-func (w *worker) packetIDs(fromClient bool) traceIDs {
-	p := w.p
+// packetIDs reads the ids of frame p: the service tuple and client of a
+// client-side frame (or of the connection an ICMP error quotes), the
+// client of a real-side one.
+func packetIDs(p *Parsed, fromClient bool) traceIDs {
 	if p.ICMPRelated {
 		q := &p.Inner
 		// The quote from the client side went VIP -> client; from the
@@ -337,13 +336,22 @@ func (w *worker) packetIDs(fromClient bool) traceIDs {
 	return traceIDs{proto: p.Proto, client: p.Dst}
 }
 
-// handleTraced is handle with a trace armed.
-func (w *worker) handleTraced(f *afpacket.Frame, tab *balancer.Table, now balancer.Tick) {
-	t := w.tr
-	t.cur, t.decided, t.tried = nil, false, false
-	w.ctr.last = 0
-	w.process(f, tab, now)
-	r := w.ctr.last
+// The worker's hook into a trace is its ring and these methods: begin and
+// end bracket each frame (the worker resets and then passes its last drop
+// reason), inbound and outbound mark the balancer's decision, sent the
+// first frame transmitted for it. Nothing here reaches into the worker.
+
+// begin starts a frame. The last frame's ids go too: a drop whose ids are
+// not known (not_ours) must not carry them into its sample.
+func (t *traceRing) begin() {
+	t.cur, t.decided, t.tried, t.ids = nil, false, false, traceIDs{}
+}
+
+// end finishes the frame begin started: frame as received (p parsed), r
+// its drop reason (0 when it was forwarded or answered). It publishes the
+// sample inbound or outbound took, or takes one now for a drop the filter
+// wants.
+func (t *traceRing) end(frame []byte, p *Parsed, fromClient bool, r TraceReason) {
 	if s := t.cur; s != nil {
 		t.cur = nil
 		if r != 0 && t.m.outcome == TraceForwarded {
@@ -357,12 +365,11 @@ func (w *worker) handleTraced(f *afpacket.Frame, tab *balancer.Table, now balanc
 	if r == 0 || t.tried || !t.m.wantDrop(r) {
 		return
 	}
-	fromClient := w.in == w.loop.cfg.Client
 	ids, known := t.ids, true
 	if !t.decided {
 		known = r.idsKnown()
 		if known {
-			ids = w.packetIDs(fromClient)
+			ids = packetIDs(p, fromClient)
 		}
 	}
 	if !t.m.match(&ids, known) {
@@ -374,17 +381,16 @@ func (w *worker) handleTraced(f *afpacket.Frame, tab *balancer.Table, now balanc
 	}
 	s.ids, s.idsKnown, s.fromCl, s.reason = ids, known, fromClient, r
 	s.rewritten = r == FrameDrop(DropNoRoom) && t.decided && !ids.tun
-	s.setBefore(f.Data)
+	s.setBefore(frame)
 	t.publish()
 }
 
-// traceDecided runs when the balancer has decided for a frame, before any
+// decide runs when the balancer has decided for a frame, before any
 // rewrite: a frame the filter selects is copied now, as received.
-func (w *worker) traceDecided(frame []byte, ids traceIDs, fromClient bool) {
-	t := w.tr
+func (t *traceRing) decide(frame []byte, ids traceIDs, fromClient bool) {
 	t.ids, t.decided = ids, true
 	if t.m.outcome == TraceDropped {
-		return // only drops are wanted: handleTraced copies them, unchanged
+		return // only drops are wanted: end copies them, unchanged
 	}
 	t.tried = true
 	if !t.m.match(&ids, true) {
@@ -399,26 +405,25 @@ func (w *worker) traceDecided(frame []byte, ids traceIDs, fromClient bool) {
 	t.cur = s
 }
 
-// traceInbound is traceDecided for a client-side frame going to real
-// server r.
-func (w *worker) traceInbound(frame []byte, r *balancer.RealServer) {
-	ids := w.packetIDs(true)
+// inbound is decide for client-side frame p going to real server r.
+func (t *traceRing) inbound(frame []byte, p *Parsed, r *balancer.RealServer) {
+	ids := packetIDs(p, true)
 	ids.real, ids.tun = r.ID, r.Method == balancer.TUN
-	w.traceDecided(frame, ids, true)
+	t.decide(frame, ids, true)
 }
 
-// traceOutbound is traceDecided for a NAT reply from real server r
-// (or an ICMP error about one) to the client, for service vip:vport.
-func (w *worker) traceOutbound(frame []byte, r balancer.RealID, vip [4]byte, vport uint16) {
-	ids := w.packetIDs(false)
+// outbound is decide for a NAT reply p from real server r (or an ICMP
+// error about one) to the client, for service vip:vport.
+func (t *traceRing) outbound(frame []byte, p *Parsed, r balancer.RealID, vip [4]byte, vport uint16) {
+	ids := packetIDs(p, false)
 	ids.hasSvc, ids.vip, ids.vport, ids.real = true, vip, vport, r
-	w.traceDecided(frame, ids, false)
+	t.decide(frame, ids, false)
 }
 
-// traceSent records the first frame a selected frame produced: its
+// sent records the first frame a selected frame produced: its
 // rewrite, its encapsulation or the ICMP error sent in its place.
-func (w *worker) traceSent(frame []byte, toClient, generated bool) {
-	s := w.tr.cur
+func (t *traceRing) sent(frame []byte, toClient, generated bool) {
+	s := t.cur
 	if s == nil || s.afterLen != 0 {
 		return
 	}

@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward/afpacket"
 )
 
 func TestTraceReasonNames(t *testing.T) {
 	seen := map[string]bool{}
 	for r := TraceReason(1); r < numTraceReasons; r++ {
-		if r == BalancerDrop(balancer.DropNone) {
+		if r == BalancerDrop(conntrack.DropNone) {
 			continue
 		}
 		s := r.String()
@@ -26,8 +27,8 @@ func TestTraceReasonNames(t *testing.T) {
 			t.Errorf("ParseTraceReason(%q) = %d, %v; want %d", s, got, err, r)
 		}
 	}
-	if FrameDrop(DropTTLExpired).String() != "ttl_expired" || BalancerDrop(balancer.DropNotSYN).String() != "balancer:tcp-not-syn" {
-		t.Errorf("names: %v, %v", FrameDrop(DropTTLExpired), BalancerDrop(balancer.DropNotSYN))
+	if FrameDrop(DropTTLExpired).String() != "ttl_expired" || BalancerDrop(conntrack.DropNotSYN).String() != "balancer:tcp_not_syn" {
+		t.Errorf("names: %v, %v", FrameDrop(DropTTLExpired), BalancerDrop(conntrack.DropNotSYN))
 	}
 	for _, bad := range []string{"", "none", "balancer:none", "ttl-expired"} {
 		if _, err := ParseTraceReason(bad); err == nil {
@@ -105,7 +106,7 @@ func TestTraceWantDrop(t *testing.T) {
 		{TraceFilter{Outcome: TraceDropped}, ttl, true},
 		{TraceFilter{Reason: notOurs}, notOurs, true},
 		{TraceFilter{Reason: notOurs}, ttl, false},
-		{TraceFilter{Reason: BalancerDrop(balancer.DropNotSYN)}, BalancerDrop(balancer.DropNotSYN), true},
+		{TraceFilter{Reason: BalancerDrop(conntrack.DropNotSYN)}, BalancerDrop(conntrack.DropNotSYN), true},
 	} {
 		m, _ := compileFilter(tt.f)
 		if got := m.wantDrop(tt.r); got != tt.want {
@@ -162,7 +163,7 @@ func TestTraceSamples(t *testing.T) {
 	realID := f.table.Load().Services()[0].Reals[0].ID
 
 	s := got[0]
-	if !bytes.Equal(s.before, syn) || s.BeforeLen != len(syn) || !bytes.Equal(s.after, f.rconn.sent[0]) || s.AfterLen != len(f.rconn.sent[0]) {
+	if !bytes.Equal(s.before, syn) || s.BeforeLen != len(syn) || !bytes.Equal(s.after, f.rconn.Sent[0]) || s.AfterLen != len(f.rconn.Sent[0]) {
 		t.Errorf("SYN sample: before/after differ from the frames received and sent")
 	}
 	if !s.FromClient || s.ToClient || s.Drop != 0 || s.Real != realID || !s.HasService || s.VIP != lpVIP || s.VPort != 80 ||
@@ -170,12 +171,12 @@ func TestTraceSamples(t *testing.T) {
 		t.Errorf("SYN sample: %+v", s.TraceSample)
 	}
 	s = got[1]
-	if s.Drop != BalancerDrop(balancer.DropNotSYN) || !bytes.Equal(s.before, stray) || len(s.after) != 0 || s.Real != 0 || !s.HasService {
+	if s.Drop != BalancerDrop(conntrack.DropNotSYN) || !bytes.Equal(s.before, stray) || len(s.after) != 0 || s.Real != 0 || !s.HasService {
 		t.Errorf("stray ACK sample: %+v", s.TraceSample)
 	}
 	s = got[2]
 	if s.FromClient || !s.ToClient || s.Drop != 0 || s.Real != realID || s.VIP != lpVIP || s.VPort != 80 ||
-		!bytes.Equal(s.before, reply) || !bytes.Equal(s.after, f.cconn.sent[0]) {
+		!bytes.Equal(s.before, reply) || !bytes.Equal(s.after, f.cconn.Sent[0]) {
 		t.Errorf("NAT reply sample: %+v", s.TraceSample)
 	}
 	if st := tr.Stats(); st.Sampled != 3 || st.RingFull != 0 || st.RateLimited != 0 {
@@ -205,7 +206,7 @@ func TestTraceFiltersInLoop(t *testing.T) {
 	notVIP := func(t *testing.T) []byte {
 		return tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, [4]byte{10, 0, 1, 1}, 40000, 22, true, false, nil)
 	}
-	notSYN := BalancerDrop(balancer.DropNotSYN)
+	notSYN := BalancerDrop(conntrack.DropNotSYN)
 	for _, tt := range []struct {
 		name  string
 		f     TraceFilter
@@ -344,5 +345,29 @@ func TestTraceICMPError(t *testing.T) {
 	s := got[0]
 	if s.Drop != FrameDrop(DropTTLExpired) || !s.Generated || !s.ToClient || !bytes.Equal(s.before, syn) || len(s.after) == 0 || s.after[14+9] != 1 {
 		t.Errorf("sample %+v, after %x", s.TraceSample, s.after)
+	}
+}
+
+// TestTraceBatchOrder: a traced batch takes the batch path, and each
+// frame's sample is judged on that frame alone: a not_ours drop right
+// after a forwarded frame is sampled exactly like one before it, with
+// nothing of the forwarded frame's decision.
+func TestTraceBatchOrder(t *testing.T) {
+	f := newLoopFixture(t, balancer.DR, 80)
+	tr, err := f.loop.StartTrace(TraceConfig{Filter: TraceFilter{Reason: FrameDrop(DropNotOurs)}, Rate: MaxTraceRate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Stop()
+	syn := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, lpVIP, 40000, 80, true, false, nil)
+	notVIP := tcpFrame(t, lpFrontMAC, lpClientMAC, lpClientIP, [4]byte{10, 0, 1, 1}, 40000, 22, true, false, nil)
+	f.feedBatch(f.client, notVIP, syn, notVIP)
+	got := drain(tr)
+	if len(got) != 2 {
+		t.Fatalf("%d samples, want the two not_ours frames", len(got))
+	}
+	a, b := got[0].TraceSample, got[1].TraceSample
+	if a.Drop != FrameDrop(DropNotOurs) || b.Drop != a.Drop || b.HasService != a.HasService || b.VIP != a.VIP || b.VPort != a.VPort || b.Real != a.Real {
+		t.Errorf("the not_ours frame after the SYN was sampled as %+v, the one before it as %+v", b, a)
 	}
 }

@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 )
 
 // TestRawTransportOnVeth sends an advertisement between two namespaces:
 // the peer reads the exact bytes (TTL 255, TOS 0xc0), and the sender does
 // not read its own multicast back.
 func TestRawTransportOnVeth(t *testing.T) {
-	a, b := netns.Pair(t, "eth0", "10.0.77.1/24", "eth0", "10.0.77.2/24")
+	a, b := netnstest.Pair(t, "eth0", "10.0.77.1/24", "eth0", "10.0.77.2/24")
 	open := func(ns *netns.NS) *RawTransport {
 		var tr *RawTransport
 		if err := ns.Do(func() (err error) { tr, err = OpenRaw("eth0"); return err }); err != nil {

@@ -19,10 +19,8 @@ import (
 	"github.com/ulvs/ulvs/internal/config"
 	"github.com/ulvs/ulvs/internal/daemon"
 	"github.com/ulvs/ulvs/internal/demo"
-	"github.com/ulvs/ulvs/internal/inspect"
 	"github.com/ulvs/ulvs/internal/logging"
 	"github.com/ulvs/ulvs/internal/preflight"
-	"github.com/ulvs/ulvs/internal/simulate"
 	"github.com/ulvs/ulvs/internal/tunnel"
 )
 
@@ -68,9 +66,9 @@ func main() {
 	case "demo":
 		err = demoCmd(args)
 	case "inspect":
-		err = inspect.Command(args, os.Stdout)
+		err = inspectCmd(args, os.Stdout)
 	case "simulate":
-		err = simulate.Command(args, os.Stdout)
+		err = simulateCmd(args, os.Stdout)
 	case "trace":
 		err = traceCmd(args, os.Stdout, os.Stderr)
 	case "bench":

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 )
 
 // verdict is what a config test says of a file.
@@ -57,7 +58,7 @@ func TestKeepalivedParity(t *testing.T) {
 	if err != nil {
 		t.Skip("keepalived is not installed (make deps installs the Debian package)")
 	}
-	env := netns.ForTest(t)
+	env := netnstest.ForTest(t)
 	ns, err := env.Add("kp")
 	if err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ flags:
 	fs.StringVar(&req.Service, "service", "", "only this virtual service, PROTO:VIP:PORT (port 0: every port of the VIP)")
 	fs.StringVar(&req.Client, "client", "", "only clients with this address or in this prefix (10.0.1.10, 10.0.1.0/24)")
 	fs.StringVar(&req.Real, "real", "", "only frames to or from this real server ADDR:PORT (or ADDR)")
-	fs.StringVar(&req.Drop, "drop", "", "only drops of this reason (ttl_expired, neigh_miss, balancer:tcp-not-syn, not_ours, ...), any (every drop but not_ours) or none (forwarded frames only); default both, without not_ours")
+	fs.StringVar(&req.Drop, "drop", "", "only drops of this reason (ttl_expired, neigh_miss, balancer:tcp_not_syn, not_ours, ...), any (every drop but not_ours) or none (forwarded frames only); default both, without not_ours")
 	fs.IntVar(&req.Rate, "rate", 100, "at most this many samples per second")
 	fs.IntVar(&req.Snap, "snap", 0, "keep this many bytes of each frame (default: whole frames, up to 2048 bytes)")
 	fs.IntVar(&req.Count, "n", 0, "stop after this many samples")

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 )
 
 // Test topologies are network namespaces joined by veth pairs, built with
@@ -41,7 +42,7 @@ func run(t testing.TB, args ...string) string {
 // solicitations in the captures) and returns its name.
 func newNetns(t testing.TB) string {
 	t.Helper()
-	n, err := netns.ForTest(t).Add("afp")
+	n, err := netnstest.ForTest(t).Add("afp")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
-	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 )
 
 type stepClock struct {
@@ -199,7 +199,7 @@ func BenchmarkLookup(b *testing.B) {
 
 // TestCacheRealARP resolves over real ARP between two namespaces.
 func TestCacheRealARP(t *testing.T) {
-	a, b := netns.Pair(t, "va", "10.0.5.1/24", "vb", "10.0.5.2/24")
+	a, b := netnstest.Pair(t, "va", "10.0.5.1/24", "vb", "10.0.5.2/24")
 	vb, err := b.Interface("vb")
 	if err != nil {
 		t.Fatal(err)

@@ -33,7 +33,7 @@ type TraceRequest struct {
 	Client string
 	// Real is a real server ADDR:PORT.
 	Real string
-	// Drop is a drop reason ("ttl_expired", "balancer:tcp-not-syn"),
+	// Drop is a drop reason ("ttl_expired", "balancer:tcp_not_syn"),
 	// "any" for every drop but not_ours, or "none" for forwarded frames
 	// only.
 	Drop string

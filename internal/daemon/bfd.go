@@ -96,13 +96,13 @@ func bfdConf(cfg *config.Config) []config.BFDInstance {
 
 // startBFD starts the sessions of cfg unless the running ones are the
 // same. d.ctl must be held, or Run not yet serving.
-func (d *Director) startBFD(ctx context.Context, cfg *config.Config) error {
+func (d *Daemon) startBFD(ctx context.Context, cfg *config.Config) error {
 	conf := bfdConf(cfg)
-	if d.bfd != nil && reflect.DeepEqual(d.bfd.conf, conf) {
+	if d.ctl.bfd != nil && reflect.DeepEqual(d.ctl.bfd.conf, conf) {
 		return nil
 	}
-	d.bfd.stop()
-	d.bfd = nil
+	d.ctl.bfd.stop()
+	d.ctl.bfd = nil
 	if len(conf) == 0 {
 		return nil
 	}
@@ -123,14 +123,14 @@ func (d *Director) startBFD(ctx context.Context, cfg *config.Config) error {
 		defer close(run.done)
 		_ = r.Run(ctx)
 	}()
-	d.bfd = run
+	d.ctl.bfd = run
 	d.log.Info("BFD sessions started", "sessions", len(conf))
 	return nil
 }
 
 // watchBFD is the runner of one BFD_CHECK: it reports its session's
 // verdicts to onCheck until ctx ends.
-func (d *Director) watchBFD(ctx context.Context, h *healthState, rh *realHealth, id int, name string, up bool) {
+func (d *Daemon) watchBFD(ctx context.Context, h *healthState, rh *realHealth, id int, name string, up bool) {
 	for {
 		v, ok, changed := d.bfdHub.get(name)
 		if ok && v.up != up {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/internal/admin"
 	"github.com/ulvs/ulvs/internal/config"
 	"github.com/ulvs/ulvs/internal/hostnet"
@@ -39,7 +40,7 @@ type ReloadStats struct {
 // connections of removed real servers are purged (expire_nodest_conn on)
 // or left to time out; VIPs, kernel drop rules and neighbour resolution
 // follow the new set. On error nothing changes. d.ctl must be held.
-func (d *Director) apply(cfgs []balancer.ServiceConfig) error {
+func (d *Daemon) apply(cfgs []balancer.ServiceConfig) error {
 	prev := d.table.Load()
 	next, err := balancer.NewTable(prev, d.effective(cfgs))
 	if err != nil {
@@ -49,7 +50,7 @@ func (d *Director) apply(cfgs []balancer.ServiceConfig) error {
 		d.log.Warn("config", "warning", w)
 	}
 	d.table.Store(next)
-	d.desired = cfgs
+	d.ctl.desired = cfgs
 
 	removed := 0
 	if prev != nil {
@@ -59,8 +60,8 @@ func (d *Director) apply(cfgs []balancer.ServiceConfig) error {
 					continue
 				}
 				removed++
-				delete(d.realEst, r.ID)
-				delete(d.realBase, r.ID)
+				delete(d.ctl.realEst, r.ID)
+				delete(d.ctl.realBase, r.ID)
 				if d.conns.Config().ExpireNodestConn {
 					n := d.conns.PurgeReal(next, r.ID)
 					d.log.Info("real server removed; its connections purged", "service", s.Key.String(),
@@ -72,13 +73,13 @@ func (d *Director) apply(cfgs []balancer.ServiceConfig) error {
 			}
 			if next.Service(s.ID) == nil {
 				t := totals(s.Stats.Conns(), s.Stats.Totals())
-				d.retired.Conns += t.Conns
-				d.retired.InPkts += t.InPkts
-				d.retired.OutPkts += t.OutPkts
-				d.retired.InBytes += t.InBytes
-				d.retired.OutBytes += t.OutBytes
-				delete(d.svcEst, s.ID)
-				delete(d.svcBase, s.ID)
+				d.ctl.retired.Conns += t.Conns
+				d.ctl.retired.InPkts += t.InPkts
+				d.ctl.retired.OutPkts += t.OutPkts
+				d.ctl.retired.InBytes += t.InBytes
+				d.ctl.retired.OutBytes += t.OutBytes
+				delete(d.ctl.svcEst, s.ID)
+				delete(d.ctl.svcBase, s.ID)
 			}
 		}
 	}
@@ -98,23 +99,23 @@ func (d *Director) apply(cfgs []balancer.ServiceConfig) error {
 // in progress are cancelled: the file is the source of truth. Settings
 // that need a restart (interfaces, workers, io, sockets, listeners,
 // expire_nodest_conn) are reported when they changed and otherwise kept.
-func (d *Director) Reload() error {
+func (d *Daemon) Reload() error {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
 	err := d.reloadLocked()
 	now := time.Now()
 	if err != nil {
-		d.reloads.Failed++
-		d.reloads.LastFailure, d.reloads.LastError = now, err.Error()
+		d.ctl.reloads.Failed++
+		d.ctl.reloads.LastFailure, d.ctl.reloads.LastError = now, err.Error()
 		d.log.Error("reload failed; the running configuration is unchanged", "err", err)
 		return err
 	}
-	d.reloads.OK++
-	d.reloads.LastOK = now
+	d.ctl.reloads.OK++
+	d.ctl.reloads.LastOK = now
 	return nil
 }
 
-func (d *Director) reloadLocked() error {
+func (d *Daemon) reloadLocked() error {
 	cfg, warnings, err := config.Load(d.opts.ConfigPath, config.Options{Strict: d.opts.Strict})
 	if err != nil {
 		return err
@@ -126,20 +127,20 @@ func (d *Director) reloadLocked() error {
 	if err != nil {
 		return err
 	}
-	oldHealth := d.health
-	d.health = d.newHealth(cfg, oldHealth)
+	oldHealth := d.ctl.health
+	d.ctl.health = d.newHealth(cfg, oldHealth)
 	if err := d.apply(services); err != nil {
-		d.health = oldHealth
+		d.ctl.health = oldHealth
 		return err
 	}
 	stopHealth(oldHealth, false)
-	if d.healthCtx != nil {
-		if err := d.startBFD(d.healthCtx, cfg); err != nil {
+	if d.ctl.healthCtx != nil {
+		if err := d.startBFD(d.ctl.healthCtx, cfg); err != nil {
 			d.log.Error("reload: BFD sessions not restarted; BFD_CHECK verdicts stay as they were", "err", err)
 		}
-		d.startHealth(d.healthCtx, d.health)
+		d.startHealth(d.ctl.healthCtx, d.ctl.health)
 	}
-	d.drains = nil
+	d.ctl.drains = nil
 	d.setTimeouts(cfg.Global.LVSTimeouts)
 	if old, cur := d.cfg.ULVS, cfg.ULVS; old.InterfaceClients != cur.InterfaceClients ||
 		old.InterfaceReals != cur.InterfaceReals || old.Workers != cur.Workers || old.IO != cur.IO ||
@@ -155,20 +156,20 @@ func (d *Director) reloadLocked() error {
 
 // setTimeouts applies lvs_timeouts; an unset value goes back to IPVS's
 // default, so removing a line from the file takes effect on reload.
-func (d *Director) setTimeouts(t config.Timeouts) {
-	def := func(v time.Duration, s balancer.ConnState) time.Duration {
+func (d *Daemon) setTimeouts(t config.Timeouts) {
+	def := func(v time.Duration, s conntrack.ConnState) time.Duration {
 		if v > 0 {
 			return v
 		}
-		return balancer.DefaultTimeouts[s]
+		return conntrack.DefaultTimeouts[s]
 	}
-	d.conns.SetTimeouts(def(t.TCP, balancer.StateEstablished), def(t.TCPFin, balancer.StateFinWait),
-		def(t.UDP, balancer.StateUDP))
+	d.conns.SetTimeouts(def(t.TCP, conntrack.StateEstablished), def(t.TCPFin, conntrack.StateFinWait),
+		def(t.UDP, conntrack.StateUDP))
 }
 
 // addressServices returns the services ulvs can forward, logging the
 // fwmark ones it skips (see docs/config.md).
-func (d *Director) addressServices(cfg *config.Config) ([]balancer.ServiceConfig, error) {
+func (d *Daemon) addressServices(cfg *config.Config) ([]balancer.ServiceConfig, error) {
 	services, err := cfg.Services()
 	if err != nil {
 		return nil, err
@@ -186,15 +187,15 @@ func (d *Director) addressServices(cfg *config.Config) ([]balancer.ServiceConfig
 }
 
 // ReloadStats returns the reload counters.
-func (d *Director) ReloadStats() ReloadStats {
+func (d *Daemon) ReloadStats() ReloadStats {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
-	return d.reloads
+	return d.ctl.reloads
 }
 
 // edit applies fn to a copy of the desired services.
-func (d *Director) edit(fn func(cfgs []balancer.ServiceConfig) ([]balancer.ServiceConfig, error)) error {
-	cfgs := cloneConfigs(d.desired)
+func (d *Daemon) edit(fn func(cfgs []balancer.ServiceConfig) ([]balancer.ServiceConfig, error)) error {
+	cfgs := cloneConfigs(d.ctl.desired)
 	cfgs, err := fn(cfgs)
 	if err != nil {
 		return err
@@ -240,7 +241,7 @@ func serviceErr(k balancer.ServiceKey) error {
 }
 
 // SetService implements admin.Control.
-func (d *Director) SetService(spec admin.ServiceSpec, create bool) error {
+func (d *Daemon) SetService(spec admin.ServiceSpec, create bool) error {
 	k, err := admin.ParseService(spec.Service)
 	if err != nil {
 		return err
@@ -279,7 +280,7 @@ func (d *Director) SetService(spec admin.ServiceSpec, create bool) error {
 }
 
 // DeleteService implements admin.Control.
-func (d *Director) DeleteService(k balancer.ServiceKey) error {
+func (d *Daemon) DeleteService(k balancer.ServiceKey) error {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
 	return d.edit(func(cfgs []balancer.ServiceConfig) ([]balancer.ServiceConfig, error) {
@@ -292,7 +293,7 @@ func (d *Director) DeleteService(k balancer.ServiceKey) error {
 }
 
 // SetReal implements admin.Control.
-func (d *Director) SetReal(spec admin.RealSpec, create bool) error {
+func (d *Daemon) SetReal(spec admin.RealSpec, create bool) error {
 	k, err := admin.ParseService(spec.Service)
 	if err != nil {
 		return err
@@ -342,13 +343,13 @@ func (d *Director) SetReal(spec admin.RealSpec, create bool) error {
 }
 
 // DeleteReal implements admin.Control.
-func (d *Director) DeleteReal(k balancer.ServiceKey, ap netip.AddrPort) error {
+func (d *Daemon) DeleteReal(k balancer.ServiceKey, ap netip.AddrPort) error {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
 	return d.deleteRealLocked(k, ap)
 }
 
-func (d *Director) deleteRealLocked(k balancer.ServiceKey, ap netip.AddrPort) error {
+func (d *Daemon) deleteRealLocked(k balancer.ServiceKey, ap netip.AddrPort) error {
 	d.cancelDrain(k, ap)
 	return d.edit(func(cfgs []balancer.ServiceConfig) ([]balancer.ServiceConfig, error) {
 		si := findService(cfgs, k)
@@ -365,7 +366,7 @@ func (d *Director) deleteRealLocked(k balancer.ServiceKey, ap netip.AddrPort) er
 }
 
 // Drain implements admin.Control.
-func (d *Director) Drain(k balancer.ServiceKey, ap netip.AddrPort, deadline time.Duration) error {
+func (d *Daemon) Drain(k balancer.ServiceKey, ap netip.AddrPort, deadline time.Duration) error {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
 	err := d.edit(func(cfgs []balancer.ServiceConfig) ([]balancer.ServiceConfig, error) {
@@ -388,26 +389,26 @@ func (d *Director) Drain(k balancer.ServiceKey, ap netip.AddrPort, deadline time
 	if deadline > 0 {
 		dr.deadline = time.Now().Add(deadline)
 	}
-	d.drains = append(d.drains, dr)
+	d.ctl.drains = append(d.ctl.drains, dr)
 	d.log.Info("draining real server", "service", admin.FormatService(k), "real", ap.String(), "deadline", deadline)
 	return nil
 }
 
-func (d *Director) cancelDrain(k balancer.ServiceKey, ap netip.AddrPort) {
-	d.drains = slices.DeleteFunc(d.drains, func(dr drain) bool { return dr.svc == k && dr.real == ap })
+func (d *Daemon) cancelDrain(k balancer.ServiceKey, ap netip.AddrPort) {
+	d.ctl.drains = slices.DeleteFunc(d.ctl.drains, func(dr drain) bool { return dr.svc == k && dr.real == ap })
 }
 
 // checkDrains removes drained servers whose connections are gone or whose
 // deadline passed.
-func (d *Director) checkDrains(now time.Time) {
+func (d *Daemon) checkDrains(now time.Time) {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
-	if len(d.drains) == 0 {
+	if len(d.ctl.drains) == 0 {
 		return
 	}
 	tab := d.table.Load()
 	var done []drain
-	for _, dr := range d.drains {
+	for _, dr := range d.ctl.drains {
 		r := d.tableReal(tab, dr.svc, dr.real)
 		if r == nil {
 			done = append(done, dr)
@@ -428,7 +429,7 @@ func (d *Director) checkDrains(now time.Time) {
 	}
 }
 
-func (d *Director) tableReal(tab *balancer.Table, k balancer.ServiceKey, ap netip.AddrPort) *balancer.RealServer {
+func (d *Daemon) tableReal(tab *balancer.Table, k balancer.ServiceKey, ap netip.AddrPort) *balancer.RealServer {
 	s := tab.ServiceByKey(k)
 	if s == nil {
 		return nil
@@ -446,8 +447,8 @@ func (d *Director) tableReal(tab *balancer.Table, k balancer.ServiceKey, ap neti
 }
 
 // drainDeadline returns when a drain of r ends, or the zero time.
-func (d *Director) drainDeadline(k balancer.ServiceKey, r *balancer.RealServer) (time.Time, bool) {
-	for _, dr := range d.drains {
+func (d *Daemon) drainDeadline(k balancer.ServiceKey, r *balancer.RealServer) (time.Time, bool) {
+	for _, dr := range d.ctl.drains {
 		if dr.svc == k && d.tableReal(d.table.Load(), k, dr.real) == r {
 			return dr.deadline, true
 		}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward"
 	"github.com/ulvs/ulvs/forward/afpacket"
 	"github.com/ulvs/ulvs/forward/neigh"
@@ -54,14 +55,16 @@ type Options struct {
 	Logger        *slog.Logger
 }
 
-// Director is a configured director, ready to Run.
-type Director struct {
+// Daemon is a configured director process, ready to Run. Its fields are
+// grouped by what guards them, as wireguard-go's device.Device does: what
+// Load sets and nothing changes afterwards, atomics, and one struct per
+// lock holding exactly the fields that lock guards.
+type Daemon struct {
+	// Set by Load; read-only afterwards.
 	opts     Options
 	log      *slog.Logger
 	cfg      *config.Config
-	table    atomic.Pointer[balancer.Table]
-	conns    *balancer.Director
-	vips     neigh.VIPSet
+	conns    *conntrack.Tracker
 	client   *forward.Port
 	reals    *forward.Port
 	setup    preflight.Setup
@@ -69,45 +72,57 @@ type Director struct {
 	io       afpacket.Mode
 	workers  int
 	nftTable string
+	// bfdHub has the BFD sessions' verdicts, for the BFD_CHECK watchers.
+	bfdHub *bfdHub
 
-	mu   sync.Mutex
-	loop *forward.Loop
+	// Safe for concurrent use on their own.
+	table         atomic.Pointer[balancer.Table]
+	vips          neigh.VIPSet
+	dropInstalled atomic.Bool
+
+	// running is what Run started, nil before: the packet loop and the
+	// VRRP router.
+	running struct {
+		sync.Mutex
+		loop *forward.Loop
+		vrrp *vrrp.Router
+	}
 
 	// ctl serialises the control plane (reloads, admin changes, status)
 	// and guards the fields below; the packet path never takes it.
-	ctl      sync.Mutex
-	desired  []balancer.ServiceConfig
-	drains   []drain
-	reloads  ReloadStats
-	svcEst   map[balancer.ServiceID]*status.Estimator
-	realEst  map[balancer.RealID]*status.Estimator
-	svcBase  map[balancer.ServiceID]status.Stats
-	realBase map[balancer.RealID]status.Stats
-	// retired are the counters of services removed so far, so that the
-	// global totals never shrink.
-	retired status.Stats
+	ctl struct {
+		sync.Mutex
+		desired  []balancer.ServiceConfig
+		drains   []drain
+		reloads  ReloadStats
+		svcEst   map[balancer.ServiceID]*status.Estimator
+		realEst  map[balancer.RealID]*status.Estimator
+		svcBase  map[balancer.ServiceID]status.Stats
+		realBase map[balancer.RealID]status.Stats
+		// retired are the counters of services removed so far, so that
+		// the global totals never shrink.
+		retired status.Stats
+		// health is the health checking of the current configuration;
+		// healthCtx is set while Run runs its checkers.
+		health    *healthState
+		healthCtx context.Context
+		// bfd runs the bfd_instances.
+		bfd *bfdRun
+	}
 
-	dropInstalled atomic.Bool
-
-	vrrp *vrrp.Router
-	// vipMu guards which VIPs the loop answers ARP for (publishVIPs):
-	// vrrpManaged are the addresses of vrrp_instances, vrrpHeld those
-	// whose instance is MASTER.
-	vipMu       sync.Mutex
-	vrrpManaged map[[4]byte]bool
-	vrrpHeld    map[[4]byte]bool
-	// health is the health checking of the current configuration (d.ctl);
-	// healthCtx is set while Run runs its checkers.
-	health    *healthState
-	healthCtx context.Context
-	// bfd runs the bfd_instances (d.ctl); bfdHub has their verdicts.
-	bfd    *bfdRun
-	bfdHub *bfdHub
+	// vrrpVIPs guards which VIPs the loop answers ARP for (publishVIPs):
+	// managed are the addresses of vrrp_instances, held those whose
+	// instance is MASTER.
+	vrrpVIPs struct {
+		sync.Mutex
+		managed map[[4]byte]bool
+		held    map[[4]byte]bool
+	}
 }
 
 // Load reads the configuration, builds the first Table, resolves the
 // interfaces and runs the preflight checks. Warnings go to the logger.
-func Load(opts Options) (*Director, error) {
+func Load(opts Options) (*Daemon, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -119,10 +134,9 @@ func Load(opts Options) (*Director, error) {
 	for _, w := range warnings {
 		log.Warn("config", "warning", w.String())
 	}
-	d := &Director{opts: opts, log: log, cfg: cfg, nftTable: "ulvs",
-		svcEst: map[balancer.ServiceID]*status.Estimator{}, realEst: map[balancer.RealID]*status.Estimator{},
-		svcBase: map[balancer.ServiceID]status.Stats{}, realBase: map[balancer.RealID]status.Stats{},
-		bfdHub: newBFDHub()}
+	d := &Daemon{opts: opts, log: log, cfg: cfg, nftTable: "ulvs", bfdHub: newBFDHub()}
+	d.ctl.svcEst, d.ctl.realEst = map[balancer.ServiceID]*status.Estimator{}, map[balancer.RealID]*status.Estimator{}
+	d.ctl.svcBase, d.ctl.realBase = map[balancer.ServiceID]status.Stats{}, map[balancer.RealID]status.Stats{}
 	addrServices, err := d.addressServices(cfg)
 	if err != nil {
 		return nil, err
@@ -130,17 +144,17 @@ func Load(opts Options) (*Director, error) {
 	if len(addrServices) == 0 {
 		return nil, fmt.Errorf("%s: no virtual_server with an address to serve", opts.ConfigPath)
 	}
-	conns, err := balancer.NewDirector(balancer.DirectorConfig{MaxConns: cfg.ULVS.MaxConns, ExpireNodestConn: !cfg.ULVS.KeepNodestConn, SloppyTCP: cfg.ULVS.SloppyTCP})
+	conns, err := conntrack.New(conntrack.Config{MaxConns: cfg.ULVS.MaxConns, ExpireNodestConn: !cfg.ULVS.KeepNodestConn, SloppyTCP: cfg.ULVS.SloppyTCP})
 	if err != nil {
 		return nil, err
 	}
 	d.conns = conns
 	d.setTimeouts(cfg.Global.LVSTimeouts)
-	d.health = d.newHealth(cfg, nil)
+	d.ctl.health = d.newHealth(cfg, nil)
 	if err := d.apply(addrServices); err != nil {
 		return nil, err
 	}
-	d.reloads.LastOK = time.Now()
+	d.ctl.reloads.LastOK = time.Now()
 	d.releaseVRRPAddrs()
 	if err := d.resolveInterfaces(); err != nil {
 		return nil, err
@@ -165,31 +179,31 @@ func Load(opts Options) (*Director, error) {
 }
 
 // Findings returns the preflight results.
-func (d *Director) Findings() []preflight.Finding { return d.findings }
+func (d *Daemon) Findings() []preflight.Finding { return d.findings }
 
 // Setup returns what preflight checked.
-func (d *Director) Setup() preflight.Setup { return d.setup }
+func (d *Daemon) Setup() preflight.Setup { return d.setup }
 
 // RealsAddr is the director's address on the real servers' network.
-func (d *Director) RealsAddr() netip.Addr { return netip.AddrFrom4(d.reals.Addr) }
+func (d *Daemon) RealsAddr() netip.Addr { return netip.AddrFrom4(d.reals.Addr) }
 
 // Table returns the current snapshot.
-func (d *Director) Table() *balancer.Table { return d.table.Load() }
+func (d *Daemon) Table() *balancer.Table { return d.table.Load() }
 
 // Conns returns the connection table.
-func (d *Director) Conns() *balancer.Director { return d.conns }
+func (d *Daemon) Conns() *conntrack.Tracker { return d.conns }
 
 // Interfaces returns the client-side and real-side interface names.
-func (d *Director) Interfaces() (client, reals string) { return d.client.Name, d.reals.Name }
+func (d *Daemon) Interfaces() (client, reals string) { return d.client.Name, d.reals.Name }
 
 // resolveInterfaces picks the interfaces: from the options or the ulvs
 // block, else from the routing table (the route to the first VIP reaches
 // its clients; the route to the first real server reaches the reals).
-func (d *Director) resolveInterfaces() error {
+func (d *Daemon) resolveInterfaces() error {
 	clientName := firstNonEmpty(d.opts.ClientIface, d.cfg.ULVS.InterfaceClients)
 	realName := firstNonEmpty(d.opts.RealIface, d.cfg.ULVS.InterfaceReals)
 	if clientName == "" {
-		vip := d.desired[0].Key.Addr
+		vip := d.ctl.desired[0].Key.Addr
 		r, err := hostnet.RouteTo(vip)
 		if err != nil {
 			return fmt.Errorf("finding the client interface: %w; or name it with interface_clients in a ulvs block", err)
@@ -201,7 +215,7 @@ func (d *Director) resolveInterfaces() error {
 	}
 	if realName == "" {
 		var first netip.Addr
-		for _, s := range d.desired {
+		for _, s := range d.ctl.desired {
 			if len(s.Reals) > 0 {
 				first = s.Reals[0].Addr
 				break
@@ -229,7 +243,7 @@ func (d *Director) resolveInterfaces() error {
 	return err
 }
 
-func (d *Director) port(name string) (*forward.Port, error) {
+func (d *Daemon) port(name string) (*forward.Port, error) {
 	ifc, err := hostnet.LookupInterface(name)
 	if err != nil {
 		return nil, err
@@ -252,7 +266,7 @@ func (d *Director) port(name string) (*forward.Port, error) {
 
 // Run forwards until ctx is done. It refuses to start when preflight found
 // errors, unless Options.Force.
-func (d *Director) Run(ctx context.Context) error {
+func (d *Daemon) Run(ctx context.Context) error {
 	if w := preflight.Worst(d.findings); w == preflight.Error && !d.opts.Force {
 		var b strings.Builder
 		b.WriteString("preflight found problems that would break traffic:\n")
@@ -309,16 +323,16 @@ func (d *Director) Run(ctx context.Context) error {
 	d.wantNeighbours()
 
 	loop, err := forward.NewLoop(forward.LoopConfig{
-		Client: d.client, Reals: d.reals, Table: &d.table, Director: d.conns, VIPs: &d.vips,
+		Client: d.client, Reals: d.reals, Table: &d.table, Tracker: d.conns, VIPs: &d.vips,
 		Workers: d.workers, IO: d.io, Logger: d.log,
 		IOConfig: &afpacket.Config{TxFrames: d.cfg.ULVS.TxRingFrames, NoVnetHdr: d.cfg.ULVS.TxZeroCopy},
 	})
 	if err != nil {
 		return err
 	}
-	d.mu.Lock()
-	d.loop = loop
-	d.mu.Unlock()
+	d.running.Lock()
+	d.running.loop = loop
+	d.running.Unlock()
 	// Each worker is locked to its own thread and spends its life between
 	// syscalls (poll, sendto). Sharing Ps, a worker coming back from one
 	// waits for a P another thread holds: on a director pinned to one CPU
@@ -339,14 +353,14 @@ func (d *Director) Run(ctx context.Context) error {
 		d.housekeeping(ctx)
 	}()
 	d.ctl.Lock()
-	d.healthCtx = ctx
+	d.ctl.healthCtx = ctx
 	err = d.startBFD(ctx, d.cfg)
-	d.startHealth(ctx, d.health)
+	d.startHealth(ctx, d.ctl.health)
 	d.ctl.Unlock()
 	defer func() {
 		d.ctl.Lock()
-		h, b := d.health, d.bfd
-		d.healthCtx, d.bfd = nil, nil
+		h, b := d.ctl.health, d.ctl.bfd
+		d.ctl.healthCtx, d.ctl.bfd = nil, nil
 		d.ctl.Unlock()
 		stopHealth(h, true)
 		b.stop()
@@ -392,7 +406,7 @@ type sweepPacer struct {
 	tick, budget int
 }
 
-func (p *sweepPacer) next(conns *balancer.Director) int {
+func (p *sweepPacer) next(conns *conntrack.Tracker) int {
 	if p.tick%sweepsPerPass == 0 {
 		p.budget = max((conns.ActiveSlots()+sweepsPerPass-1)/sweepsPerPass, sweepMinBudget)
 	}
@@ -402,7 +416,7 @@ func (p *sweepPacer) next(conns *balancer.Director) int {
 
 // housekeeping expires connections in bounded slices and keeps the real
 // servers' next hops resolved.
-func (d *Director) housekeeping(ctx context.Context) {
+func (d *Daemon) housekeeping(ctx context.Context) {
 	sweep := time.NewTicker(100 * time.Millisecond)
 	defer sweep.Stop()
 	var pacer sweepPacer
@@ -416,7 +430,7 @@ func (d *Director) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-sweep.C:
-			d.conns.Sweep(d.table.Load(), balancer.Now(), pacer.next(d.conns))
+			d.conns.Sweep(d.table.Load(), conntrack.Now(), pacer.next(d.conns))
 			d.checkDrains(now)
 		case <-resolve.C:
 			d.wantNeighbours()
@@ -426,7 +440,7 @@ func (d *Director) housekeeping(ctx context.Context) {
 	}
 }
 
-func (d *Director) wantNeighbours() {
+func (d *Daemon) wantNeighbours() {
 	for _, s := range d.table.Load().Services() {
 		for _, r := range s.Reals {
 			if !r.Addr.Is4() {
@@ -444,7 +458,7 @@ func (d *Director) wantNeighbours() {
 
 // dropRules keeps the kernel off VIP traffic on the client side and off NAT
 // replies on the real-server side, for the current table.
-func (d *Director) dropRules() []hostnet.DropRule {
+func (d *Daemon) dropRules() []hostnet.DropRule {
 	var rules []hostnet.DropRule
 	seen := map[string]bool{}
 	add := func(ifc, m string) {
@@ -483,13 +497,13 @@ func (d *Director) dropRules() []hostnet.DropRule {
 }
 
 // Stats returns the data plane's counters, or zero before Run.
-func (d *Director) Stats() forward.LoopStats {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.loop == nil {
+func (d *Daemon) Stats() forward.LoopStats {
+	d.running.Lock()
+	defer d.running.Unlock()
+	if d.running.loop == nil {
 		return forward.LoopStats{}
 	}
-	return d.loop.Stats()
+	return d.running.loop.Stats()
 }
 
 // NFTAvailable reports whether the nft binary is installed.

@@ -97,7 +97,7 @@ func normReal(key balancer.ServiceKey, addr netip.Addr, port uint16, m balancer.
 // newHealth builds the health state of cfg, carrying the verdicts of
 // checkers that survive from prev (same real server, same checker
 // position and kind). d.ctl must be held, or the director not running.
-func (d *Director) newHealth(cfg *config.Config, prev *healthState) *healthState {
+func (d *Daemon) newHealth(cfg *config.Config, prev *healthState) *healthState {
 	h := &healthState{reals: map[realRef]*realHealth{}, vss: map[balancer.ServiceKey]*vsHealth{},
 		notifier: &health.Notifier{Env: health.ScriptEnv{User: cfg.Global.ScriptUser, Group: cfg.Global.ScriptGroup},
 			Log: d.log.With("part", "scripts")}}
@@ -169,7 +169,7 @@ func (d *Director) newHealth(cfg *config.Config, prev *healthState) *healthState
 
 // startHealth starts the checkers of h; they stop when ctx ends or h is
 // replaced.
-func (d *Director) startHealth(ctx context.Context, h *healthState) {
+func (d *Daemon) startHealth(ctx context.Context, h *healthState) {
 	ctx, h.cancel = context.WithCancel(ctx)
 	h.wg = &sync.WaitGroup{}
 	for _, rh := range h.order {
@@ -217,10 +217,10 @@ func stopHealth(h *healthState, wait bool) {
 }
 
 // onCheck records a checker's verdict change and applies what follows.
-func (d *Director) onCheck(h *healthState, rh *realHealth, ev health.Event) {
+func (d *Daemon) onCheck(h *healthState, rh *realHealth, ev health.Event) {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
-	if d.health != h {
+	if d.ctl.health != h {
 		return // a reload replaced this generation
 	}
 	cs := rh.checks[ev.ID]
@@ -260,14 +260,14 @@ func (d *Director) onCheck(h *healthState, rh *realHealth, ev health.Event) {
 
 // updateQuorum recomputes a service's live weight and runs quorum_up or
 // quorum_down when the quorum changes. d.ctl must be held.
-func (d *Director) updateQuorum(h *healthState, key balancer.ServiceKey) {
+func (d *Daemon) updateQuorum(h *healthState, key balancer.ServiceKey) {
 	vh := h.vss[key]
-	i := findService(d.desired, key)
+	i := findService(d.ctl.desired, key)
 	if vh == nil || i < 0 {
 		return
 	}
 	var alive uint64
-	s := &d.desired[i]
+	s := &d.ctl.desired[i]
 	for _, r := range s.Reals {
 		rh := h.reals[realRef{key, normReal(key, r.Addr, r.Port, r.Method)}]
 		switch {
@@ -301,9 +301,9 @@ func (d *Director) updateQuorum(h *healthState, key balancer.ServiceKey) {
 // anew instead of being black-holed until the flow times out. TCP follows
 // IPVS: a removed server's connections go with expire_nodest_conn, a
 // quiesced one (inhibit_on_failure) keeps its established connections.
-func (d *Director) applyHealth() {
+func (d *Daemon) applyHealth() {
 	prev := d.table.Load()
-	if err := d.apply(d.desired); err != nil {
+	if err := d.apply(d.ctl.desired); err != nil {
 		d.log.Error("health: applying the new state failed; the table is unchanged", "err", err)
 		return
 	}
@@ -337,8 +337,8 @@ func (d *Director) applyHealth() {
 // removed (or at weight 0 with inhibit_on_failure), dynamic weights
 // applied, and the sorry server in place of everything while the quorum
 // is lost. d.ctl must be held.
-func (d *Director) effective(cfgs []balancer.ServiceConfig) []balancer.ServiceConfig {
-	h := d.health
+func (d *Daemon) effective(cfgs []balancer.ServiceConfig) []balancer.ServiceConfig {
+	h := d.ctl.health
 	if h == nil || len(h.vss) == 0 {
 		return cfgs
 	}
@@ -390,8 +390,8 @@ func (d *Director) effective(cfgs []balancer.ServiceConfig) []balancer.ServiceCo
 
 // healthStatus fills the health fields of a listed real server. d.ctl
 // must be held.
-func (d *Director) healthStatus(key balancer.ServiceKey, r *balancer.RealServer, out *status.Real) {
-	h := d.health
+func (d *Daemon) healthStatus(key balancer.ServiceKey, r *balancer.RealServer, out *status.Real) {
+	h := d.ctl.health
 	if h == nil {
 		return
 	}
@@ -419,8 +419,8 @@ func fillHealth(rh *realHealth, out *status.Real) {
 
 // failedReals lists a service's real servers that health checking took
 // out of the table, and its quorum state. d.ctl must be held.
-func (d *Director) failedReals(key balancer.ServiceKey, tab *balancer.Table) (failed []status.Real, quorum string) {
-	h := d.health
+func (d *Daemon) failedReals(key balancer.ServiceKey, tab *balancer.Table) (failed []status.Real, quorum string) {
+	h := d.ctl.health
 	if h == nil {
 		return nil, ""
 	}
@@ -430,11 +430,11 @@ func (d *Director) failedReals(key balancer.ServiceKey, tab *balancer.Table) (fa
 			quorum = "down"
 		}
 	}
-	i := findService(d.desired, key)
+	i := findService(d.ctl.desired, key)
 	if i < 0 {
 		return nil, quorum
 	}
-	s := &d.desired[i]
+	s := &d.ctl.desired[i]
 	for _, r := range s.Reals {
 		ap := normReal(key, r.Addr, r.Port, r.Method)
 		rh := h.reals[realRef{key, ap}]
@@ -453,9 +453,9 @@ func (d *Director) failedReals(key balancer.ServiceKey, tab *balancer.Table) (fa
 
 // omegaScripts runs quorum_down for services with omega at shutdown and
 // waits for them (bounded).
-func (d *Director) omegaScripts() {
+func (d *Daemon) omegaScripts() {
 	d.ctl.Lock()
-	h := d.health
+	h := d.ctl.health
 	var runs [][]string
 	if h != nil {
 		for _, vh := range h.vss {

@@ -1,14 +1,14 @@
 package daemon
 
 import (
-	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward"
 	"github.com/ulvs/ulvs/internal/report"
 )
 
 // Report returns the director's counters now, as `ulvs run` prints them
 // when it stops.
-func (d *Director) Report() report.Report {
+func (d *Daemon) Report() report.Report {
 	var r report.Report
 	for _, s := range d.table.Load().Services() {
 		sr := report.Service{Service: s.Key.String(), Scheduler: s.Scheduler}
@@ -33,7 +33,7 @@ func (d *Director) Report() report.Report {
 	}
 	for i, v := range ls.BalancerDrops {
 		if v != 0 {
-			r.Loop.BalancerDrops[balancer.DropReason(i).String()] = v
+			r.Loop.BalancerDrops[conntrack.DropReason(i).String()] = v
 		}
 	}
 	return r

@@ -15,13 +15,13 @@ import (
 // Version is reported by ulvs_build_info; cmd/ulvs sets it.
 var Version = "dev"
 
-// control is the Director as admin.Control sees it.
-type control struct{ *Director }
+// control is the Daemon as admin.Control sees it.
+type control struct{ *Daemon }
 
 func (c control) Conns(limit int) []status.Conn { return c.ConnList(limit) }
 
 // adminSocket is the admin socket path in effect, "" when off.
-func (d *Director) adminSocket() string {
+func (d *Daemon) adminSocket() string {
 	p := firstNonEmpty(d.opts.AdminSocket, d.cfg.ULVS.AdminSocket)
 	if p == "none" {
 		return ""
@@ -31,7 +31,7 @@ func (d *Director) adminSocket() string {
 
 // startServers starts the admin socket and the metrics listener, and
 // returns what stops them.
-func (d *Director) startServers() (stop func(), err error) {
+func (d *Daemon) startServers() (stop func(), err error) {
 	var stops []func()
 	stop = func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -68,7 +68,7 @@ func (d *Director) startServers() (stop func(), err error) {
 	return stop, nil
 }
 
-func (d *Director) metricsListen() string {
+func (d *Daemon) metricsListen() string {
 	a := firstNonEmpty(d.opts.MetricsListen, d.cfg.ULVS.MetricsListen)
 	if a == "none" {
 		return ""
@@ -76,13 +76,13 @@ func (d *Director) metricsListen() string {
 	return a
 }
 
-// metricsSource is the Director as the metrics collector reads it.
-type metricsSource struct{ d *Director }
+// metricsSource is the Daemon as the metrics collector reads it.
+type metricsSource struct{ d *Daemon }
 
 func (m metricsSource) Counters() (*status.Snapshot, status.Stats) {
 	m.d.ctl.Lock()
 	defer m.d.ctl.Unlock()
-	return m.d.snapshot(true), m.d.retired
+	return m.d.snapshot(true), m.d.ctl.retired
 }
 
 func (m metricsSource) Loop() forward.LoopStats { return m.d.Stats() }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/internal/status"
 )
 
@@ -18,21 +19,21 @@ func totals(conns uint64, t balancer.TrafficTotals) status.Stats {
 
 // sampleRates feeds every service's and real server's estimator; the
 // housekeeping loop calls it every status.EstimatorInterval seconds.
-func (d *Director) sampleRates() {
+func (d *Daemon) sampleRates() {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
 	for _, s := range d.table.Load().Services() {
-		est := d.svcEst[s.ID]
+		est := d.ctl.svcEst[s.ID]
 		if est == nil {
 			est = new(status.Estimator)
-			d.svcEst[s.ID] = est
+			d.ctl.svcEst[s.ID] = est
 		}
 		est.Sample(totals(s.Stats.Conns(), s.Stats.Totals()))
 		for _, r := range s.Reals {
-			est := d.realEst[r.ID]
+			est := d.ctl.realEst[r.ID]
 			if est == nil {
 				est = new(status.Estimator)
-				d.realEst[r.ID] = est
+				d.ctl.realEst[r.ID] = est
 			}
 			est.Sample(totals(r.Stats.Conns(), r.Stats.Totals()))
 		}
@@ -41,7 +42,7 @@ func (d *Director) sampleRates() {
 
 // Status implements admin.Control: the table as ipvsadm lists it, with
 // counters since the last zeroing and estimated rates.
-func (d *Director) Status() *status.Snapshot {
+func (d *Daemon) Status() *status.Snapshot {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
 	return d.snapshot(false)
@@ -49,7 +50,7 @@ func (d *Director) Status() *status.Snapshot {
 
 // snapshot builds the status; raw leaves the counters unzeroed, as
 // Prometheus counters must be. d.ctl must be held.
-func (d *Director) snapshot(raw bool) *status.Snapshot {
+func (d *Daemon) snapshot(raw bool) *status.Snapshot {
 	base := func(m map[balancer.ServiceID]status.Stats, id balancer.ServiceID) status.Stats {
 		if raw {
 			return status.Stats{}
@@ -60,7 +61,7 @@ func (d *Director) snapshot(raw bool) *status.Snapshot {
 		if raw {
 			return status.Stats{}
 		}
-		return d.realBase[id]
+		return d.ctl.realBase[id]
 	}
 	tcp, fin, udp := d.conns.Timeouts()
 	snap := &status.Snapshot{
@@ -77,13 +78,13 @@ func (d *Director) snapshot(raw bool) *status.Snapshot {
 			MaskBits:   s.PersistenceMaskBits,
 			OnePacket:  s.Flags&balancer.FlagOnePacket != 0,
 			SchedFlags: schedFlags(s),
-			Stats:      totals(s.Stats.Conns(), s.Stats.Totals()).Sub(base(d.svcBase, s.ID)),
+			Stats:      totals(s.Stats.Conns(), s.Stats.Totals()).Sub(base(d.ctl.svcBase, s.ID)),
 			Reals:      make([]status.Real, 0, len(s.Reals)),
 		}
 		if s.Key.FWMark != 0 {
 			ss.Proto = "FWM"
 		}
-		if e := d.svcEst[s.ID]; e != nil {
+		if e := d.ctl.svcEst[s.ID]; e != nil {
 			ss.Rate = e.Rate()
 		}
 		for _, r := range s.Reals {
@@ -94,7 +95,7 @@ func (d *Director) snapshot(raw bool) *status.Snapshot {
 				Overloaded: r.Stats.Overloaded(),
 				Stats:      totals(r.Stats.Conns(), r.Stats.Totals()).Sub(rbase(r.ID)),
 			}
-			if e := d.realEst[r.ID]; e != nil {
+			if e := d.ctl.realEst[r.ID]; e != nil {
 				rs.Rate = e.Rate()
 			}
 			rs.DrainDeadline, rs.Draining = d.drainDeadline(s.Key, r)
@@ -146,11 +147,11 @@ func schedFlags(s *balancer.Service) []string {
 }
 
 // ConnList lists up to limit connection entries (0: all), ipvsadm -Lnc.
-func (d *Director) ConnList(limit int) []status.Conn {
+func (d *Daemon) ConnList(limit int) []status.Conn {
 	tab := d.table.Load()
-	now := balancer.Now()
+	now := conntrack.Now()
 	var out []status.Conn
-	d.conns.Conns(tab, now, func(c balancer.ConnInfo) bool {
+	d.conns.Conns(tab, now, func(c conntrack.ConnInfo) bool {
 		out = append(out, status.Conn{
 			Proto: c.Proto.String(), Template: c.Template, State: c.State.String(), Expires: c.Remaining(now),
 			Client:  netip.AddrPortFrom(netip.AddrFrom4(c.Client), c.CPort),
@@ -165,7 +166,7 @@ func (d *Director) ConnList(limit int) []status.Conn {
 // Zero implements admin.Control: counters restart from zero (a baseline is
 // kept; the shared counters themselves are never reset, so the data plane
 // is not disturbed), and the rate estimators restart.
-func (d *Director) Zero(k *balancer.ServiceKey) error {
+func (d *Daemon) Zero(k *balancer.ServiceKey) error {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
 	found := k == nil
@@ -175,14 +176,14 @@ func (d *Director) Zero(k *balancer.ServiceKey) error {
 		}
 		found = true
 		st := totals(s.Stats.Conns(), s.Stats.Totals())
-		d.svcBase[s.ID] = st
-		if e := d.svcEst[s.ID]; e != nil {
+		d.ctl.svcBase[s.ID] = st
+		if e := d.ctl.svcEst[s.ID]; e != nil {
 			e.Reset(st)
 		}
 		for _, r := range s.Reals {
 			rt := totals(r.Stats.Conns(), r.Stats.Totals())
-			d.realBase[r.ID] = rt
-			if e := d.realEst[r.ID]; e != nil {
+			d.ctl.realBase[r.ID] = rt
+			if e := d.ctl.realEst[r.ID]; e != nil {
 				e.Reset(rt)
 			}
 		}

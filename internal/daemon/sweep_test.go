@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 )
 
 // TestSweepPace checks the housekeeping's sweep pace against what
@@ -20,23 +21,23 @@ func TestSweepPace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns, err := balancer.NewDirector(balancer.DirectorConfig{MaxConns: 1 << 17})
+	conns, err := conntrack.New(conntrack.Config{MaxConns: 1 << 17})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := conns.NewWorker()
 	const flows = 50000
 	for i := range flows {
-		t4 := balancer.Tuple4{Proto: balancer.UDP, Src: [4]byte{10, 1, byte(i >> 8), byte(i)}, SrcPort: uint16(1024 + i>>16),
+		t4 := conntrack.Tuple4{Proto: balancer.UDP, Src: [4]byte{10, 1, byte(i >> 8), byte(i)}, SrcPort: uint16(1024 + i>>16),
 			Dst: [4]byte{10, 0, 0, 100}, DstPort: 53}
-		if r := w.Inbound(tab, t4, 0, 1); r.Action != balancer.ActionForward {
+		if r := w.Inbound(tab, t4, 0, 1); r.Action != conntrack.ActionForward {
 			t.Fatalf("flow %d: %+v", i, r)
 		}
 	}
 	if conns.Len() != flows {
 		t.Fatalf("%d connections, want %d", conns.Len(), flows)
 	}
-	later := balancer.Tick(1 + 3600*1000) // every UDP entry has expired
+	later := conntrack.Tick(1 + 3600*1000) // every UDP entry has expired
 	var pacer sweepPacer
 	active := conns.ActiveSlots()
 	first := pacer.next(conns)

@@ -21,10 +21,10 @@ const traceDrainInterval = 20 * time.Millisecond
 // its samples with the decision's names, and disarms it when ctx ends,
 // the request's count or duration is reached or emit fails.
 func (c control) Trace(ctx context.Context, req admin.TraceRequest, emit func(admin.TraceEvent) error) error {
-	d := c.Director
-	d.mu.Lock()
-	loop := d.loop
-	d.mu.Unlock()
+	d := c.Daemon
+	d.running.Lock()
+	loop := d.running.loop
+	d.running.Unlock()
 	if loop == nil {
 		return errors.New("the data plane is not running yet; try again in a moment")
 	}
@@ -93,7 +93,7 @@ func (c control) Trace(ctx context.Context, req admin.TraceRequest, emit func(ad
 }
 
 // traceConfig turns a request into the data plane's filter.
-func (d *Director) traceConfig(req admin.TraceRequest) (forward.TraceConfig, error) {
+func (d *Daemon) traceConfig(req admin.TraceRequest) (forward.TraceConfig, error) {
 	cfg := forward.TraceConfig{Rate: req.Rate, Snap: req.Snap}
 	f := &cfg.Filter
 	var svc *balancer.ServiceKey

@@ -21,7 +21,7 @@ func TestVIPOwnership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Director{cfg: &config.Config{VRRP: config.VRRP{Instances: []*config.VRRPInstance{
+	d := &Daemon{cfg: &config.Config{VRRP: config.VRRP{Instances: []*config.VRRPInstance{
 		{Name: "VI_1", VIPs: []netip.Prefix{netip.PrefixFrom(managed, 32)}},
 	}}}}
 	d.table.Store(tab)

@@ -19,15 +19,15 @@ import (
 
 // releaseVRRPAddrs withdraws the VRRP-managed addresses Load claimed for
 // the services; the router claims them when it becomes master.
-func (d *Director) releaseVRRPAddrs() {
-	d.vipMu.Lock()
-	defer d.vipMu.Unlock()
-	d.vrrpManaged = map[[4]byte]bool{}
-	d.vrrpHeld = map[[4]byte]bool{}
+func (d *Daemon) releaseVRRPAddrs() {
+	d.vrrpVIPs.Lock()
+	defer d.vrrpVIPs.Unlock()
+	d.vrrpVIPs.managed = map[[4]byte]bool{}
+	d.vrrpVIPs.held = map[[4]byte]bool{}
 	for _, in := range d.cfg.VRRP.Instances {
 		for _, p := range append(in.VIPs, in.ExcludedVIPs...) {
 			if p.Addr().Is4() {
-				d.vrrpManaged[p.Addr().As4()] = true
+				d.vrrpVIPs.managed[p.Addr().As4()] = true
 			}
 		}
 	}
@@ -38,13 +38,13 @@ func (d *Director) releaseVRRPAddrs() {
 // service VIP that no vrrp_instance manages, plus the VRRP addresses whose
 // instance is MASTER now. Reloads, admin changes and VRRP transitions all
 // go through it, so none of them undoes another's ownership.
-func (d *Director) publishVIPs() {
-	d.vipMu.Lock()
-	defer d.vipMu.Unlock()
+func (d *Daemon) publishVIPs() {
+	d.vrrpVIPs.Lock()
+	defer d.vrrpVIPs.Unlock()
 	d.publishVIPsLocked()
 }
 
-func (d *Director) publishVIPsLocked() {
+func (d *Daemon) publishVIPsLocked() {
 	var vips [][4]byte
 	add := func(a [4]byte) {
 		if !slices.Contains(vips, a) {
@@ -53,38 +53,38 @@ func (d *Director) publishVIPsLocked() {
 	}
 	if t := d.table.Load(); t != nil {
 		for _, s := range t.Services() {
-			if s.Key.Addr.Is4() && !d.vrrpManaged[s.Key.Addr.As4()] {
+			if s.Key.Addr.Is4() && !d.vrrpVIPs.managed[s.Key.Addr.As4()] {
 				add(s.Key.Addr.As4())
 			}
 		}
 	}
-	for a := range d.vrrpHeld {
+	for a := range d.vrrpVIPs.held {
 		add(a)
 	}
 	d.vips.SetVIPs(vips...)
 }
 
 // setVRRPHeld records that a VRRP instance claimed or released a VIP.
-func (d *Director) setVRRPHeld(a [4]byte, held bool) {
-	d.vipMu.Lock()
-	defer d.vipMu.Unlock()
-	if d.vrrpHeld == nil {
-		d.vrrpHeld = map[[4]byte]bool{}
+func (d *Daemon) setVRRPHeld(a [4]byte, held bool) {
+	d.vrrpVIPs.Lock()
+	defer d.vrrpVIPs.Unlock()
+	if d.vrrpVIPs.held == nil {
+		d.vrrpVIPs.held = map[[4]byte]bool{}
 	}
 	if held {
-		d.vrrpHeld[a] = true
+		d.vrrpVIPs.held[a] = true
 	} else {
-		delete(d.vrrpHeld, a)
+		delete(d.vrrpVIPs.held, a)
 	}
 	d.publishVIPsLocked()
 }
 
 // VRRP returns the state of each vrrp_instance; nil without VRRP or
 // before Run.
-func (d *Director) VRRP() []vrrp.InstanceStatus {
-	d.mu.Lock()
-	r := d.vrrp
-	d.mu.Unlock()
+func (d *Daemon) VRRP() []vrrp.InstanceStatus {
+	d.running.Lock()
+	r := d.running.vrrp
+	d.running.Unlock()
 	if r == nil {
 		return nil
 	}
@@ -148,7 +148,7 @@ func vrrpConfig(c *config.VRRP) (vrrp.Config, error) {
 
 // startVRRP runs the vrrp_instances until ctx is done. The router owns
 // the VRRP addresses through the packet loop's ARP responder.
-func (d *Director) startVRRP(ctx context.Context, bg *sync.WaitGroup) error {
+func (d *Daemon) startVRRP(ctx context.Context, bg *sync.WaitGroup) error {
 	if len(d.cfg.VRRP.Instances) == 0 {
 		return nil
 	}
@@ -168,9 +168,9 @@ func (d *Director) startVRRP(ctx context.Context, bg *sync.WaitGroup) error {
 	if err != nil {
 		return err
 	}
-	d.mu.Lock()
-	d.vrrp = r
-	d.mu.Unlock()
+	d.running.Lock()
+	d.running.vrrp = r
+	d.running.Unlock()
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
@@ -185,7 +185,7 @@ func (d *Director) startVRRP(ctx context.Context, bg *sync.WaitGroup) error {
 // vipOwner claims addresses in the packet loop's VIPSet and sends
 // gratuitous ARPs on an AF_PACKET socket per interface.
 type vipOwner struct {
-	d     *Director
+	d     *Daemon
 	mu    sync.Mutex
 	conns map[string]*garpConn
 }

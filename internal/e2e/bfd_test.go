@@ -13,6 +13,7 @@ import (
 	"github.com/ulvs/ulvs/balancer"
 	"github.com/ulvs/ulvs/internal/admin"
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 )
 
 // TestBFDCheck runs `ulvs run` with a real server under BFD_CHECK whose
@@ -27,7 +28,7 @@ func TestBFDCheck(t *testing.T) {
 	if _, err := os.Stat(netns.BFDDPath); err != nil {
 		t.Skip("FRR's bfdd is not installed (make deps installs the frr package)")
 	}
-	env := netns.ForTest(t)
+	env := netnstest.ForTest(t)
 	lvs, err := netns.NewLVS(env, netns.Options{Reals: 2})
 	if err != nil {
 		t.Fatalf("topology: %v", err)

@@ -32,6 +32,7 @@ import (
 	"github.com/ulvs/ulvs/balancer"
 	"github.com/ulvs/ulvs/internal/demo"
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 	"github.com/ulvs/ulvs/internal/report"
 	"github.com/ulvs/ulvs/internal/testbin"
 )
@@ -75,7 +76,7 @@ func newTopoArgs(t *testing.T, m balancer.Method, runArgs []string) *topo {
 	if !netns.IsRoot() {
 		t.Skip("end-to-end tests build network namespaces and need root")
 	}
-	env := netns.ForTest(t)
+	env := netnstest.ForTest(t)
 	lvs, err := netns.NewLVS(env, netns.Options{Reals: 2})
 	if err != nil {
 		t.Fatalf("topology: %v", err)
@@ -709,7 +710,7 @@ func TestPreflightRefuses(t *testing.T) {
 	if !netns.IsRoot() {
 		t.Skip("end-to-end tests build network namespaces and need root")
 	}
-	env := netns.ForTest(t)
+	env := netnstest.ForTest(t)
 	lvs, err := netns.NewLVS(env, netns.Options{Reals: 2})
 	if err != nil {
 		t.Fatal(err)

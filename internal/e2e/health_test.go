@@ -20,6 +20,7 @@ import (
 	"github.com/ulvs/ulvs/internal/admin"
 	"github.com/ulvs/ulvs/internal/demo"
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 	"github.com/ulvs/ulvs/internal/status"
 )
 
@@ -159,7 +160,7 @@ func TestHealthChecks(t *testing.T) {
 	if !netns.IsRoot() {
 		t.Skip("end-to-end tests build network namespaces and need root")
 	}
-	env := netns.ForTest(t)
+	env := netnstest.ForTest(t)
 	lvs, err := netns.NewLVS(env, netns.Options{Reals: 2})
 	if err != nil {
 		t.Fatalf("topology: %v", err)

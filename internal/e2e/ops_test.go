@@ -231,7 +231,7 @@ func TestHitlessChanges(t *testing.T) {
 			before, after, udpSent.Load())
 	}
 	r := tp.stop()
-	if d := r.Loop.BalancerDrops; d["tcp-not-syn"] != 0 || d["real-server-unavailable"] != 0 {
+	if d := r.Loop.BalancerDrops; d["tcp_not_syn"] != 0 || d["real_server_unavailable"] != 0 {
 		t.Errorf("drops of packets of existing connections: %v", d)
 	}
 }

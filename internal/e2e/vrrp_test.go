@@ -34,6 +34,7 @@ import (
 
 	"github.com/ulvs/ulvs/forward/neigh"
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 )
 
 const (
@@ -61,7 +62,7 @@ func newVRRPLab(t *testing.T) *vrrpLab {
 	if _, err := exec.LookPath("keepalived"); err != nil {
 		t.Skip("keepalived is not installed (make deps installs the Debian package)")
 	}
-	env := netns.ForTest(t)
+	env := netnstest.ForTest(t)
 	l := &vrrpLab{t: t, env: env, dirs: map[string]*netns.NS{}, mac: map[string][6]byte{}, tmp: t.TempDir()}
 	must := func(err error) {
 		t.Helper()

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 )
 
 // pair builds two namespaces joined by a veth, a0 10.0.9.1/24 in a (with a
 // default route via 10.0.9.2) and b0 10.0.9.2/24 in b.
 func pair(t *testing.T) (a, b *netns.NS) {
 	t.Helper()
-	a, b = netns.Pair(t, "a0", "10.0.9.1/24", "b0", "10.0.9.2/24")
+	a, b = netnstest.Pair(t, "a0", "10.0.9.1/24", "b0", "10.0.9.2/24")
 	if err := a.RouteAdd("default", "10.0.9.2"); err != nil {
 		t.Fatal(err)
 	}

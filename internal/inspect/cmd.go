@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -19,87 +18,64 @@ import (
 	"github.com/ulvs/ulvs/internal/config"
 )
 
-// multiFlag collects a repeated flag.
-type multiFlag []string
+// Request is one `ulvs inspect` run, as cmd/ulvs parses it from flags.
+type Request struct {
+	ConfigPath string   // -f: keepalived.conf with the virtual servers
+	Reals      []string // --real ADDR:PORT[=WEIGHT], instead of -f
+	Sched      string   // --sched: the scheduler of the --real service
+	Mode       string   // --mode: nat, dr, tun, all, or "" for the config's methods
+	Read       string   // -r: a pcap or pcapng file of packets to inspect
+	Packets    string   // packet descriptions, separated by ';'
+	JSON       bool     // --json
+	PcapOut    string   // --out: a pcapng file of the frames before and after
+	Color      string   // --color: auto, always or never
+	NoHex      bool     // --no-hex
+	MTU        int      // --mtu of the real-server side
+	DirectorIP string   // --director-ip: the TUN outer source
+}
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+// ErrNothingToInspect is Run's answer to a request with neither packet
+// descriptions nor a capture.
+var ErrNothingToInspect = errors.New("nothing to inspect: describe a packet or read a capture with -r")
 
-// Command is `ulvs inspect`: args are its flags and packet descriptions;
-// the report goes to out.
-func Command(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() {
-		fmt.Fprint(out, `usage: ulvs inspect [flags] [PACKET[; PACKET...]]
-
-Runs packets through the ulvs data plane (parser, balancer, NAT/DR/TUN
-rewriters) and shows the decision and every changed field and byte.
-
-PACKET is e.g. 'tcp 10.0.1.2:40000 > 10.0.1.100:80 flags S len 100',
-'udp 10.0.1.2:5000 > 10.0.1.100:53 len 40', 'icmp 10.0.1.2 > 10.0.1.100';
-keywords: flags, len, ttl, nodf, type, code, mtu, quote PACKET.
-Packets from a real server's address arrive on the real-server side.
-
-flags:
-`)
-		fs.PrintDefaults()
-	}
-	var (
-		reals multiFlag
-		o     Options
-	)
-	cfgPath := fs.String("f", "", "keepalived.conf with the virtual servers (instead of --real)")
-	fs.Var(&reals, "real", "real server ADDR:PORT[=WEIGHT] of the one service the first packet addresses (repeat for more)")
-	sched := fs.String("sched", "wlc", "scheduler of the --real service")
-	mode := fs.String("mode", "", "nat, dr, tun, or all (side by side); default: the config's methods (nat with --real)")
-	read := fs.String("r", "", "read packets from a pcap or pcapng file (Ethernet)")
-	jsonOut := fs.Bool("json", false, "print JSON instead of text")
-	pcapOut := fs.String("out", "", "also write the frames before and after, with comments, to this pcapng file")
-	color := fs.String("color", "auto", "colour the changes: auto (on a terminal), always or never")
-	noHex := fs.Bool("no-hex", false, "leave the hex dumps out")
-	fs.IntVar(&o.MTU, "mtu", 1500, "MTU of the real-server side (TUN needs 20 bytes of it)")
-	dip := fs.String("director-ip", "", "the director's address on the real-server side, the TUN outer source (default: the first real server's /24, host 1)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
+// Run is `ulvs inspect`: it runs req's packets through the data plane and
+// writes the report to out.
+func Run(req Request, out io.Writer) error {
+	o := Options{MTU: req.MTU}
+	reals := req.Reals
 	var err error
-	if o.Modes, err = ParseMode(*mode); err != nil {
+	if o.Modes, err = ParseMode(req.Mode); err != nil {
 		return err
 	}
-	if *dip != "" {
-		if o.RealsAddr, err = netip.ParseAddr(*dip); err != nil {
-			return fmt.Errorf("--director-ip %q: give an IPv4 address", *dip)
+	if req.DirectorIP != "" {
+		if o.RealsAddr, err = netip.ParseAddr(req.DirectorIP); err != nil {
+			return fmt.Errorf("--director-ip %q: give an IPv4 address", req.DirectorIP)
 		}
 	}
 
 	// The inputs: described packets or a capture.
 	var specs []*Spec
 	var inputs []Input
-	if desc := strings.TrimSpace(strings.Join(fs.Args(), " ")); desc != "" {
+	if desc := strings.TrimSpace(req.Packets); desc != "" {
 		if specs, err = ParseSpecs(desc); err != nil {
 			return err
 		}
 	}
-	if *read != "" {
-		if inputs, err = ReadCapture(*read); err != nil {
+	if req.Read != "" {
+		if inputs, err = ReadCapture(req.Read); err != nil {
 			return err
 		}
 	}
 	if len(specs) == 0 && len(inputs) == 0 {
-		fs.Usage()
-		return errors.New("nothing to inspect: describe a packet or read a capture with -r")
+		return ErrNothingToInspect
 	}
 
 	// The services: from the config, or one built from --real.
 	switch {
-	case *cfgPath != "" && len(reals) > 0:
+	case req.ConfigPath != "" && len(reals) > 0:
 		return errors.New("give either -f or --real, not both")
-	case *cfgPath != "":
-		cfg, _, err := config.Load(*cfgPath, config.Options{})
+	case req.ConfigPath != "":
+		cfg, _, err := config.Load(req.ConfigPath, config.Options{})
 		if err != nil {
 			return err
 		}
@@ -123,7 +99,7 @@ flags:
 		if len(o.Modes) == 1 {
 			m = o.Modes[0]
 		}
-		o.Services = ServiceFor(proto, vip, rcs, m, *sched)
+		o.Services = ServiceFor(proto, vip, rcs, m, req.Sched)
 	default:
 		return errors.New("no virtual service: give a keepalived.conf with -f, or real servers with --real ADDR:PORT")
 	}
@@ -140,8 +116,8 @@ flags:
 	}
 
 	var pw *PcapngWriter
-	if *pcapOut != "" {
-		f, err := os.Create(*pcapOut)
+	if req.PcapOut != "" {
+		f, err := os.Create(req.PcapOut)
 		if err != nil {
 			return err
 		}
@@ -150,16 +126,16 @@ flags:
 			return err
 		}
 	}
-	p := &Printer{W: out, Color: UseColor(*color, out), NoHex: *noHex}
+	p := &Printer{W: out, Color: UseColor(req.Color, out), NoHex: req.NoHex}
 	var all []Rewrite
 	for i, in := range inputs {
 		rws := e.Inspect(in)
 		if pw != nil {
 			if err := pw.WriteRewrites(rws); err != nil {
-				return fmt.Errorf("writing %s: %w", *pcapOut, err)
+				return fmt.Errorf("writing %s: %w", req.PcapOut, err)
 			}
 		}
-		if *jsonOut {
+		if req.JSON {
 			all = append(all, rws...)
 			continue
 		}
@@ -168,7 +144,7 @@ flags:
 		}
 		p.Packet(rws)
 	}
-	if *jsonOut {
+	if req.JSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(all); err != nil {
@@ -177,7 +153,7 @@ flags:
 	}
 	if pw != nil {
 		if err := pw.Flush(); err != nil {
-			return fmt.Errorf("writing %s: %w", *pcapOut, err)
+			return fmt.Errorf("writing %s: %w", req.PcapOut, err)
 		}
 	}
 	return nil

@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward"
 	"github.com/ulvs/ulvs/forward/afpacket"
+	"github.com/ulvs/ulvs/forward/afpacket/afpackettest"
 	"github.com/ulvs/ulvs/forward/neigh"
 )
 
@@ -70,7 +72,7 @@ type Rewrite struct {
 	Time     time.Time `json:"time,omitzero"`
 	Decision Decision  `json:"decision"`
 	// Drop is the reason the director sent nothing, as its counters name
-	// it ("ttl_expired", "balancer:tcp-not-syn", ...); empty when it sent
+	// it ("ttl_expired", "balancer:tcp_not_syn", ...); empty when it sent
 	// the frame on. An ICMP error sent in reply accompanies some drops.
 	Drop   string  `json:"drop,omitempty"`
 	Before Frame   `json:"before"`
@@ -129,34 +131,16 @@ type Engine struct {
 type lane struct {
 	mode          string
 	tab           atomic.Pointer[balancer.Table]
-	dir           *balancer.Director
+	dir           *conntrack.Tracker
 	loop          *forward.Loop
 	client, reals *forward.Port
-	now           balancer.Tick
+	now           conntrack.Tick
 	sent          []sentFrame
 }
 
 type sentFrame struct {
 	iface string
 	data  []byte
-}
-
-// captureConn is an afpacket.Conn that records what the loop transmits.
-// The loop never calls Receive: frames come in through Loop.Step.
-type captureConn struct {
-	l     *lane
-	iface string
-	slot  [16384]byte
-}
-
-func (c *captureConn) Receive([]afpacket.Frame) (int, error) { return 0, afpacket.ErrClosed }
-func (c *captureConn) Release()                              {}
-func (c *captureConn) TxSlot() []byte                        { return c.slot[:] }
-func (c *captureConn) Flush() error                          { return nil }
-func (c *captureConn) Stats() afpacket.Stats                 { return afpacket.Stats{} }
-func (c *captureConn) Close() error                          { return nil }
-func (c *captureConn) Commit(n int) {
-	c.l.sent = append(c.l.sent, sentFrame{iface: c.iface, data: append([]byte(nil), c.slot[:n]...)})
 }
 
 // New builds the directors.
@@ -230,7 +214,7 @@ func newLane(m balancer.Method, o Options) (*lane, error) {
 		return nil, err
 	}
 	l.tab.Store(tab)
-	if l.dir, err = balancer.NewDirector(balancer.DirectorConfig{MaxConns: 1 << 12}); err != nil {
+	if l.dir, err = conntrack.New(conntrack.Config{MaxConns: 1 << 12}); err != nil {
 		return nil, err
 	}
 	all := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
@@ -250,10 +234,17 @@ func newLane(m balancer.Method, o Options) (*lane, error) {
 		}
 	}
 	l.loop, err = forward.NewLoop(forward.LoopConfig{
-		Client: l.client, Reals: l.reals, Table: &l.tab, Director: l.dir, VIPs: vips, Workers: 1,
-		Clock: func() balancer.Tick { return l.now },
+		Client: l.client, Reals: l.reals, Table: &l.tab, Tracker: l.dir, VIPs: vips, Workers: 1,
+		Clock: func() conntrack.Tick { return l.now },
 		Open: func(ifname string, _ *afpacket.Config) (afpacket.Conn, error) {
-			return &captureConn{l: l, iface: ifname}, nil
+			// The loop never calls Receive: frames come in through
+			// Loop.Step. What it transmits is recorded in order across
+			// both interfaces.
+			c := afpackettest.NewSized(ifname, 16384)
+			c.OnCommit = func(frame []byte) {
+				l.sent = append(l.sent, sentFrame{iface: ifname, data: append([]byte(nil), frame...)})
+			}
+			return c, nil
 		},
 	})
 	return l, err
@@ -267,12 +258,12 @@ func (e *Engine) Table() *balancer.Table { return e.lanes[0].tab.Load() }
 // per director, in the order of Options.Modes.
 func (e *Engine) Inspect(in Input) []Rewrite {
 	e.n++
-	now := balancer.Tick(1000 + e.n - 1)
+	now := conntrack.Tick(1000 + e.n - 1)
 	if !in.Time.IsZero() {
 		if e.base.IsZero() {
 			e.base = in.Time
 		}
-		now = 1000 + balancer.Ticks(in.Time.Sub(e.base))
+		now = 1000 + conntrack.Ticks(in.Time.Sub(e.base))
 	}
 	out := make([]Rewrite, 0, len(e.lanes))
 	for _, l := range e.lanes {
@@ -387,13 +378,13 @@ func (l *lane) inspect(frame []byte) Rewrite {
 
 // connTuple is the client -> VIP tuple of the connection a frame belongs
 // to, as the loop looks it up.
-func (l *lane) connTuple(p *forward.Parsed, port *forward.Port) (balancer.Tuple4, bool) {
+func (l *lane) connTuple(p *forward.Parsed, port *forward.Port) (conntrack.Tuple4, bool) {
 	if p.ICMPRelated {
 		q := &p.Inner
 		if !q.HasPorts {
-			return balancer.Tuple4{}, false
+			return conntrack.Tuple4{}, false
 		}
-		t := balancer.Tuple4{Proto: balancer.Protocol(q.Proto), Src: q.Src, Dst: q.Dst, SrcPort: q.SrcPort, DstPort: q.DstPort}
+		t := conntrack.Tuple4{Proto: balancer.Protocol(q.Proto), Src: q.Src, Dst: q.Dst, SrcPort: q.SrcPort, DstPort: q.DstPort}
 		if port == l.client {
 			// The quote went VIP -> client: reverse it.
 			t.Src, t.Dst, t.SrcPort, t.DstPort = q.Dst, q.Src, q.DstPort, q.SrcPort
@@ -401,15 +392,15 @@ func (l *lane) connTuple(p *forward.Parsed, port *forward.Port) (balancer.Tuple4
 		return t, true
 	}
 	if !p.HasPorts {
-		return balancer.Tuple4{}, false
+		return conntrack.Tuple4{}, false
 	}
-	return balancer.Tuple4{Proto: balancer.Protocol(p.Proto), Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort}, true
+	return conntrack.Tuple4{Proto: balancer.Protocol(p.Proto), Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort}, true
 }
 
 // state describes the connection entry of tuple t: client -> VIP on the
 // client side, real -> client (a reply) on the real-server side.
-func (l *lane) state(t balancer.Tuple4, port *forward.Port) string {
-	var ci balancer.ConnInfo
+func (l *lane) state(t conntrack.Tuple4, port *forward.Port) string {
+	var ci conntrack.ConnInfo
 	var ok bool
 	if port == l.client {
 		ci, ok = l.dir.LookupInbound(t, l.now)
@@ -425,9 +416,9 @@ func (l *lane) state(t balancer.Tuple4, port *forward.Port) string {
 func ap(a [4]byte, p uint16) string { return netip.AddrPortFrom(netip.AddrFrom4(a), p).String() }
 
 // templates lists the persistence templates.
-func (l *lane) templates() map[string]balancer.ConnInfo {
-	m := map[string]balancer.ConnInfo{}
-	l.dir.Conns(l.tab.Load(), l.now, func(ci balancer.ConnInfo) bool {
+func (l *lane) templates() map[string]conntrack.ConnInfo {
+	m := map[string]conntrack.ConnInfo{}
+	l.dir.Conns(l.tab.Load(), l.now, func(ci conntrack.ConnInfo) bool {
 		if ci.Template {
 			m[fmt.Sprintf("%v %v %v", ci.Proto, ap(ci.Client, 0), ap(ci.Virtual, ci.VPort))] = ci
 		}
@@ -447,11 +438,11 @@ func candidates(svc *balancer.Service) []Candidate {
 }
 
 // explain fills the decision for a frame that has a connection tuple.
-func (l *lane) explain(rw *Rewrite, p *forward.Parsed, port *forward.Port, key balancer.Tuple4, svc *balancer.Service, peek *balancer.RealServer, tmplBefore map[string]balancer.ConnInfo) {
+func (l *lane) explain(rw *Rewrite, p *forward.Parsed, port *forward.Port, key conntrack.Tuple4, svc *balancer.Service, peek *balancer.RealServer, tmplBefore map[string]conntrack.ConnInfo) {
 	d := &rw.Decision
 	d.StateAfter = l.state(key, port)
 	tab := l.tab.Load()
-	var ci balancer.ConnInfo
+	var ci conntrack.ConnInfo
 	var ok bool
 	if port == l.client {
 		ci, ok = l.dir.LookupInbound(key, l.now)
@@ -511,7 +502,7 @@ func (l *lane) explain(rw *Rewrite, p *forward.Parsed, port *forward.Port, key b
 		}
 	}
 	if rw.Drop != "" && strings.HasPrefix(rw.Drop, "balancer:") {
-		if rw.Drop == "balancer:tcp-not-syn" {
+		if rw.Drop == "balancer:tcp_not_syn" {
 			d.Kind = "no connection"
 		}
 		d.Why = balancerDropWhy(rw.Drop)
@@ -539,10 +530,10 @@ func markChosen(d *Decision) {
 }
 
 // templateFor finds the service's template for the client of key.
-func (l *lane) templateFor(svc *balancer.Service, key balancer.Tuple4) (string, *balancer.ConnInfo) {
-	var found *balancer.ConnInfo
+func (l *lane) templateFor(svc *balancer.Service, key conntrack.Tuple4) (string, *conntrack.ConnInfo) {
+	var found *conntrack.ConnInfo
 	var name string
-	l.dir.Conns(l.tab.Load(), l.now, func(ci balancer.ConnInfo) bool {
+	l.dir.Conns(l.tab.Load(), l.now, func(ci conntrack.ConnInfo) bool {
 		if !ci.Template || ci.Virtual != svc.Key.Addr.As4() {
 			return true
 		}
@@ -601,13 +592,13 @@ func schedulerRule(svc *balancer.Service) string {
 
 func balancerDropWhy(drop string) string {
 	switch strings.TrimPrefix(drop, "balancer:") {
-	case "tcp-not-syn":
+	case "tcp_not_syn":
 		return "a TCP segment without SYN matched no connection; IPVS schedules only SYNs"
-	case "no-real-server":
+	case "no_real_server":
 		return "the scheduler found no available real server (all weight 0, overloaded, or none)"
-	case "real-server-unavailable":
+	case "real_server_unavailable":
 		return "the connection's real server left the table (expire_nodest_conn is off)"
-	case "table-full":
+	case "table_full":
 		return "the connection table is full"
 	}
 	return drop
@@ -622,7 +613,7 @@ func dropOf(s0, s1 *forward.LoopStats) string {
 	}
 	for i := range s1.BalancerDrops {
 		if s1.BalancerDrops[i] > s0.BalancerDrops[i] {
-			return "balancer:" + balancer.DropReason(i).String()
+			return "balancer:" + conntrack.DropReason(i).String()
 		}
 	}
 	if s1.Inbound == s0.Inbound && s1.Outbound == s0.Outbound && s1.ARPReplies == s0.ARPReplies {

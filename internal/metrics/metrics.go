@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward"
 	"github.com/ulvs/ulvs/forward/neigh"
 	"github.com/ulvs/ulvs/internal/status"
@@ -212,7 +212,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for i, v := range ls.BalancerDrops {
-		if r := balancer.DropReason(i); r != balancer.DropNone {
+		if r := conntrack.DropReason(i); r != conntrack.DropNone {
 			counter(balancerDrops, v, r.String())
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/forward"
 	"github.com/ulvs/ulvs/forward/neigh"
 	"github.com/ulvs/ulvs/internal/status"
@@ -38,7 +38,7 @@ func (fakeSource) Loop() forward.LoopStats {
 	var ls forward.LoopStats
 	ls.RxFrames, ls.TxFrames, ls.Inbound, ls.Outbound, ls.RingDrops = 500, 400, 300, 100, 7
 	ls.Drops[1] = 11
-	ls.BalancerDrops[balancer.DropNotSYN] = 3
+	ls.BalancerDrops[conntrack.DropNotSYN] = 3
 	return ls
 }
 
@@ -129,7 +129,7 @@ func TestScrape(t *testing.T) {
 			"remote_port": "80", "proto": "TCP", "local_mark": ""}, 0},
 		{"ulvs_service_quorum_up", map[string]string{"local_address": "10.0.1.100", "local_port": "80", "proto": "TCP", "local_mark": ""}, 1},
 		{"ulvs_backend_persistent_connections", be, 1},
-		{"ulvs_balancer_drops_total", map[string]string{"reason": "tcp-not-syn"}, 3},
+		{"ulvs_balancer_drops_total", map[string]string{"reason": "tcp_not_syn"}, 3},
 		{"ulvs_drops_total", map[string]string{"reason": forward.DropReason(1).String()}, 11},
 		{"ulvs_forwarded_packets_total", map[string]string{"direction": "outbound"}, 100},
 		{"ulvs_ring_drops_total", nil, 7},

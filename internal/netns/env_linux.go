@@ -20,16 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TB is the part of testing.TB that ForTest needs. It keeps the testing
-// package out of binaries that import netns (the demo, the bench harness).
-type TB interface {
-	Helper()
-	Cleanup(func())
-	Skipf(format string, args ...any)
-	Fatalf(format string, args ...any)
-	Logf(format string, args ...any)
-}
-
 // Env owns namespaces that share a unique name prefix, and the processes
 // started in them. Close removes all of it; it is safe to call twice.
 type Env struct {
@@ -62,25 +52,6 @@ func NewEnv(log *slog.Logger) (*Env, error) {
 	}
 	prefix := fmt.Sprintf("ulvs%d-%d", os.Getpid(), envSeq.Add(1))
 	return &Env{prefix: prefix, log: log}, nil
-}
-
-// ForTest returns an Env whose teardown is registered with tb.Cleanup. It
-// skips the test with a clear message when not running as root.
-func ForTest(tb TB) *Env {
-	tb.Helper()
-	if !IsRoot() {
-		tb.Skipf("netns: skipping, this test builds network namespaces and needs root")
-	}
-	e, err := NewEnv(nil)
-	if err != nil {
-		tb.Fatalf("%v", err)
-	}
-	tb.Cleanup(func() {
-		if err := e.Close(); err != nil {
-			tb.Logf("netns teardown: %v", err)
-		}
-	})
-	return e
 }
 
 // Prefix is the name prefix shared by every namespace of this Env.
@@ -383,34 +354,4 @@ func ip(args ...string) error {
 		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return nil
-}
-
-// Pair is the smallest test topology: namespaces "a" and "b" of a new Env
-// (torn down with tb), joined by a veth whose ends aDev and bDev are up and
-// get aAddr and bAddr (CIDR; "" for none). It skips when not root.
-func Pair(tb TB, aDev, aAddr, bDev, bAddr string) (a, b *NS) {
-	tb.Helper()
-	env := ForTest(tb)
-	var err error
-	if a, err = env.Add("a"); err != nil {
-		tb.Fatalf("%v", err)
-	}
-	if b, err = env.Add("b"); err != nil {
-		tb.Fatalf("%v", err)
-	}
-	if err := env.Veth(a, aDev, b, bDev); err != nil {
-		tb.Fatalf("%v", err)
-	}
-	for _, x := range []struct {
-		ns        *NS
-		dev, addr string
-	}{{a, aDev, aAddr}, {b, bDev, bAddr}} {
-		if x.addr == "" {
-			continue
-		}
-		if err := x.ns.AddrAdd(x.dev, x.addr); err != nil {
-			tb.Fatalf("%v", err)
-		}
-	}
-	return a, b
 }

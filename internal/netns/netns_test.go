@@ -1,4 +1,4 @@
-package netns
+package netns_test
 
 import (
 	"context"
@@ -10,20 +10,22 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 )
 
 const pingTimeout = time.Second
 
 func TestLVSTopology(t *testing.T) {
-	env := ForTest(t)
-	l, err := NewLVS(env, Options{Reals: 2})
+	env := netnstest.ForTest(t)
+	l, err := netns.NewLVS(env, netns.Options{Reals: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(l.Reals) != 2 || l.VIP != DefaultVIP {
+	if len(l.Reals) != 2 || l.VIP != netns.DefaultVIP {
 		t.Fatalf("got %d reals, VIP %v", len(l.Reals), l.VIP)
 	}
-	for _, ifc := range []Iface{l.Client.Dev, l.Front, l.Back, l.Reals[0].Dev, l.Reals[1].Dev} {
+	for _, ifc := range []netns.Iface{l.Client.Dev, l.Front, l.Back, l.Reals[0].Dev, l.Reals[1].Dev} {
 		if len(ifc.MAC) != 6 || ifc.Index == 0 || !ifc.Addr.IsValid() {
 			t.Errorf("incomplete interface %+v", ifc)
 		}
@@ -31,7 +33,7 @@ func TestLVSTopology(t *testing.T) {
 
 	legs := []struct {
 		name string
-		from *NS
+		from *netns.NS
 		to   netip.Addr
 	}{
 		{"client→director front", l.Client.NS, l.Front.Addr.Addr()},
@@ -109,14 +111,14 @@ func TestLVSTopology(t *testing.T) {
 }
 
 func TestTeardownLeavesNothing(t *testing.T) {
-	if !IsRoot() {
+	if !netns.IsRoot() {
 		t.Skip("netns: skipping, this test builds network namespaces and needs root")
 	}
-	env, err := NewEnv(nil)
+	env, err := netns.NewEnv(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewLVS(env, Options{Reals: 1}); err != nil {
+	if _, err := netns.NewLVS(env, netns.Options{Reals: 1}); err != nil {
 		env.Close()
 		t.Fatal(err)
 	}
@@ -163,7 +165,7 @@ func countNamespaces(t *testing.T, prefix string) int {
 }
 
 func TestDoSwitchesAndRestores(t *testing.T) {
-	env := ForTest(t)
+	env := netnstest.ForTest(t)
 	a, err := env.Add("a")
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +198,7 @@ func TestDoSwitchesAndRestores(t *testing.T) {
 }
 
 func TestProcessAndSysctlAndOffload(t *testing.T) {
-	env := ForTest(t)
+	env := netnstest.ForTest(t)
 	a, err := env.Add("a")
 	if err != nil {
 		t.Fatal(err)

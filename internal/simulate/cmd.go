@@ -3,7 +3,6 @@ package simulate
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -36,57 +35,47 @@ type FlowAnswer struct {
 	How  string `json:"how"`
 }
 
-type multiFlag []string
+// Request is one `ulvs simulate` run, as cmd/ulvs parses it from flags.
+type Request struct {
+	ConfigPath string   // -f: keepalived.conf with the virtual servers
+	Service    string   // --service VIP:PORT (default: the config's first; required with --real)
+	Proto      string   // --proto of --service: tcp or udp
+	Reals      []string // --real ADDR:PORT[=WEIGHT], instead of -f
+	Sched      string   // --sched with --real
+	Flow       string   // --flow: a flow whose real server to name
+	N          int      // -n: synthetic flows to distribute
+	Seed       uint64   // --seed of the synthetic flows
+	Remove     string   // --remove: a change, real server ADDR:PORT removed
+	Add        string   // --add: a change, real server ADDR:PORT[=WEIGHT] added
+	Weight     string   // --weight: a change, ADDR:PORT=WEIGHT
+	JSON       bool     // --json
+}
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
-
-// Command is `ulvs simulate`.
-func Command(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(out)
-	var reals multiFlag
-	cfgPath := fs.String("f", "", "keepalived.conf with the virtual servers")
-	svcName := fs.String("service", "", "the virtual service, VIP:PORT (default: the config's first; required with --real)")
-	proto := fs.String("proto", "tcp", "protocol of --service: tcp or udp")
-	fs.Var(&reals, "real", "real server ADDR:PORT[=WEIGHT] (instead of -f; repeat)")
-	sched := fs.String("sched", "wlc", "scheduler with --real")
-	flowDesc := fs.String("flow", "", "which real server gets this flow, e.g. 'tcp 10.0.1.2:40000 > 10.0.1.100:80'")
-	n := fs.Int("n", 10000, "synthetic flows to distribute")
-	seed := fs.Uint64("seed", 1, "seed of the synthetic flows")
-	remove := fs.String("remove", "", "change: remove real server ADDR:PORT, and count the flows that move")
-	add := fs.String("add", "", "change: add real server ADDR:PORT[=WEIGHT], and count the flows that move")
-	weight := fs.String("weight", "", "change: set real server ADDR:PORT=WEIGHT, and count the flows that move")
-	jsonOut := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+// Run is `ulvs simulate`: it answers req and writes the report to out.
+func Run(req Request, out io.Writer) error {
+	if req.N < 1 || req.N > 10_000_000 {
+		return fmt.Errorf("-n %d: use 1 to 10000000 flows", req.N)
 	}
-	if *n < 1 || *n > 10_000_000 {
-		return fmt.Errorf("-n %d: use 1 to 10000000 flows", *n)
-	}
-	cfg, err := pickService(*cfgPath, *svcName, *proto, reals, *sched)
+	cfg, err := pickService(req.ConfigPath, req.Service, req.Proto, req.Reals, req.Sched)
 	if err != nil {
 		return err
 	}
-	rep := Report{Service: cfg.Key.String(), Scheduler: cfg.Scheduler, Flows: *n, Seed: *seed}
+	rep := Report{Service: cfg.Key.String(), Scheduler: cfg.Scheduler, Flows: req.N, Seed: req.Seed}
 	if rep.Scheduler == "" {
 		rep.Scheduler = balancer.DefaultScheduler
 	}
-	if *flowDesc != "" {
-		if rep.Flow, err = oneFlow(cfg, *flowDesc); err != nil {
+	if req.Flow != "" {
+		if rep.Flow, err = oneFlow(cfg, req.Flow); err != nil {
 			return err
 		}
 	}
-	flows := Flows(cfg.Key, *n, *seed)
+	flows := Flows(cfg.Key, req.N, req.Seed)
 	assigned, err := Assign(cfg, flows)
 	if err != nil {
 		return err
 	}
 	rep.Distribution, rep.Dropped = Distribution(cfg, assigned)
-	if after, change, err := applyChange(cfg, *remove, *add, *weight); err != nil {
+	if after, change, err := applyChange(cfg, req.Remove, req.Add, req.Weight); err != nil {
 		return err
 	} else if change != "" {
 		d, err := Compare(cfg, after, change, flows)
@@ -98,9 +87,9 @@ func Command(args []string, out io.Writer) error {
 	if !FlowHashed(rep.Scheduler) {
 		rep.Note = fmt.Sprintf("%s is not flow-hashed: a flow's server depends on the flows before it (order, open connections), "+
 			"so the numbers replay the same %d flows in the same order on a fresh director. Established connections never move on a change: "+
-			"the connection table pins them; only new connections are placed anew.", rep.Scheduler, *n)
+			"the connection table pins them; only new connections are placed anew.", rep.Scheduler, req.N)
 	}
-	if *jsonOut {
+	if req.JSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)

@@ -15,6 +15,7 @@ import (
 	"slices"
 
 	"github.com/ulvs/ulvs/balancer"
+	"github.com/ulvs/ulvs/balancer/conntrack"
 )
 
 // Flows returns n distinct synthetic client flows to svc's address and
@@ -54,16 +55,16 @@ func Assign(cfg balancer.ServiceConfig, flows []balancer.Flow) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := balancer.NewDirector(balancer.DirectorConfig{MaxConns: 2*len(flows) + 1024})
+	dir, err := conntrack.New(conntrack.Config{MaxConns: 2*len(flows) + 1024})
 	if err != nil {
 		return nil, err
 	}
 	w := dir.NewWorker()
 	out := make([]string, len(flows))
 	for i, f := range flows {
-		t := balancer.Tuple4{Proto: f.Proto, Src: f.Src.As4(), Dst: f.Dst.As4(), SrcPort: f.SrcPort, DstPort: f.DstPort}
-		res := w.Inbound(tab, t, balancer.TCPSyn, 1000)
-		if res.Action == balancer.ActionForward && res.Real != nil {
+		t := conntrack.Tuple4{Proto: f.Proto, Src: f.Src.As4(), Dst: f.Dst.As4(), SrcPort: f.SrcPort, DstPort: f.DstPort}
+		res := w.Inbound(tab, t, conntrack.TCPSyn, 1000)
+		if res.Action == conntrack.ActionForward && res.Real != nil {
 			out[i] = res.Real.AddrPort().String()
 		}
 	}

@@ -1,12 +1,9 @@
 package simulate
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/ulvs/ulvs/balancer"
@@ -143,33 +140,5 @@ func TestMinimumMove(t *testing.T) {
 	}
 	if _, err := Remove(sc, netip.MustParseAddrPort("10.9.9.9:80")); err == nil {
 		t.Error("removing an unknown server: no error")
-	}
-}
-
-func TestCommand(t *testing.T) {
-	var out bytes.Buffer
-	err := Command([]string{"--service", "10.0.1.100:80", "--real", "10.0.2.11:80", "--real", "10.0.2.12:80=3",
-		"--sched", "wrr", "-n", "400", "--remove", "10.0.2.11:80", "--flow", "tcp 10.0.1.2:1000 > 10.0.1.100:80", "--json"}, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatal(err)
-	}
-	if rep.Distribution[0].Flows != 100 || rep.Distribution[1].Flows != 300 || rep.Change == nil || rep.Flow.Real != "10.0.2.12:80" {
-		t.Errorf("report: %+v", rep)
-	}
-	out.Reset()
-	if err := Command([]string{"-f", "../config/testdata/nat.conf", "-n", "100"}, &out); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "100 new connections") {
-		t.Errorf("text report:\n%s", out.String())
-	}
-	for _, bad := range [][]string{{}, {"--service", "10.0.1.100:80", "--real", "x"}, {"-f", "x.conf", "--real", "10.0.2.1:80"}} {
-		if err := Command(bad, &out); err == nil {
-			t.Errorf("%q: no error", bad)
-		}
 	}
 }

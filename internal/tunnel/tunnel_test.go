@@ -16,6 +16,7 @@ import (
 	"github.com/mdlayher/packet"
 	"github.com/ulvs/ulvs/forward/header"
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 	"golang.org/x/sys/unix"
 )
 
@@ -132,7 +133,7 @@ type topo struct {
 }
 
 func newTopo(t *testing.T) *topo {
-	env := netns.ForTest(t)
+	env := netnstest.ForTest(t)
 	tp := &topo{}
 	var err error
 	if tp.sender, err = env.Add("sender"); err != nil {
