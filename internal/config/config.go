@@ -23,6 +23,8 @@ type Config struct {
 	// VRRP holds the vrrp_instance, vrrp_script and vrrp_sync_group blocks
 	// (vrrp.go).
 	VRRP VRRP
+	// TrackFiles are the track_file blocks (trackfile.go).
+	TrackFiles []*TrackFile
 
 	// Blocks are the top-level statements ulvs recognises but does not
 	// interpret yet, in file order: vrrp_instance, vrrp_script,

@@ -57,6 +57,8 @@ func New(c *config.Check, env ScriptEnv) (Prober, error) {
 		return &Ping{Target: c.Target.Addr(), Bind: c.Bind.Addr()}, nil
 	case config.CheckDNS:
 		return &DNS{Target: c.Target, Bind: c.Bind, Type: c.DNS.Type, Name: c.DNS.Name}, nil
+	case config.CheckSMTP:
+		return &SMTP{Target: c.Target, Bind: c.Bind, Helo: c.SMTP.HeloName, Step: c.ConnectTimeout}, nil
 	}
 	return nil, fmt.Errorf("%w: %v", ErrUnsupported, c.Kind)
 }
@@ -72,12 +74,16 @@ type Timing struct {
 }
 
 // TimingOf returns c's schedule. A MISC_CHECK's probe is bounded by
-// misc_timeout instead of connect_timeout.
+// misc_timeout instead of connect_timeout; an SMTP_CHECK's by
+// connect_timeout for each of its steps, as in keepalived.
 func TimingOf(c *config.Check) Timing {
 	t := Timing{DelayLoop: c.DelayLoop, ConnectTimeout: c.ConnectTimeout, DelayBeforeRetry: c.DelayBeforeRetry,
 		Retry: c.Retry, Warmup: c.Warmup, Alpha: c.Alpha}
 	if c.Misc != nil {
 		t.ConnectTimeout = c.Misc.Timeout
+	}
+	if c.Kind == config.CheckSMTP {
+		t.ConnectTimeout = c.ConnectTimeout * smtpSteps
 	}
 	return t
 }
