@@ -32,6 +32,7 @@ type checkState struct {
 	timing health.Timing
 	up     bool
 	weight int
+	offset int64 // FILE_CHECK: added to the weight while up
 	err    string
 }
 
@@ -40,7 +41,8 @@ type realHealth struct {
 	checks     []*checkState
 	inhibit    bool
 	up         bool
-	weight     int // dynamic weight, -1 when none
+	weight     int   // dynamic weight, -1 when none
+	offset     int64 // the FILE_CHECKs' weighted values, added to the weight
 	since      time.Time
 	lastErr    string
 	notifyUp   *config.Script
@@ -70,7 +72,11 @@ type healthState struct {
 
 func (rh *realHealth) recompute() {
 	up, w, msg := true, -1, ""
+	rh.offset = 0
 	for _, c := range rh.checks {
+		if c.up {
+			rh.offset += c.offset
+		}
 		if !c.up {
 			up = false
 			if msg == "" {
@@ -86,6 +92,20 @@ func (rh *realHealth) recompute() {
 		rh.lastErr = msg
 	}
 }
+
+// weightFor is the weight a live server runs with: the dynamic weight
+// (MISC_CHECK) or the configured one, plus the FILE_CHECK offsets,
+// within 0..65535 as keepalived clamps it (0 keeps the server, quiesced).
+func (rh *realHealth) weightFor(configured uint32) uint32 {
+	w := int64(configured)
+	if rh.weight >= 0 {
+		w = int64(rh.weight)
+	}
+	return uint32(max(0, min(w+rh.offset, maxWeight)))
+}
+
+// maxWeight is the largest weight a real server can have.
+const maxWeight = 65535
 
 func normReal(key balancer.ServiceKey, addr netip.Addr, port uint16, m balancer.Method) netip.AddrPort {
 	if port == 0 || m != balancer.NAT {
@@ -103,6 +123,14 @@ func (d *Director) newHealth(cfg *config.Config, prev *healthState) *healthState
 			Log: d.log.With("part", "scripts")}}
 	if prev != nil {
 		h.gen = prev.gen + 1
+	} else {
+		// init_file at start-up only: a reload must not reset the
+		// operator's value.
+		for _, tf := range cfg.TrackFiles {
+			if err := health.InitTrackFile(tf); err != nil {
+				d.log.Error("config: track file not initialised", "err", err)
+			}
+		}
 	}
 	now := time.Now()
 	for _, vs := range cfg.VirtualServers {
@@ -140,6 +168,11 @@ func (d *Director) newHealth(cfg *config.Config, prev *healthState) *healthState
 				if old != nil && i < len(old.checks) && old.checks[i].conf.Kind == c.Kind {
 					cs.up, cs.weight, cs.err = old.checks[i].up, old.checks[i].weight, old.checks[i].err
 				}
+				if c.Kind == config.CheckFile {
+					// Known at once, as keepalived reads the file at start.
+					ev := fileEvent(i, c)
+					cs.up, cs.offset, cs.err = ev.Up, ev.Offset, errString(ev.Err)
+				}
 				rh.checks = append(rh.checks, cs)
 			}
 			rh.recompute()
@@ -147,11 +180,7 @@ func (d *Director) newHealth(cfg *config.Config, prev *healthState) *healthState
 				rh.since, rh.lastErr = old.since, old.lastErr
 			}
 			if rh.up {
-				w := uint64(rs.Weight)
-				if rh.weight >= 0 {
-					w = uint64(rh.weight)
-				}
-				alive += w
+				alive += uint64(rh.weightFor(rs.Weight))
 			}
 			h.reals[ref] = rh
 			h.order = append(h.order, rh)
@@ -172,8 +201,12 @@ func (d *Director) newHealth(cfg *config.Config, prev *healthState) *healthState
 func (d *Director) startHealth(ctx context.Context, h *healthState) {
 	ctx, h.cancel = context.WithCancel(ctx)
 	h.wg = &sync.WaitGroup{}
+	d.watchTrackFiles(ctx, h)
 	for _, rh := range h.order {
 		for i, cs := range rh.checks {
+			if cs.conf.Kind == config.CheckFile {
+				continue // watchTrackFiles
+			}
 			p, err := health.New(cs.conf, h.notifier.Env)
 			if err != nil {
 				d.log.Error("health checker not started; the server keeps its state", "real", rh.ref.real.String(),
@@ -215,13 +248,13 @@ func (d *Director) onCheck(h *healthState, rh *realHealth, ev health.Event) {
 		return // a reload replaced this generation
 	}
 	cs := rh.checks[ev.ID]
-	cs.up, cs.weight = ev.Up, ev.Weight
+	cs.up, cs.weight, cs.offset = ev.Up, ev.Weight, ev.Offset
 	if ev.Err != nil {
 		cs.err = ev.Err.Error()
 	}
-	wasUp, oldWeight := rh.up, rh.weight
+	wasUp, oldWeight, oldOffset := rh.up, rh.weight, rh.offset
 	rh.recompute()
-	if rh.up == wasUp && rh.weight == oldWeight {
+	if rh.up == wasUp && rh.weight == oldWeight && rh.offset == oldOffset {
 		return
 	}
 	log := d.log.With("service", rh.ref.svc.String(), "real", rh.ref.real.String())
@@ -243,7 +276,8 @@ func (d *Director) onCheck(h *healthState, rh *realHealth, ev health.Event) {
 			}
 		}
 	} else {
-		log.Info("real server weight set by MISC_CHECK", "weight", rh.weight)
+		log.Info("real server weight changed by a checker", "checker", cs.conf.Kind.String(), "dynamic_weight", rh.weight,
+			"offset", rh.offset)
 	}
 	d.updateQuorum(h, rh.ref.svc)
 	d.applyHealth()
@@ -264,10 +298,8 @@ func (d *Director) updateQuorum(h *healthState, key balancer.ServiceKey) {
 		switch {
 		case rh == nil:
 			alive += uint64(r.Weight)
-		case rh.up && rh.weight >= 0:
-			alive += uint64(rh.weight)
 		case rh.up:
-			alive += uint64(r.Weight)
+			alive += uint64(rh.weightFor(r.Weight))
 		}
 	}
 	if !vh.quorum.Update(alive) {
@@ -345,8 +377,8 @@ func (d *Director) effective(cfgs []balancer.ServiceConfig) []balancer.ServiceCo
 					r.Weight = 0
 				case !rh.up:
 					continue
-				case rh.weight >= 0:
-					r.Weight = uint32(rh.weight)
+				default:
+					r.Weight = rh.weightFor(r.Weight)
 				}
 			}
 			reals = append(reals, r)

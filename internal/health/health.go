@@ -151,6 +151,9 @@ type Event struct {
 	ID     int
 	Up     bool
 	Weight int // dynamic weight, -1 when none
+	// Offset is added to the server's weight (FILE_CHECK's weighted
+	// value); 0 for the other checkers.
+	Offset int64
 	Err    error
 	// Elapsed is the time from the first failed probe of a run to the
 	// verdict (0 for an up event).
