@@ -40,13 +40,13 @@ type GlobalDefs struct {
 	Pos         Pos
 	RouterID    string
 	LVSTimeouts Timeouts
-	// E-mail settings: parsed and validated; ulvs sends no e-mail, which
-	// a warning says when smtp_alert turns alerts on.
+	// E-mail settings of smtp_alert (alert.go).
 	NotificationEmail     []string
 	NotificationEmailFrom string
 	SMTPServer            string // "HOST [PORT]"
 	SMTPHeloName          string
 	SMTPConnectTimeout    time.Duration // 30 s
+	Alerts                AlertDefaults
 	// ScriptUser ("USER [GROUP]") and EnableScriptSecurity apply to the
 	// scripts of checkers and VRRP.
 	ScriptUser           string
@@ -63,8 +63,6 @@ type GlobalDefs struct {
 	// Extra holds the other global_defs keywords keepalived knows, verbatim:
 	// VRRP-stage ones without a warning, ignored ones with one.
 	Extra []*Node
-
-	emailWarned bool
 }
 
 // Timeouts are IPVS's connection timeouts from global_defs' lvs_timeouts
@@ -184,7 +182,9 @@ type VirtualServer struct {
 	Reals []*RealServer
 	// Extra holds the virtual_server keywords ulvs accepts but ignores
 	// (each reported with a warning), verbatim.
-	Extra []*Node
+	// SMTPAlert is smtp_alert (alert.go).
+	SMTPAlert Switch
+	Extra     []*Node
 
 	protoSet, ops bool
 	granularityV6 bool // PersistenceMaskBits is an IPv6 prefix length
@@ -263,7 +263,9 @@ type RealServer struct {
 	Health *RealHealth
 	// Extra holds the real_server keywords ulvs accepts but ignores (each
 	// reported with a warning), verbatim.
-	Extra []*Node
+	// SMTPAlert is smtp_alert (alert.go).
+	SMTPAlert Switch
+	Extra     []*Node
 
 	methodSet, weightSet, inhibitSet, portSet, alphaSet bool
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ulvs/ulvs/balancer"
 	"github.com/ulvs/ulvs/internal/admin"
+	"github.com/ulvs/ulvs/internal/alert"
 	"github.com/ulvs/ulvs/internal/config"
 	"github.com/ulvs/ulvs/internal/hostnet"
 )
@@ -133,6 +134,8 @@ func (d *Director) reloadLocked() error {
 		return err
 	}
 	stopHealth(oldHealth, false)
+	d.alerts.SetConfig(alert.FromGlobal(&cfg.Global))
+	d.vrrpAlerts.set(&cfg.Global, &cfg.VRRP)
 	if d.healthCtx != nil {
 		d.startHealth(d.healthCtx, d.health)
 	}

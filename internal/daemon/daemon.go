@@ -24,6 +24,7 @@ import (
 	"github.com/ulvs/ulvs/forward"
 	"github.com/ulvs/ulvs/forward/afpacket"
 	"github.com/ulvs/ulvs/forward/neigh"
+	"github.com/ulvs/ulvs/internal/alert"
 	"github.com/ulvs/ulvs/internal/config"
 	"github.com/ulvs/ulvs/internal/hostnet"
 	"github.com/ulvs/ulvs/internal/preflight"
@@ -100,6 +101,11 @@ type Director struct {
 	// healthCtx is set while Run runs its checkers.
 	health    *healthState
 	healthCtx context.Context
+
+	// alerts sends smtp_alert mail (alerts.go); vrrpAlerts says which
+	// instances and groups mail their transitions.
+	alerts     *alert.Mailer
+	vrrpAlerts vrrpAlerts
 }
 
 // Load reads the configuration, builds the first Table, resolves the
@@ -132,6 +138,8 @@ func Load(opts Options) (*Director, error) {
 	}
 	d.conns = conns
 	d.setTimeouts(cfg.Global.LVSTimeouts)
+	d.alerts = alert.New(alert.FromGlobal(&cfg.Global), log.With("part", "alerts"))
+	d.vrrpAlerts.set(&cfg.Global, &cfg.VRRP)
 	d.health = d.newHealth(cfg, nil)
 	if err := d.apply(addrServices); err != nil {
 		return nil, err
@@ -287,6 +295,9 @@ func (d *Director) Run(ctx context.Context) error {
 	}
 	defer stopServers()
 
+	// The mailer stops after the other goroutines (deferred first, run
+	// last), so that their last alerts (VRRP Stopping) still go out.
+	defer d.startAlerts()()
 	var bg sync.WaitGroup
 	defer bg.Wait()
 	ports := []*forward.Port{d.client}

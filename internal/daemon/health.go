@@ -47,6 +47,7 @@ type realHealth struct {
 	lastErr    string
 	notifyUp   *config.Script
 	notifyDown *config.Script
+	alert      bool // smtp_alert: mail the checkers' verdicts
 }
 
 type vsHealth struct {
@@ -57,6 +58,7 @@ type vsHealth struct {
 	quorumUp     *config.Script
 	quorumDown   *config.Script
 	omega        bool
+	alert        bool // smtp_alert: mail quorum changes
 }
 
 // healthState is the health checking of one configuration generation.
@@ -66,8 +68,11 @@ type healthState struct {
 	order    []*realHealth
 	vss      map[balancer.ServiceKey]*vsHealth
 	notifier *health.Notifier
-	cancel   context.CancelFunc
-	wg       *sync.WaitGroup
+	// noCheckerEmails mails a checker's verdict only when it changes its
+	// server's state (global_defs no_checker_emails).
+	noCheckerEmails bool
+	cancel          context.CancelFunc
+	wg              *sync.WaitGroup
 }
 
 func (rh *realHealth) recompute() {
@@ -121,6 +126,7 @@ func (d *Director) newHealth(cfg *config.Config, prev *healthState) *healthState
 	h := &healthState{reals: map[realRef]*realHealth{}, vss: map[balancer.ServiceKey]*vsHealth{},
 		notifier: &health.Notifier{Env: health.ScriptEnv{User: cfg.Global.ScriptUser, Group: cfg.Global.ScriptGroup},
 			Log: d.log.With("part", "scripts")}}
+	h.noCheckerEmails = cfg.Global.Alerts.NoCheckerEmails
 	if prev != nil {
 		h.gen = prev.gen + 1
 	} else {
@@ -138,7 +144,8 @@ func (d *Director) newHealth(cfg *config.Config, prev *healthState) *healthState
 			continue
 		}
 		key := balancer.ServiceKey{Addr: vs.Addr.Unmap(), Port: vs.Port, Proto: vs.Protocol}
-		vh := &vsHealth{key: key, sorry: vs.Sorry, sorryInhibit: vs.SorryInhibit, omega: vs.Omega}
+		vh := &vsHealth{key: key, sorry: vs.Sorry, sorryInhibit: vs.SorryInhibit, omega: vs.Omega,
+			alert: cfg.Global.AlertVS(vs)}
 		vh.quorumUp, _ = config.ParseScript(vs.Pos, vs.QuorumUp)
 		vh.quorumDown, _ = config.ParseScript(vs.Pos, vs.QuorumDown)
 		var alive uint64
@@ -155,7 +162,7 @@ func (d *Director) newHealth(cfg *config.Config, prev *healthState) *healthState
 			}
 			ref := realRef{key, normReal(key, rs.Addr, rs.Port, rs.Method)}
 			rh := &realHealth{ref: ref, inhibit: rs.InhibitOnFailure, since: now,
-				notifyUp: rs.Health.NotifyUp, notifyDown: rs.Health.NotifyDown}
+				notifyUp: rs.Health.NotifyUp, notifyDown: rs.Health.NotifyDown, alert: cfg.Global.AlertRS(rs)}
 			var old *realHealth
 			if prev != nil {
 				old = prev.reals[ref]
@@ -248,12 +255,16 @@ func (d *Director) onCheck(h *healthState, rh *realHealth, ev health.Event) {
 		return // a reload replaced this generation
 	}
 	cs := rh.checks[ev.ID]
+	checkWasUp := cs.up
 	cs.up, cs.weight, cs.offset = ev.Up, ev.Weight, ev.Offset
 	if ev.Err != nil {
 		cs.err = ev.Err.Error()
 	}
 	wasUp, oldWeight, oldOffset := rh.up, rh.weight, rh.offset
 	rh.recompute()
+	if cs.up != checkWasUp {
+		d.checkerAlert(h, rh, cs, wasUp, ev.Err)
+	}
 	if rh.up == wasUp && rh.weight == oldWeight && rh.offset == oldOffset {
 		return
 	}
@@ -304,6 +315,9 @@ func (d *Director) updateQuorum(h *healthState, key balancer.ServiceKey) {
 	}
 	if !vh.quorum.Update(alive) {
 		return
+	}
+	if vh.alert {
+		d.quorumAlert(vh, alive)
 	}
 	if vh.quorum.Up() {
 		d.log.Info("quorum gained", "service", key.String(), "alive_weight", alive, "quorum", vh.quorum.Need)
