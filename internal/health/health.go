@@ -1,6 +1,7 @@
 // Package health runs keepalived's health checkers against real servers:
 // the probes (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK,
-// PING_CHECK, DNS_CHECK), the retry/delay state machine that turns probe
+// PING_CHECK, DNS_CHECK, SMTP_CHECK), track files (FILE_CHECK), the
+// retry/delay state machine that turns probe
 // results into up/down transitions, quorum with hysteresis, and notify
 // scripts run without a shell. It decides; the daemon applies the
 // decisions to the balancer.
