@@ -130,31 +130,30 @@ func (m *Mailer) Send(subject, body string) bool {
 // exit for long.
 const drainTime = 5 * time.Second
 
-// Run delivers queued mail until ctx ends, then what is left for at most
-// drainTime.
+// Run delivers queued mail until ctx ends, then what is left; a mail in
+// flight when ctx ends is finished too, all within drainTime.
 func (m *Mailer) Run(ctx context.Context) {
 	if m == nil {
 		return
 	}
+	life, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(drainTime, cancel) })
+	defer stop()
 	for {
 		select {
 		case ml := <-m.queue:
-			m.deliver(ctx, ml)
+			m.deliver(life, ml)
 			continue
 		case <-ctx.Done():
 		}
 		break
 	}
-	dctx, cancel := context.WithTimeout(context.Background(), drainTime)
-	defer cancel()
-	for {
+	for life.Err() == nil {
 		select {
 		case ml := <-m.queue:
-			m.deliver(dctx, ml)
+			m.deliver(life, ml)
 		default:
-			return
-		}
-		if dctx.Err() != nil {
 			return
 		}
 	}
