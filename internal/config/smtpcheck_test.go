@@ -89,6 +89,7 @@ func TestFileCheckErrors(t *testing.T) {
 		{"track_file x {\nweight 2\n}\n", "", "no file set for track_file x"},
 		{"track_file x {\nfile /a\nweight 255\n}\n", "", "weight"},
 		{"track_file x {\nfile /a\ninit_file 1 clobber\n}\n", "", "unknown init_file option"},
+		{"track_file x {\nfile /a\ninit_file 300\n}\n", "", "outside -254..254"},
 	}
 	for _, tc := range tests {
 		conf := tc.top + "virtual_server 10.0.0.1 25 {\nlb_algo rr\nreal_server 10.0.1.1 25 {\n" + tc.body + "\n}\n}\n"

@@ -91,9 +91,10 @@ var trackFileTable = newTable("track_file", func(*TrackFile, *Node) {}).
 			case a == "overwrite":
 				tf.Overwrite = true
 			case a != "" && (a[0] == '-' || a[0] >= '0' && a[0] <= '9'):
+				// keepalived reports a value outside -254..254 as an error.
 				v, err := strconv.ParseInt(a, 10, 32)
-				if err != nil {
-					d.errorf(n, "write "+usage, "init value %q is not a 32-bit number", a)
+				if err != nil || v < -254 || v > 254 {
+					d.errorf(n, "write "+usage+" (VALUE in -254..254)", "init value %q is outside -254..254", a)
 					return
 				}
 				tf.InitValue = int(v)

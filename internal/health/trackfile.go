@@ -68,11 +68,11 @@ func strtol(s string) (int64, bool) {
 		return 0, true
 	}
 	u, err := strconv.ParseUint(s[:end], base, 64)
-	if err != nil || u > math.MaxInt64 {
+	switch {
+	case err != nil || u > math.MaxInt64+1 || (u > math.MaxInt64 && !neg):
 		return 0, false
-	}
-	if neg {
-		return -int64(u), true
+	case neg:
+		return int64(-u), true // -(1<<63) wraps to itself
 	}
 	return int64(u), true
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ func TestStrtol(t *testing.T) {
 		{"5\n", 5, true}, {"  -12 apples", -12, true}, {"+7", 7, true}, {"0x1f", 31, true}, {"010", 8, true},
 		{"09", 0, true}, {"", 0, true}, {"abc", 0, true}, {"0x", 0, true}, {"-", 0, true},
 		{"99999999999999999999", 0, false}, {"2147483648", 2147483648, true},
+		{"-9223372036854775808", math.MinInt64, true}, {"9223372036854775808", 0, false},
 	}
 	for _, tc := range tests {
 		if got, ok := strtol(tc.in); got != tc.want || ok != tc.ok {
@@ -161,4 +164,20 @@ func TestWatchFiles(t *testing.T) {
 	if err := WatchFiles(context.Background(), []string{"/nonexistent-ulvs/f"}, func(string) {}, nil); err == nil {
 		t.Error("a missing directory was watched without error")
 	}
+}
+
+// FuzzStrtol: any file content parses without panicking, and a decimal
+// number reads back as itself.
+func FuzzStrtol(f *testing.F) {
+	for _, s := range []string{"5\n", "-0x1F", "010", " +7 x", "", "99999999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		strtol(s)
+		if v, err := strconv.ParseInt(s, 10, 64); err == nil && (len(s) < 2 || s[0] != '0') && !strings.HasPrefix(s, "-0") && !strings.HasPrefix(s, "+0") {
+			if got, ok := strtol(s); !ok || got != v {
+				t.Fatalf("strtol(%q) = %d %v, want %d", s, got, ok, v)
+			}
+		}
+	})
 }
