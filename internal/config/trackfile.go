@@ -112,11 +112,9 @@ func (d *decoder) trackFile(n *Node) *TrackFile {
 		return nil
 	}
 	tf := &TrackFile{Pos: n.Pos, Name: n.Args[0], Weight: 1}
-	errsBefore := len(d.errs)
+	// A bad line is reported and the file still registered, so that the
+	// FILE_CHECKs naming it do not add "not found" errors of their own.
 	decodeBlock(d, trackFileTable, n, tf)
-	if len(d.errs) > errsBefore {
-		return nil
-	}
 	if tf.Path == "" {
 		d.errorf(n, `add file "/path/to/file" to the block`, "no file set for track_file %s", tf.Name)
 		return nil
