@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sync"
 
 	"github.com/ulvs/ulvs/internal/alert"
 	"github.com/ulvs/ulvs/internal/config"
+	"github.com/ulvs/ulvs/internal/health"
 	"github.com/ulvs/ulvs/vrrp"
 )
 
@@ -39,9 +41,10 @@ func (d *Director) checkerAlert(h *healthState, rh *realHealth, cs *checkState, 
 	key := rh.ref.svc
 	vs := alert.Trio(netip.AddrPortFrom(key.Addr, key.Port), key.Proto)
 	rs := alert.Trio(rh.ref.real, key.Proto)
+	// SMTP_CHECK quotes its failure, in keepalived's words.
 	detail := ""
-	if err != nil {
-		detail = err.Error()
+	if se := (*health.SMTPError)(nil); errors.As(err, &se) {
+		detail = se.Keepalived
 	}
 	d.alerts.RealServer(rs, vs, rh.up, alert.CheckerBody(cs.conf.Kind, cs.up, detail))
 }

@@ -258,7 +258,8 @@ func TestSMTPCheckAndAlerts(t *testing.T) {
 			strings.Join(m.To, " ") != "<ops@example.com> <second@example.com>" {
 			t.Errorf("envelope: HELO %q FROM %q TO %q", m.Helo, m.From, m.To)
 		}
-		if !strings.Contains(m.Data, "\r\n\r\n=> CHECK failed on service : ") || !strings.Contains(m.Data, "To: ops@example.com,\r\n Second Admin <second@example.com>\r\n") {
+		// The server is gone: its port refuses the checker's connection.
+		if !strings.Contains(m.Data, "\r\n\r\n=> CHECK failed on service : Error connecting to server ["+netns.RealAddr(0).Addr().String()+"]:2525 <=\r\n") || !strings.Contains(m.Data, "To: ops@example.com,\r\n Second Admin <second@example.com>\r\n") {
 			t.Errorf("mail:\n%s", m.Data)
 		}
 	})

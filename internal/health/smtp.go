@@ -34,24 +34,56 @@ const (
 	maxSMTPLines = 64
 )
 
-// Probe runs the dialogue once.
+// Probe runs the dialogue once. A failure is an *SMTPError.
 func (s *SMTP) Probe(ctx context.Context) Result {
 	if err := s.dialogue(ctx); err != nil {
-		return Result{Err: fmt.Errorf("SMTP %s: %w", s.Target, err), Weight: -1}
+		return Result{Err: err, Weight: -1}
 	}
 	return Result{Weight: -1}
 }
 
+// SMTPError is an SMTP_CHECK failure: keepalived's sentence (which its
+// alert mail quotes) and what exactly went wrong.
+type SMTPError struct {
+	// Keepalived is keepalived's wording, e.g. "Bad greeting banner from
+	// server [10.0.1.1]:25".
+	Keepalived string
+	Err        error
+}
+
+func (e *SMTPError) Error() string { return "SMTP_CHECK: " + e.Keepalived + ": " + e.Err.Error() }
+func (e *SMTPError) Unwrap() error { return e.Err }
+
 func (s *SMTP) dialogue(ctx context.Context) error {
+	pair := fmt.Sprintf("[%s]:%d", s.Target.Addr(), s.Target.Port())
+	fail := func(what string, err error) error { return &SMTPError{Keepalived: what + " " + pair, Err: err} }
+	// ioFail words a failed read or write the way keepalived does.
+	ioFail := func(read bool, what string, err error) error {
+		var ne net.Error
+		timeout := errors.As(err, &ne) && ne.Timeout()
+		switch {
+		case read && timeout:
+			return fail("Read timeout from server", fmt.Errorf("%s: timed out", what))
+		case read:
+			return fail("Read failure from server", fmt.Errorf("%s: %w", what, err))
+		case timeout:
+			return fail("Write timeout to server", fmt.Errorf("%s: timed out", what))
+		}
+		return fail("Write failure to server", fmt.Errorf("%s: %w", what, err))
+	}
 	step := s.Step
 	if step <= 0 {
 		step = 5 * time.Second
 	}
 	sctx, cancel := context.WithTimeout(ctx, step)
 	c, err := dial(sctx, "tcp", s.Bind, s.Target)
+	timedOut := sctx.Err() != nil
 	cancel()
 	if err != nil {
-		return fmt.Errorf("connecting: %w", err)
+		if timedOut {
+			return fail("Connection timeout to server", err)
+		}
+		return fail("Error connecting to server", err)
 	}
 	defer c.Close()
 	// The context's end (a reload, shutdown or the probe's deadline)
@@ -65,31 +97,34 @@ func (s *SMTP) dialogue(ctx context.Context) error {
 		}
 		c.SetDeadline(dl)
 	}
+	write := func(line string) error {
+		deadline()
+		_, err := c.Write([]byte(line))
+		return err
+	}
 	r := bufio.NewReaderSize(c, maxSMTPLine)
 	deadline()
 	if code, line, err := readReply(r); err != nil {
-		return fmt.Errorf("reading the greeting: %w", err)
+		return ioFail(true, "the greeting", err)
 	} else if code != 220 {
-		return fmt.Errorf("bad greeting banner %q (want 220)", line)
+		return fail("Bad greeting banner from server", fmt.Errorf("%q, want 220", line))
 	}
-	deadline()
-	if _, err := io.WriteString(c, "HELO "+s.Helo+"\r\n"); err != nil {
-		return fmt.Errorf("sending HELO: %w", err)
+	if err := write("HELO " + s.Helo + "\r\n"); err != nil {
+		return ioFail(false, "HELO", err)
 	}
 	deadline()
 	if code, line, err := readReply(r); err != nil {
-		return fmt.Errorf("reading the HELO reply: %w", err)
+		return ioFail(true, "the HELO reply", err)
 	} else if code != 250 {
-		return fmt.Errorf("bad HELO response %q (want 250)", line)
+		return fail("Bad HELO response from server", fmt.Errorf("%q, want 250", line))
 	}
-	deadline()
-	if _, err := io.WriteString(c, "QUIT\r\n"); err != nil {
-		return fmt.Errorf("sending QUIT: %w", err)
+	if err := write("QUIT\r\n"); err != nil {
+		return ioFail(false, "QUIT", err)
 	}
 	deadline()
 	// keepalived only needs an answer to QUIT, whatever its code.
 	if _, _, err := readLine(r); err != nil {
-		return fmt.Errorf("reading the QUIT reply: %w", err)
+		return ioFail(true, "the QUIT reply", err)
 	}
 	return nil
 }
@@ -119,11 +154,7 @@ func readLine(r *bufio.Reader) (int, string, error) {
 	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			err = errors.New("timed out")
+			err = io.ErrUnexpectedEOF // closed mid-dialogue
 		}
 		return 0, string(b), err
 	}

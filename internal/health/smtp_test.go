@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -23,11 +25,11 @@ func TestSMTP(t *testing.T) {
 		{"up", &smtptest.Server{}, ""},
 		{"multi-line greeting", &smtptest.Server{Banner: "220-mail.example.com\n220-more\n220 ready"}, ""},
 		{"multi-line HELO reply", &smtptest.Server{HeloReply: "250-a\n250 b"}, ""},
-		{"wrong banner", &smtptest.Server{Banner: "554 go away"}, "bad greeting banner"},
-		{"not SMTP", &smtptest.Server{Banner: "HTTP/1.1 400 Bad Request"}, "bad greeting banner"},
-		{"5xx to HELO", &smtptest.Server{HeloReply: "550 no thanks"}, "bad HELO response"},
-		{"4xx to HELO", &smtptest.Server{HeloReply: "421 busy"}, "bad HELO response"},
-		{"banner too slow", &smtptest.Server{Delay: 1500 * time.Millisecond}, "timed out"},
+		{"wrong banner", &smtptest.Server{Banner: "554 go away"}, "Bad greeting banner from server"},
+		{"not SMTP", &smtptest.Server{Banner: "HTTP/1.1 400 Bad Request"}, "Bad greeting banner from server"},
+		{"5xx to HELO", &smtptest.Server{HeloReply: "550 no thanks"}, "Bad HELO response from server"},
+		{"4xx to HELO", &smtptest.Server{HeloReply: "421 busy"}, "Bad HELO response from server"},
+		{"banner too slow", &smtptest.Server{Delay: 1500 * time.Millisecond}, "Read timeout from server"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,11 +74,15 @@ func TestSMTPServerGone(t *testing.T) {
 		}
 	}()
 	p := &SMTP{Target: ap, Helo: "x", Step: time.Second}
-	if r := probe(t, p); r.Up() || !strings.Contains(r.Err.Error(), "greeting") {
+	pair := fmt.Sprintf("[127.0.0.1]:%d", ap.Port())
+	r := probe(t, p)
+	var se *SMTPError
+	if r.Up() || !errors.As(r.Err, &se) || se.Keepalived != "Read failure from server "+pair {
 		t.Fatalf("silent close: %v", r.Err)
 	}
 	ln.Close()
-	if r := probe(t, p); r.Up() || !strings.Contains(r.Err.Error(), "connecting") {
+	r = probe(t, p)
+	if r.Up() || !errors.As(r.Err, &se) || se.Keepalived != "Error connecting to server "+pair {
 		t.Fatalf("closed port: %v", r.Err)
 	}
 }
