@@ -194,6 +194,12 @@ func (m *Mailer) RealServer(rs, vs string, up bool, body string) bool {
 	return m.Send(fmt.Sprintf("Realserver %s of virtual server %s - %s", rs, vs, upDown(up)), body)
 }
 
+// VirtualServer queues a virtual server mail with keepalived's subject
+// and the body given ("=> Shutting down <=").
+func (m *Mailer) VirtualServer(vs string, up bool, body string) bool {
+	return m.Send(fmt.Sprintf("Virtualserver %s - %s", vs, upDown(up)), body)
+}
+
 // Quorum queues the mail of a virtual server gaining or losing its
 // quorum: need, hysteresis, the threshold crossed and the live weight.
 func (m *Mailer) Quorum(vs string, up bool, need, hysteresis, threshold, alive uint64) bool {
@@ -201,8 +207,7 @@ func (m *Mailer) Quorum(vs string, up bool, need, hysteresis, threshold, alive u
 	if up {
 		what = "Gained quorum"
 	}
-	return m.Send(fmt.Sprintf("Virtualserver %s - %s", vs, upDown(up)),
-		fmt.Sprintf("=> %s %d+%d=%d <= %d <=", what, need, hysteresis, threshold, alive))
+	return m.VirtualServer(vs, up, fmt.Sprintf("=> %s %d+%d=%d <= %d <=", what, need, hysteresis, threshold, alive))
 }
 
 // VRRP queues the mail of a VRRP instance (group false) or sync group

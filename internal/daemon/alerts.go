@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/ulvs/ulvs/balancer"
 	"github.com/ulvs/ulvs/internal/alert"
 	"github.com/ulvs/ulvs/internal/config"
 	"github.com/ulvs/ulvs/internal/health"
@@ -107,5 +108,62 @@ func (d *Director) vrrpAlert(group bool, name string, s vrrp.State) {
 	a.mu.Unlock()
 	if send {
 		d.alerts.VRRP(group, name, s.String())
+	}
+}
+
+// liveReals calls fn for each real server of cfg's address services (the
+// ones health checking follows) that is alive in h: unchecked, or up.
+func liveReals(cfg *config.Config, h *healthState, fn func(vs *config.VirtualServer, rs *config.RealServer, key balancer.ServiceKey, ref realRef)) {
+	for _, vs := range cfg.VirtualServers {
+		if vs.Group != "" || vs.FWMark != 0 {
+			continue
+		}
+		key := balancer.ServiceKey{Addr: vs.Addr.Unmap(), Port: vs.Port, Proto: vs.Protocol}
+		for _, rs := range vs.Reals {
+			ref := realRef{key, normReal(key, rs.Addr, rs.Port, rs.Method)}
+			if h != nil {
+				if rh := h.reals[ref]; rh != nil && !rh.up {
+					continue
+				}
+			}
+			fn(vs, rs, key, ref)
+		}
+	}
+}
+
+// removedAlerts mails "=> Removing <=" for each live real server a reload
+// takes out of the configuration, as keepalived does. d.ctl is held.
+func (d *Director) removedAlerts(old, cur *config.Config, oldHealth *healthState) {
+	kept := map[realRef]bool{}
+	liveReals(cur, nil, func(_ *config.VirtualServer, _ *config.RealServer, _ balancer.ServiceKey, ref realRef) { kept[ref] = true })
+	liveReals(old, oldHealth, func(_ *config.VirtualServer, rs *config.RealServer, key balancer.ServiceKey, ref realRef) {
+		if !kept[ref] && old.Global.AlertRS(rs) {
+			d.alerts.RealServer(alert.Trio(ref.real, key.Proto), alert.Trio(netip.AddrPortFrom(key.Addr, key.Port), key.Proto),
+				false, "=> Removing <=")
+		}
+	})
+}
+
+// shutdownAlerts mails "=> Shutting down <=" at exit for the virtual
+// servers with omega (keepalived sends nothing for the others): each live
+// real server with smtp_alert, and the service itself with its own.
+func (d *Director) shutdownAlerts() {
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	cfg, h := d.cfg, d.health
+	if cfg == nil {
+		return
+	}
+	liveReals(cfg, h, func(vs *config.VirtualServer, rs *config.RealServer, key balancer.ServiceKey, ref realRef) {
+		if vs.Omega && cfg.Global.AlertRS(rs) {
+			d.alerts.RealServer(alert.Trio(ref.real, key.Proto), alert.Trio(netip.AddrPortFrom(key.Addr, key.Port), key.Proto),
+				false, "=> Shutting down <=")
+		}
+	})
+	for _, vs := range cfg.VirtualServers {
+		if vs.Omega && vs.Group == "" && vs.FWMark == 0 && cfg.Global.AlertVS(vs) {
+			key := balancer.ServiceKey{Addr: vs.Addr.Unmap(), Port: vs.Port, Proto: vs.Protocol}
+			d.alerts.VirtualServer(alert.Trio(netip.AddrPortFrom(key.Addr, key.Port), key.Proto), false, "=> Shutting down <=")
+		}
 	}
 }

@@ -135,6 +135,7 @@ func (d *Director) reloadLocked() error {
 	}
 	stopHealth(oldHealth, false)
 	d.alerts.SetConfig(alert.FromGlobal(&cfg.Global))
+	d.removedAlerts(d.cfg, cfg, oldHealth)
 	d.vrrpAlerts.set(&cfg.Global, &cfg.VRRP)
 	if d.healthCtx != nil {
 		d.startHealth(d.healthCtx, d.health)

@@ -356,6 +356,7 @@ func (d *Director) Run(ctx context.Context) error {
 		d.ctl.Unlock()
 		stopHealth(h, true)
 		d.omegaScripts()
+		d.shutdownAlerts()
 	}()
 
 	for _, s := range d.table.Load().Services() {
