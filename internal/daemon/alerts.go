@@ -135,7 +135,9 @@ func liveReals(cfg *config.Config, h *healthState, fn func(vs *config.VirtualSer
 // takes out of the configuration, as keepalived does. d.ctl is held.
 func (d *Director) removedAlerts(old, cur *config.Config, oldHealth *healthState) {
 	kept := map[realRef]bool{}
-	liveReals(cur, nil, func(_ *config.VirtualServer, _ *config.RealServer, _ balancer.ServiceKey, ref realRef) { kept[ref] = true })
+	liveReals(cur, nil, func(_ *config.VirtualServer, _ *config.RealServer, _ balancer.ServiceKey, ref realRef) {
+		kept[ref] = true
+	})
 	liveReals(old, oldHealth, func(_ *config.VirtualServer, rs *config.RealServer, key balancer.ServiceKey, ref realRef) {
 		if !kept[ref] && old.Global.AlertRS(rs) {
 			d.alerts.RealServer(alert.Trio(ref.real, key.Proto), alert.Trio(netip.AddrPortFrom(key.Addr, key.Port), key.Proto),
