@@ -13,17 +13,6 @@ import (
 	"github.com/ulvs/ulvs/internal/smtptest"
 )
 
-func sink(t *testing.T) (*smtptest.Server, string) {
-	t.Helper()
-	s := &smtptest.Server{}
-	addr, err := s.Start("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s, addr.String()
-}
-
 func run(t *testing.T, m *Mailer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -52,7 +41,8 @@ func receive(t *testing.T, s *smtptest.Server) smtptest.Mail {
 // TestMessages: each kind of alert arrives with keepalived's subject and
 // body, the configured sender and recipients, and keepalived's headers.
 func TestMessages(t *testing.T) {
-	s, addr := sink(t)
+	s := &smtptest.Server{}
+	addr := s.Run(t)
 	cfg := Config{Server: addr, Helo: "lb1.example.com", Timeout: 5 * time.Second, From: "lb@example.com",
 		To: []string{"ops@example.com", "My Admin <admin@example.com>"}, RouterID: "LVS_1"}
 	m := New(cfg, nil)
@@ -107,7 +97,8 @@ func TestMessages(t *testing.T) {
 // TestUntrustedText: a server's reply quoted in a failure cannot add
 // header lines or end the DATA early.
 func TestUntrustedText(t *testing.T) {
-	s, addr := sink(t)
+	s := &smtptest.Server{}
+	addr := s.Run(t)
 	m := New(Config{Server: addr, Helo: "h", Timeout: 5 * time.Second, From: "a@b", To: []string{"c@d"}}, nil)
 	run(t, m)
 	m.Send("evil\r\nBcc: x@y", CheckerBody(config.CheckSMTP, false, "bad greeting \"554\r\n.\r\nMAIL FROM:<x>\""))
@@ -159,12 +150,8 @@ func TestQueueFull(t *testing.T) {
 // TestRejected: a recipient the server refuses fails the mail, counted.
 func TestRejected(t *testing.T) {
 	s := &smtptest.Server{HeloReply: "550 go away"}
-	addr, err := s.Start("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	m := New(Config{Server: addr.String(), Helo: "h", Timeout: 5 * time.Second, From: "a@b", To: []string{"c@d"}}, nil)
+	addr := s.Run(t)
+	m := New(Config{Server: addr, Helo: "h", Timeout: 5 * time.Second, From: "a@b", To: []string{"c@d"}}, nil)
 	run(t, m)
 	m.Send("s", "b")
 	for end := time.Now().Add(10 * time.Second); m.Failed.Load() == 0 && time.Now().Before(end); time.Sleep(10 * time.Millisecond) {

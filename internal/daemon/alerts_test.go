@@ -18,12 +18,8 @@ import (
 // groups whose smtp_alert is on, none for FAULT with no_email_faults.
 func TestVRRPAlerts(t *testing.T) {
 	sink := &smtptest.Server{}
-	addr, err := sink.Start("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
-	d := &Director{alerts: alert.New(alert.Config{Server: addr.String(), Helo: "h", Timeout: 5 * time.Second,
+	addr := sink.Run(t)
+	d := &Director{alerts: alert.New(alert.Config{Server: addr, Helo: "h", Timeout: 5 * time.Second,
 		From: "a@b", To: []string{"c@d"}, RouterID: "r"}, nil)}
 	g := &config.GlobalDefs{Alerts: config.AlertDefaults{VRRP: config.On, NoEmailFaults: true}}
 	d.vrrpAlerts.set(g, &config.VRRP{
@@ -42,25 +38,16 @@ func TestVRRPAlerts(t *testing.T) {
 		d.vrrpAlert(ev.group, ev.name, ev.s)
 	}
 	stop() // delivers what is queued
-	want := []string{"[r] VRRP Instance VI_1 - Entering BACKUP state", "[r] VRRP Group G - Entering MASTER state",
-		"[r] VRRP Instance VI_1 - Entering MASTER state", "[r] VRRP Instance VI_1 - Stopping"}
-	var got []string
-	for {
-		select {
-		case m := <-sink.Mails():
-			_, rest, _ := strings.Cut(m.Data, "Subject: ")
-			subj, _, _ := strings.Cut(rest, "\r\n")
-			got = append(got, subj)
-			continue
-		case <-time.After(time.Second):
-		}
-		break
-	}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
+	want := []string{"[r] VRRP Instance VI_1 - Entering BACKUP state | => VRRP Instance is no longer owning VRRP VIPs <=",
+		"[r] VRRP Group G - Entering MASTER state | => All VRRP group instances are now in MASTER state <=",
+		"[r] VRRP Instance VI_1 - Entering MASTER state | => VRRP Instance is now owning VRRP VIPs <=",
+		"[r] VRRP Instance VI_1 - Stopping | => VRRP Instance stopping <="}
+	if got := mailSubjects(t, sink); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("mails:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
+// mailSubjects returns "subject | body" of each mail the sink received.
 func mailSubjects(t *testing.T, sink *smtptest.Server) []string {
 	t.Helper()
 	var got []string
@@ -84,11 +71,7 @@ func mailSubjects(t *testing.T, sink *smtptest.Server) []string {
 // services.
 func TestRemovedAndShutdownAlerts(t *testing.T) {
 	sink := &smtptest.Server{}
-	addr, err := sink.Start("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
+	addr := sink.Run(t)
 	parse := func(reals string) *config.Config {
 		conf := "global_defs {\nrouter_id r\n}\n" +
 			"virtual_server 10.0.0.1 80 {\nlb_algo rr\nprotocol TCP\nomega\nsmtp_alert\n" + reals + "}\n" +
@@ -102,7 +85,7 @@ func TestRemovedAndShutdownAlerts(t *testing.T) {
 	old := parse("real_server 10.0.1.1 80 {\n}\nreal_server 10.0.1.2 80 {\nTCP_CHECK {\n}\n}\n" +
 		"real_server 10.0.1.3 80 {\nsmtp_alert off\n}\nreal_server 10.0.1.4 80 {\n}\n")
 	cur := parse("real_server 10.0.1.4 80 {\n}\n")
-	d := &Director{cfg: old, log: slog.New(slog.DiscardHandler), alerts: alert.New(alert.Config{Server: addr.String(), Helo: "h", Timeout: 5 * time.Second,
+	d := &Director{cfg: old, log: slog.New(slog.DiscardHandler), alerts: alert.New(alert.Config{Server: addr, Helo: "h", Timeout: 5 * time.Second,
 		From: "a@b", To: []string{"c@d"}, RouterID: "r"}, nil)}
 	d.health = d.newHealth(old, nil)
 	// 10.0.1.2's checker found it down.

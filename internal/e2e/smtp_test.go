@@ -98,6 +98,26 @@ virtual_server %v %d {
 	return b.String()
 }
 
+// natLab builds the topology with two NAT real servers running the test
+// services (no director yet); it skips the test when not root.
+func natLab(t *testing.T) *netns.LVS {
+	t.Helper()
+	if !netns.IsRoot() {
+		t.Skip("end-to-end tests build network namespaces and need root")
+	}
+	lvs, err := netns.NewLVS(netns.ForTest(t), netns.Options{Reals: 2})
+	if err != nil {
+		t.Fatalf("topology: %v", err)
+	}
+	if err := lvs.ConfigureReals(balancer.NAT); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range lvs.Reals {
+		startServers(t, r.NS, fmt.Sprintf("rs%d", i+1), netip.IPv4Unspecified())
+	}
+	return lvs
+}
+
 // startSMTP runs an SMTP server in ns on portSMTP greeting with name.
 func startSMTP(t *testing.T, ns *netns.NS, name string) *smtptest.Server {
 	t.Helper()
@@ -184,20 +204,9 @@ func (b *mailbox) waitMail(t *testing.T, subject string, within time.Duration) s
 // server out and back, and mails keepalived's alerts to a sink on its
 // loopback. FILE_CHECK real servers follow the files the test writes.
 func TestSMTPCheckAndAlerts(t *testing.T) {
-	if !netns.IsRoot() {
-		t.Skip("end-to-end tests build network namespaces and need root")
-	}
-	env := netns.ForTest(t)
-	lvs, err := netns.NewLVS(env, netns.Options{Reals: 2})
-	if err != nil {
-		t.Fatalf("topology: %v", err)
-	}
-	if err := lvs.ConfigureReals(balancer.NAT); err != nil {
-		t.Fatal(err)
-	}
+	lvs := natLab(t)
 	var smtp [2]*smtptest.Server
 	for i, r := range lvs.Reals {
-		startServers(t, r.NS, fmt.Sprintf("rs%d", i+1), netip.IPv4Unspecified())
 		smtp[i] = startSMTP(t, r.NS, fmt.Sprintf("rs%d", i+1))
 	}
 	sink := &smtptest.Server{}

@@ -34,12 +34,7 @@ func TestSMTP(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := tc.srv
-			addr, err := srv.Start("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
-			p := &SMTP{Target: addrPort(t, addr.String()), Helo: "lb1.example.com", Step: 500 * time.Millisecond}
+			p := &SMTP{Target: addrPort(t, srv.Run(t)), Helo: "lb1.example.com", Step: 500 * time.Millisecond}
 			r := probe(t, p)
 			switch {
 			case tc.wantErr == "" && !r.Up():
@@ -91,15 +86,11 @@ func TestSMTPServerGone(t *testing.T) {
 // a silent server at once, not after the step timeout.
 func TestSMTPCancel(t *testing.T) {
 	srv := &smtptest.Server{Delay: 10 * time.Second}
-	addr, err := srv.Start("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	addr := srv.Run(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	r := (&SMTP{Target: addrPort(t, addr.String()), Helo: "x", Step: 10 * time.Second}).Probe(ctx)
+	r := (&SMTP{Target: addrPort(t, addr), Helo: "x", Step: 10 * time.Second}).Probe(ctx)
 	if r.Up() || time.Since(start) > 5*time.Second {
 		t.Fatalf("probe took %v: %v", time.Since(start), r.Err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -39,6 +40,18 @@ type Server struct {
 	helos []string
 	lns   []net.Listener
 	conns map[net.Conn]bool
+}
+
+// Run serves on a loopback port until the test ends and returns the
+// address.
+func (s *Server) Run(tb testing.TB) string {
+	tb.Helper()
+	addr, err := s.Start("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return addr.String()
 }
 
 // Start serves on a new listener (e.g. "tcp", "127.0.0.1:0") and returns
