@@ -180,11 +180,11 @@ type VirtualServer struct {
 	Checks CheckDefaults
 
 	Reals []*RealServer
-	// Extra holds the virtual_server keywords ulvs accepts but ignores
-	// (each reported with a warning), verbatim.
 	// SMTPAlert is smtp_alert (alert.go).
 	SMTPAlert Switch
-	Extra     []*Node
+	// Extra holds the virtual_server keywords ulvs accepts but ignores
+	// (each reported with a warning), verbatim.
+	Extra []*Node
 
 	protoSet, ops bool
 	granularityV6 bool // PersistenceMaskBits is an IPv6 prefix length
@@ -261,11 +261,11 @@ type RealServer struct {
 	Checkers []*Node
 	// Health is the typed form of Checkers and of notify_up/notify_down.
 	Health *RealHealth
-	// Extra holds the real_server keywords ulvs accepts but ignores (each
-	// reported with a warning), verbatim.
 	// SMTPAlert is smtp_alert (alert.go).
 	SMTPAlert Switch
-	Extra     []*Node
+	// Extra holds the real_server keywords ulvs accepts but ignores (each
+	// reported with a warning), verbatim.
+	Extra []*Node
 
 	methodSet, weightSet, inhibitSet, portSet, alphaSet bool
 }

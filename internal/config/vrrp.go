@@ -58,10 +58,10 @@ type VRRPInstance struct {
 	TrackInterfaces      []VRRPTrack
 	TrackScripts         []VRRPTrack
 	Notify               VRRPNotify
+	SMTPAlert            Switch // smtp_alert (alert.go)
 	// Extra holds keywords keepalived knows and ulvs keeps unvalidated
 	// (use_vmac, virtual_routes, ...).
-	SMTPAlert Switch // smtp_alert (alert.go)
-	Extra     []*Node
+	Extra []*Node
 }
 
 // VRRPTrack is a track_interface or track_script entry.

@@ -81,8 +81,7 @@ func (rh *realHealth) recompute() {
 	for _, c := range rh.checks {
 		if c.up {
 			rh.offset += c.offset
-		}
-		if !c.up {
+		} else {
 			up = false
 			if msg == "" {
 				msg = fmt.Sprintf("%v: %s", c.conf.Kind, c.err)
