@@ -37,8 +37,8 @@ func (d *decoder) smtpChecks(n *Node, rs *RealServer, def *checkDefaults) []*Che
 	s, t := d.newCheck(n, def)
 	errsBefore := len(d.errs)
 	decodeBlock(d, t, n, s)
-	if len(d.errs) > errsBefore {
-		return nil
+	if d.strict && len(d.errs) > errsBefore {
+		return nil // the load fails: spare the follow-on messages
 	}
 	main := *s
 	var out []*Check
@@ -60,7 +60,7 @@ func (d *decoder) smtpChecks(n *Node, rs *RealServer, def *checkDefaults) []*Che
 		hs := &checkState{c: &c, def: main.def, retrySet: main.retrySet, dbrSet: main.dbrSet, warmSet: main.warmSet}
 		errsBefore := len(d.errs)
 		decodeBlock(d, smtpHostTable, h, hs)
-		if len(d.errs) > errsBefore {
+		if d.strict && len(d.errs) > errsBefore {
 			continue
 		}
 		if c := d.finishCheck(h, rs, hs); c != nil {

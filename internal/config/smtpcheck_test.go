@@ -93,8 +93,8 @@ func TestFileCheckErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		conf := tc.top + "virtual_server 10.0.0.1 25 {\nlb_algo rr\nreal_server 10.0.1.1 25 {\n" + tc.body + "\n}\n}\n"
-		_, _, err := Parse("/k.conf", []byte(conf), Options{})
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
+		// Refused with --strict; a warning, the line left out, without.
+		if err := refused(t, conf); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q %q: error %v, want %q", tc.top, tc.body, err, tc.want)
 		}
 	}

@@ -166,8 +166,8 @@ func (d *decoder) fileCheck(n *Node, cfg *Config) *Check {
 	fc := &FileCheck{}
 	errsBefore := len(d.errs)
 	decodeBlock(d, fileCheckTable, n, fc)
-	if len(d.errs) > errsBefore {
-		return nil
+	if d.strict && len(d.errs) > errsBefore {
+		return nil // the load fails: spare the follow-on messages
 	}
 	if fc.File == nil {
 		d.errorf(n, "add track_file NAME (a top-level track_file block)", "FILE_CHECK has no track_file")
