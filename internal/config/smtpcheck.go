@@ -51,9 +51,6 @@ func (d *decoder) smtpChecks(n *Node, rs *RealServer, def *checkDefaults) []*Che
 			out = append(out, c)
 		}
 	}
-	if len(s.hosts) > 0 {
-		d.warnf(n, "SMTP_CHECK host blocks are deprecated in keepalived; write one SMTP_CHECK per target")
-	}
 	for _, h := range s.hosts {
 		c := *main.c
 		c.Pos = h.Pos
