@@ -248,7 +248,7 @@ func vrrpText(group bool, state string) (subject, body string) {
 
 // CheckerBody is keepalived's body for a checker of kind going up or down
 // (each checker words it its own way); detail is the failure, which only
-// SMTP_CHECK puts in the mail.
+// SMTP_CHECK puts in the mail, or BFD_CHECK's bfd_instance.
 func CheckerBody(kind config.CheckKind, up bool, detail string) string {
 	verdict := "failed"
 	if up {
@@ -269,6 +269,11 @@ func CheckerBody(kind config.CheckKind, up bool, detail string) string {
 		if !up {
 			return "=> CHECK failed on service : HTTP/SSL request failed <="
 		}
+	case config.CheckBFD: // detail is the bfd_instance
+		if up {
+			verdict = "succeeded"
+		}
+		return "=> BFD CHECK " + detail + " " + verdict + " on service <="
 	case config.CheckSMTP:
 		if !up && detail != "" {
 			return "=> CHECK failed on service : " + detail + " <="

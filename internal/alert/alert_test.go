@@ -196,6 +196,8 @@ func TestCheckerBody(t *testing.T) {
 		{config.CheckPing, false, "=> ICMP CHECK failed on service <="},
 		{config.CheckUDP, true, "=> UDP CHECK succeed on service <="},
 		{config.CheckSMTP, false, "=> CHECK failed on service : x <="},
+		{config.CheckBFD, true, "=> BFD CHECK x succeeded on service <="},
+		{config.CheckBFD, false, "=> BFD CHECK x failed on service <="},
 	} {
 		if got := CheckerBody(tc.kind, tc.up, "x"); got != tc.want {
 			t.Errorf("%v up=%v: %q, want %q", tc.kind, tc.up, got, tc.want)

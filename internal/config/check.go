@@ -22,6 +22,7 @@ const (
 	CheckDNS
 	CheckSMTP
 	CheckFile
+	CheckBFD
 )
 
 // String returns the keepalived block name.
@@ -45,6 +46,8 @@ func (k CheckKind) String() string {
 		return "SMTP_CHECK"
 	case CheckFile:
 		return "FILE_CHECK"
+	case CheckBFD:
+		return "BFD_CHECK"
 	}
 	return fmt.Sprintf("check(%d)", uint8(k))
 }
@@ -91,6 +94,7 @@ type Check struct {
 	DNS  *DNSCheck
 	SMTP *SMTPCheck // smtpcheck.go
 	File *FileCheck // trackfile.go
+	BFD  *BFDCheck  // BFD_CHECK: only Pos, Kind, Alpha and Target (the neighbour) are set besides
 }
 
 // HTTPCheck is the HTTP_GET/SSL_GET specific part of a Check.
@@ -169,7 +173,7 @@ type RealHealth struct {
 	NotifyUp   *Script
 	NotifyDown *Script
 	// Unsupported are checker blocks keepalived knows but ulvs does not
-	// run yet (BFD_CHECK): accepted, so that the
+	// run yet (none today; the field stays for the next one): accepted, so that the
 	// file keeps loading, and reported by the daemon.
 	Unsupported []*Node
 }
@@ -218,14 +222,16 @@ func (d *decoder) decodeHealth(cfg *Config) {
 			h := &RealHealth{NotifyUp: d.scriptOf(rs, "notify_up", rs.NotifyUp), NotifyDown: d.scriptOf(rs, "notify_down", rs.NotifyDown)}
 			for _, n := range rs.Checkers {
 				switch n.Keyword {
-				case "BFD_CHECK":
-					h.Unsupported = append(h.Unsupported, n)
-					continue
 				case "SMTP_CHECK":
 					h.Checks = append(h.Checks, d.smtpChecks(n, rs, &def)...)
 					continue
 				case "FILE_CHECK":
 					if c := d.fileCheck(n, cfg); c != nil {
+						h.Checks = append(h.Checks, c)
+					}
+					continue
+				case "BFD_CHECK":
+					if c := d.bfdCheck(n, rs, cfg, h.Checks); c != nil {
 						h.Checks = append(h.Checks, c)
 					}
 					continue

@@ -25,6 +25,8 @@ type Config struct {
 	VRRP VRRP
 	// TrackFiles are the track_file blocks (trackfile.go).
 	TrackFiles []*TrackFile
+	// BFD are the bfd_instance blocks, in file order (bfd.go).
+	BFD []*BFDInstance
 
 	// Blocks are the top-level statements ulvs recognises but does not
 	// interpret yet, in file order: vrrp_instance, vrrp_script,

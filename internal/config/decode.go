@@ -45,8 +45,9 @@ var rootTable = newTable("the top level", func(c *Config, n *Node) { c.Blocks = 
 	// the issues that give them behaviour.
 	known(needBlock, "vrrp_instance", "vrrp_script", "vrrp_sync_group", "garp_group", "virtual_server_group",
 		"SSL", "static_ipaddress", "static_routes", "static_rules", "track_group", "linkbeat_interfaces",
-		"vrrp_track_process", "track_process", "track_file", "vrrp_track_file", "bfd_instance",
+		"vrrp_track_process", "track_process", "track_file", "vrrp_track_file",
 		"interface_up_down_delays").
+	add(needBlock, func(d *decoder, n *Node, c *Config) { d.bfdInstance(n, c) }, "bfd_instance").
 	// keepalived's top-level process settings (global_parser.c roots).
 	known(noBlock, "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets", "use_pid_dir", "instance",
 		"child_wait_time", "linkbeat_use_polling")
@@ -189,6 +190,7 @@ func (d *decoder) decodeRoot(root *Node) *Config {
 	cfg := &Config{Global: defaultGlobalDefs()}
 	decodeBlock(d, rootTable, root, cfg)
 	d.finishVRRP(cfg)
+	d.warnTrackBFD(cfg)
 	d.decodeHealth(cfg)
 	if cfg.ULVS.AdminSocket == "" {
 		cfg.ULVS.AdminSocket = DefaultAdminSocket

@@ -47,6 +47,9 @@ func (d *Director) checkerAlert(h *healthState, rh *realHealth, cs *checkState, 
 	if se := (*health.SMTPError)(nil); errors.As(err, &se) {
 		detail = se.Keepalived
 	}
+	if cs.conf.Kind == config.CheckBFD {
+		detail = cs.conf.BFD.Name
+	}
 	d.alerts.RealServer(rs, vs, rh.up, alert.CheckerBody(cs.conf.Kind, cs.up, detail))
 }
 

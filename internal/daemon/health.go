@@ -213,6 +213,15 @@ func (d *Director) startHealth(ctx context.Context, h *healthState) {
 			if cs.conf.Kind == config.CheckFile {
 				continue // watchTrackFiles
 			}
+			if cs.conf.Kind == config.CheckBFD {
+				name, up := cs.conf.BFD.Name, cs.up
+				h.wg.Add(1)
+				go func() {
+					defer h.wg.Done()
+					d.watchBFD(ctx, h, rh, i, name, up)
+				}()
+				continue
+			}
 			p, err := health.New(cs.conf, h.notifier.Env)
 			if err != nil {
 				d.log.Error("health checker not started; the server keeps its state", "real", rh.ref.real.String(),
