@@ -41,6 +41,9 @@ func (r *Router) notify(n Notify, kind, name string, s State, prio uint8) {
 	case Stopped:
 		cmd = n.Stop
 	}
+	if r.cfg.OnTransition != nil {
+		r.cfg.OnTransition(kind == "GROUP", name, s)
+	}
 	run := r.exec()
 	for _, c := range []struct {
 		cmd  string

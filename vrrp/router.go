@@ -123,6 +123,10 @@ type Config struct {
 	// runs it with /bin/sh -c.
 	Exec   func(ctx context.Context, command string, args ...string) error
 	Logger *slog.Logger
+	// OnTransition, if set, is told of every state an instance (group
+	// false) or sync group enters, with the notify commands; it must not
+	// block (smtp_alert queues a mail).
+	OnTransition func(group bool, name string, s State)
 }
 
 // InstanceStatus is a snapshot of one instance, for `ulvs list`, the admin

@@ -20,6 +20,8 @@ const (
 	CheckUDP
 	CheckPing
 	CheckDNS
+	CheckSMTP
+	CheckFile
 	CheckBFD
 )
 
@@ -40,6 +42,10 @@ func (k CheckKind) String() string {
 		return "PING_CHECK"
 	case CheckDNS:
 		return "DNS_CHECK"
+	case CheckSMTP:
+		return "SMTP_CHECK"
+	case CheckFile:
+		return "FILE_CHECK"
 	case CheckBFD:
 		return "BFD_CHECK"
 	}
@@ -86,7 +92,9 @@ type Check struct {
 	Misc *MiscCheck
 	UDP  *UDPCheck
 	DNS  *DNSCheck
-	BFD  *BFDCheck // BFD_CHECK: only Pos, Kind, Alpha and Target (the neighbour) are set besides
+	SMTP *SMTPCheck // smtpcheck.go
+	File *FileCheck // trackfile.go
+	BFD  *BFDCheck  // BFD_CHECK: only Pos, Kind, Alpha and Target (the neighbour) are set besides
 }
 
 // HTTPCheck is the HTTP_GET/SSL_GET specific part of a Check.
@@ -165,7 +173,7 @@ type RealHealth struct {
 	NotifyUp   *Script
 	NotifyDown *Script
 	// Unsupported are checker blocks keepalived knows but ulvs does not
-	// run yet (SMTP_CHECK, FILE_CHECK): accepted, so that the
+	// run yet (none today; the field stays for the next one): accepted, so that the
 	// file keeps loading, and reported by the daemon.
 	Unsupported []*Node
 }
@@ -214,8 +222,13 @@ func (d *decoder) decodeHealth(cfg *Config) {
 			h := &RealHealth{NotifyUp: d.scriptOf(rs, "notify_up", rs.NotifyUp), NotifyDown: d.scriptOf(rs, "notify_down", rs.NotifyDown)}
 			for _, n := range rs.Checkers {
 				switch n.Keyword {
-				case "SMTP_CHECK", "FILE_CHECK":
-					h.Unsupported = append(h.Unsupported, n)
+				case "SMTP_CHECK":
+					h.Checks = append(h.Checks, d.smtpChecks(n, rs, &def)...)
+					continue
+				case "FILE_CHECK":
+					if c := d.fileCheck(n, cfg); c != nil {
+						h.Checks = append(h.Checks, c)
+					}
 					continue
 				case "BFD_CHECK":
 					if c := d.bfdCheck(n, rs, cfg, h.Checks); c != nil {
@@ -398,6 +411,7 @@ type checkState struct {
 	dbrSet   bool
 	warmSet  bool
 	miscTO   time.Duration
+	hosts    []*Node // SMTP_CHECK host blocks
 }
 
 var commonCheckKeys = func(t *table[checkState]) *table[checkState] {
@@ -701,6 +715,21 @@ var dnsCheckTable = commonCheckKeys(newTable("DNS_CHECK", func(*checkState, *Nod
 // check decodes one checker block; nil when it has errors or ulvs does
 // not run that kind (a warning says so).
 func (d *decoder) check(n *Node, rs *RealServer, def *checkDefaults) *Check {
+	s, t := d.newCheck(n, def)
+	if t == nil {
+		return nil
+	}
+	errsBefore := len(d.errs)
+	decodeBlock(d, t, n, s)
+	if d.strict && len(d.errs) > errsBefore {
+		return nil // the load fails: spare the follow-on messages
+	}
+	return d.finishCheck(n, rs, s)
+}
+
+// newCheck starts a checker block of n's kind with the defaults given;
+// a nil table means ulvs does not run that kind.
+func (d *decoder) newCheck(n *Node, def *checkDefaults) (*checkState, *table[checkState]) {
 	c := &Check{Pos: n.Pos, ConnectTimeout: def.connectTimeout, Retry: defaultRetry,
 		DelayBeforeRetry: defaultDelayBeforeRetry, DelayLoop: def.delayLoop, Alpha: def.alpha}
 	s := &checkState{c: c, def: *def}
@@ -728,8 +757,11 @@ func (d *decoder) check(n *Node, rs *RealServer, def *checkDefaults) *Check {
 		c.Kind, t = CheckDNS, dnsCheckTable
 		c.Retry = dnsRetry
 		c.DNS = &DNSCheck{Type: dnsTypes["SOA"], Name: "."}
+	case "SMTP_CHECK":
+		c.Kind, t = CheckSMTP, smtpCheckTable
+		c.SMTP = &SMTPCheck{HeloName: DefaultSMTPHelo}
 	default:
-		return nil // listed in RealHealth.Unsupported; the daemon says so
+		return nil, nil // listed in RealHealth.Unsupported; the daemon says so
 	}
 	if def.retrySet {
 		c.Retry = def.retry
@@ -737,11 +769,13 @@ func (d *decoder) check(n *Node, rs *RealServer, def *checkDefaults) *Check {
 	if def.dbrSet {
 		c.DelayBeforeRetry = def.delayBeforeRetry
 	}
-	errsBefore := len(d.errs)
-	decodeBlock(d, t, n, s)
-	if d.strict && len(d.errs) > errsBefore {
-		return nil // the load fails: spare the follow-on messages
-	}
+	return s, t
+}
+
+// finishCheck applies the defaults that depend on the whole block and the
+// real server, and validates the result; nil when it cannot run.
+func (d *decoder) finishCheck(n *Node, rs *RealServer, s *checkState) *Check {
+	c, def := s.c, &s.def
 	if c.Kind == CheckDNS && !s.dbrSet && !def.dbrSet {
 		c.DelayBeforeRetry = c.DelayLoop
 	}

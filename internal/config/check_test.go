@@ -68,7 +68,7 @@ virtual_server 10.0.0.1 80 {
 		t.Errorf("script_user %q %q", cfg.Global.ScriptUser, cfg.Global.ScriptGroup)
 	}
 	h := cfg.VirtualServers[0].Reals[0].Health
-	if len(h.Checks) != 6 || len(h.Unsupported) != 1 {
+	if len(h.Checks) != 7 || len(h.Unsupported) != 0 {
 		t.Fatalf("%d checks, %d unsupported", len(h.Checks), len(h.Unsupported))
 	}
 	if h.NotifyUp == nil || strings.Join(h.NotifyUp.Args, "|") != "/etc/up.sh|a b" {

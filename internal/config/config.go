@@ -23,6 +23,8 @@ type Config struct {
 	// VRRP holds the vrrp_instance, vrrp_script and vrrp_sync_group blocks
 	// (vrrp.go).
 	VRRP VRRP
+	// TrackFiles are the track_file blocks (trackfile.go).
+	TrackFiles []*TrackFile
 	// BFD are the bfd_instance blocks, in file order (bfd.go).
 	BFD []*BFDInstance
 
@@ -40,13 +42,13 @@ type GlobalDefs struct {
 	Pos         Pos
 	RouterID    string
 	LVSTimeouts Timeouts
-	// E-mail settings: parsed and validated; ulvs sends no e-mail, which
-	// a warning says when smtp_alert turns alerts on.
+	// E-mail settings of smtp_alert (alert.go).
 	NotificationEmail     []string
 	NotificationEmailFrom string
 	SMTPServer            string // "HOST [PORT]"
 	SMTPHeloName          string
 	SMTPConnectTimeout    time.Duration // 30 s
+	Alerts                AlertDefaults
 	// ScriptUser ("USER [GROUP]") and EnableScriptSecurity apply to the
 	// scripts of checkers and VRRP.
 	ScriptUser           string
@@ -63,8 +65,6 @@ type GlobalDefs struct {
 	// Extra holds the other global_defs keywords keepalived knows, verbatim:
 	// VRRP-stage ones without a warning, ignored ones with one.
 	Extra []*Node
-
-	emailWarned bool
 }
 
 // Timeouts are IPVS's connection timeouts from global_defs' lvs_timeouts
@@ -182,6 +182,8 @@ type VirtualServer struct {
 	Checks CheckDefaults
 
 	Reals []*RealServer
+	// SMTPAlert is smtp_alert (alert.go).
+	SMTPAlert Switch
 	// Extra holds the virtual_server keywords ulvs accepts but ignores
 	// (each reported with a warning), verbatim.
 	Extra []*Node
@@ -261,6 +263,8 @@ type RealServer struct {
 	Checkers []*Node
 	// Health is the typed form of Checkers and of notify_up/notify_down.
 	Health *RealHealth
+	// SMTPAlert is smtp_alert (alert.go).
+	SMTPAlert Switch
 	// Extra holds the real_server keywords ulvs accepts but ignores (each
 	// reported with a warning), verbatim.
 	Extra []*Node

@@ -423,11 +423,7 @@ var vsTable = newTable("virtual_server", func(s *vsState, n *Node) { s.vs.Extra 
 			s.vs.Extra = append(s.vs.Extra, n)
 		}
 	}, "persistence_engine").
-	add(noBlock, func(d *decoder, n *Node, s *vsState) {
-		if d.smtpAlert(n) {
-			s.vs.Extra = append(s.vs.Extra, n)
-		}
-	}, "smtp_alert").
+	add(noBlock, func(d *decoder, n *Node, s *vsState) { d.alertSwitch(n, &s.vs.SMTPAlert) }, "smtp_alert").
 	add(noBlock, func(d *decoder, n *Node, s *vsState) {
 		if d.ignored(n, "ulvs has no SNMP agent") {
 			s.vs.Extra = append(s.vs.Extra, n)
@@ -443,13 +439,6 @@ var vsTable = newTable("virtual_server", func(s *vsState, n *Node) { s.vs.Extra 
 func (d *decoder) ignored(n *Node, why string) bool {
 	d.warnf(n, "accepted but ignored: %s", why)
 	return true
-}
-
-// smtpAlert parses "smtp_alert [<BOOL>]"; turning alerts on is reported,
-// since ulvs sends no e-mail.
-func (d *decoder) smtpAlert(n *Node) bool {
-	v, ok := d.optionalBool(n)
-	return ok && v && d.ignored(n, "ulvs sends no e-mail alerts")
 }
 
 // checkDefault parses connect_timeout, retry, delay_before_retry and
@@ -871,11 +860,7 @@ var rsTable = newTable("real_server", func(rs *RealServer, n *Node) { rs.Extra =
 			rs.Virtualhost = n.Args[0]
 		}
 	}, "virtualhost").
-	add(noBlock, func(d *decoder, n *Node, rs *RealServer) {
-		if d.smtpAlert(n) {
-			rs.Extra = append(rs.Extra, n)
-		}
-	}, "smtp_alert").
+	add(noBlock, func(d *decoder, n *Node, rs *RealServer) { d.alertSwitch(n, &rs.SMTPAlert) }, "smtp_alert").
 	add(noBlock, func(d *decoder, n *Node, rs *RealServer) {
 		if d.ignored(n, "ulvs has no SNMP agent") {
 			rs.Extra = append(rs.Extra, n)

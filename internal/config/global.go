@@ -64,7 +64,7 @@ var globalIgnored = map[string][]string{
 	"ulvs installs no firewall rules or ipsets":                                        {"vrrp_iptables", "vrrp_ipsets", "nftables", "nftables_priority", "nftables_ifindex", "nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "nftables_counters"},
 	"ulvs runs no startup or shutdown scripts":                                         {"startup_script", "startup_script_timeout", "shutdown_script", "shutdown_script_timeout"},
 	"ulvs reloads on SIGHUP only (see docs/operations.md)":                             {"reload_check_config", "reload_time_file", "reload_repeat", "reload_file", "include_check", "tmp_config_directory"},
-	"ulvs sends no e-mail and runs no notify scripts at start":                         {"no_email_faults", "no_checker_emails", "rs_init_notifies"},
+	"ulvs runs no notify scripts at start":                                             {"rs_init_notifies"},
 	"ulvs keeps no per-instance data files":                                            {"data_use_instance"},
 	"ulvs does not synchronise connections to a backup director (no IPVS sync daemon)": {"lvs_sync_daemon"},
 	"ulvs logs checker results through its own logger":                                 {"checker_log_all_failures"},
@@ -128,10 +128,14 @@ var globalTable = func() *table[GlobalDefs] {
 			}
 		}, "smtp_connect_timeout").
 		add(noBlock, func(d *decoder, n *Node, g *GlobalDefs) {
-			if v, ok := d.optionalBool(n); ok && v {
-				d.email(n, g)
-			}
+			d.alertSwitch(n, map[string]*Switch{"smtp_alert": &g.Alerts.All, "smtp_alert_vrrp": &g.Alerts.VRRP,
+				"smtp_alert_checker": &g.Alerts.Checker}[n.Keyword])
 		}, "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker").
+		add(noBlock, func(d *decoder, n *Node, g *GlobalDefs) {
+			if v, ok := d.optionalBool(n); ok {
+				*map[string]*bool{"no_email_faults": &g.Alerts.NoEmailFaults, "no_checker_emails": &g.Alerts.NoCheckerEmails}[n.Keyword] = v
+			}
+		}, "no_email_faults", "no_checker_emails").
 		add(noBlock, func(d *decoder, n *Node, g *GlobalDefs) {
 			if d.args(n, 1, 2, "script_user USER [GROUP]") {
 				g.ScriptUser = n.Args[0]
@@ -261,15 +265,6 @@ var globalTypedUnused = map[string]string{
 	"vrrp_strict":                "ulvs's VRRP does not enforce RFC strict mode",
 	"max_auto_priority":          "ulvs is one process with no realtime scheduling to raise",
 	"enable_script_security":     "ulvs runs scripts as script_user without checking who can write them",
-}
-
-// email reports, once per file, that alerts were turned on although ulvs
-// sends no e-mail.
-func (d *decoder) email(n *Node, g *GlobalDefs) {
-	if !g.emailWarned {
-		g.emailWarned = true
-		d.warnf(n, "accepted but ignored: ulvs sends no e-mail alerts; later smtp_alert lines are not reported")
-	}
 }
 
 func (d *decoder) mcastGroup(n *Node, dst *netip.Addr, v4 bool) {

@@ -62,6 +62,7 @@ type VRRPInstance struct {
 	TrackInterfaces      []VRRPTrack
 	TrackScripts         []VRRPTrack
 	Notify               VRRPNotify
+	SMTPAlert            Switch // smtp_alert (alert.go)
 	// Extra holds keywords keepalived knows and ulvs keeps unvalidated
 	// (use_vmac, virtual_routes, ...).
 	Extra []*Node
@@ -92,11 +93,12 @@ type VRRPScript struct {
 
 // VRRPSyncGroup is a vrrp_sync_group block.
 type VRRPSyncGroup struct {
-	Pos    Pos
-	Name   string
-	Group  []string
-	Notify VRRPNotify
-	Extra  []*Node
+	Pos       Pos
+	Name      string
+	Group     []string
+	Notify    VRRPNotify
+	SMTPAlert Switch // smtp_alert (alert.go)
+	Extra     []*Node
 }
 
 // vrrpState carries what was set explicitly in a vrrp_instance, so that
@@ -322,6 +324,7 @@ var vrrpInstanceTable = notifyEntries(newTable("vrrp_instance", func(s *vrrpStat
 	add(needBlock, func(d *decoder, n *Node, s *vrrpState) {
 		s.in.TrackInterfaces = append(s.in.TrackInterfaces, d.trackBlock(n, true)...)
 	}, "track_interface").
+	add(noBlock, func(d *decoder, n *Node, s *vrrpState) { d.alertSwitch(n, &s.in.SMTPAlert) }, "smtp_alert").
 	add(needBlock, func(d *decoder, n *Node, s *vrrpState) {
 		s.in.TrackScripts = append(s.in.TrackScripts, d.trackBlock(n, false)...)
 	}, "track_script").
@@ -329,7 +332,7 @@ var vrrpInstanceTable = notifyEntries(newTable("vrrp_instance", func(s *vrrpStat
 		"auth_hmac", "static_ipaddress").
 	known(noBlock, "use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "dont_track_primary", "accept",
 		"no_accept", "strict_mode", "skip_check_adv_addr", "garp_lower_prio_delay",
-		"old_unicast_checksum", "unicast_ttl", "unicast_fault_no_peer", "smtp_alert", "notify_deleted",
+		"old_unicast_checksum", "unicast_ttl", "unicast_fault_no_peer", "notify_deleted",
 		"notify_master_rx_lower_pri", "notify_priority_changes", "track_src_ip", "vrf", "debug",
 		"no_virtual_ipaddress", "promote_secondaries", "kernel_rx_buf_size", "linkbeat_use_polling",
 		"native_ipv6", "timer_expired_backup", "vrrp_garp_interval", "vrrp_gna_interval", "vrrp_min_garp"),
@@ -527,7 +530,8 @@ var vrrpSyncTable = notifyEntries(newTable("vrrp_sync_group", func(g *VRRPSyncGr
 		}
 	}, "group").
 	known(anyBlock, "track_interface", "track_script", "track_file", "track_process", "track_bfd").
-	known(noBlock, "smtp_alert", "global_tracking", "sync_group_tracking_weight", "notify_deleted"),
+	add(noBlock, func(d *decoder, n *Node, g *VRRPSyncGroup) { d.alertSwitch(n, &g.SMTPAlert) }, "smtp_alert").
+	known(noBlock, "global_tracking", "sync_group_tracking_weight", "notify_deleted"),
 	func(g *VRRPSyncGroup) *VRRPNotify { return &g.Notify })
 
 // globalVRRP are the global_defs vrrp_* defaults an instance inherits.

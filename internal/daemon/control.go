@@ -11,6 +11,7 @@ import (
 	"github.com/ulvs/ulvs/balancer"
 	"github.com/ulvs/ulvs/balancer/conntrack"
 	"github.com/ulvs/ulvs/internal/admin"
+	"github.com/ulvs/ulvs/internal/alert"
 	"github.com/ulvs/ulvs/internal/config"
 	"github.com/ulvs/ulvs/internal/hostnet"
 )
@@ -134,6 +135,9 @@ func (d *Daemon) reloadLocked() error {
 		return err
 	}
 	stopHealth(oldHealth, false)
+	d.alerts.SetConfig(alert.FromGlobal(&cfg.Global))
+	d.removedAlerts(d.cfg, cfg, oldHealth)
+	d.vrrpAlerts.set(&cfg.Global, &cfg.VRRP)
 	if d.ctl.healthCtx != nil {
 		if err := d.startBFD(d.ctl.healthCtx, cfg); err != nil {
 			d.log.Error("reload: BFD sessions not restarted; BFD_CHECK verdicts stay as they were", "err", err)

@@ -25,6 +25,7 @@ import (
 	"github.com/ulvs/ulvs/forward"
 	"github.com/ulvs/ulvs/forward/afpacket"
 	"github.com/ulvs/ulvs/forward/neigh"
+	"github.com/ulvs/ulvs/internal/alert"
 	"github.com/ulvs/ulvs/internal/config"
 	"github.com/ulvs/ulvs/internal/hostnet"
 	"github.com/ulvs/ulvs/internal/preflight"
@@ -74,6 +75,8 @@ type Daemon struct {
 	nftTable string
 	// bfdHub has the BFD sessions' verdicts, for the BFD_CHECK watchers.
 	bfdHub *bfdHub
+	// alerts sends smtp_alert mail (alerts.go); it has its own lock.
+	alerts *alert.Mailer
 
 	// Safe for concurrent use on their own.
 	table         atomic.Pointer[balancer.Table]
@@ -118,6 +121,10 @@ type Daemon struct {
 		managed map[[4]byte]bool
 		held    map[[4]byte]bool
 	}
+
+	// vrrpAlerts says which instances and groups mail their transitions
+	// (alerts.go); it has its own lock.
+	vrrpAlerts vrrpAlerts
 }
 
 // Load reads the configuration, builds the first Table, resolves the
@@ -150,6 +157,8 @@ func Load(opts Options) (*Daemon, error) {
 	}
 	d.conns = conns
 	d.setTimeouts(cfg.Global.LVSTimeouts)
+	d.alerts = alert.New(alert.FromGlobal(&cfg.Global), log.With("part", "alerts"))
+	d.vrrpAlerts.set(&cfg.Global, &cfg.VRRP)
 	d.ctl.health = d.newHealth(cfg, nil)
 	if err := d.apply(addrServices); err != nil {
 		return nil, err
@@ -305,6 +314,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer stopServers()
 
+	// The mailer stops after the other goroutines (deferred first, run
+	// last), so that their last alerts (VRRP Stopping) still go out.
+	defer d.startAlerts()()
 	var bg sync.WaitGroup
 	defer bg.Wait()
 	ports := []*forward.Port{d.client}
@@ -365,6 +377,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		stopHealth(h, true)
 		b.stop()
 		d.omegaScripts()
+		d.shutdownAlerts()
 	}()
 	if err != nil {
 		return err

@@ -32,6 +32,7 @@ type checkState struct {
 	timing health.Timing
 	up     bool
 	weight int
+	offset int64 // FILE_CHECK: added to the weight while up
 	err    string
 }
 
@@ -40,11 +41,13 @@ type realHealth struct {
 	checks     []*checkState
 	inhibit    bool
 	up         bool
-	weight     int // dynamic weight, -1 when none
+	weight     int   // dynamic weight, -1 when none
+	offset     int64 // the FILE_CHECKs' weighted values, added to the weight
 	since      time.Time
 	lastErr    string
 	notifyUp   *config.Script
 	notifyDown *config.Script
+	alert      bool // smtp_alert: mail the checkers' verdicts
 }
 
 type vsHealth struct {
@@ -55,6 +58,7 @@ type vsHealth struct {
 	quorumUp     *config.Script
 	quorumDown   *config.Script
 	omega        bool
+	alert        bool // smtp_alert: mail quorum changes
 }
 
 // healthState is the health checking of one configuration generation.
@@ -64,14 +68,20 @@ type healthState struct {
 	order    []*realHealth
 	vss      map[balancer.ServiceKey]*vsHealth
 	notifier *health.Notifier
-	cancel   context.CancelFunc
-	wg       *sync.WaitGroup
+	// noCheckerEmails mails a checker's verdict only when it changes its
+	// server's state (global_defs no_checker_emails).
+	noCheckerEmails bool
+	cancel          context.CancelFunc
+	wg              *sync.WaitGroup
 }
 
 func (rh *realHealth) recompute() {
 	up, w, msg := true, -1, ""
+	rh.offset = 0
 	for _, c := range rh.checks {
-		if !c.up {
+		if c.up {
+			rh.offset += c.offset
+		} else {
 			up = false
 			if msg == "" {
 				msg = fmt.Sprintf("%v: %s", c.conf.Kind, c.err)
@@ -87,6 +97,20 @@ func (rh *realHealth) recompute() {
 	}
 }
 
+// weightFor is the weight a live server runs with: the dynamic weight
+// (MISC_CHECK) or the configured one, plus the FILE_CHECK offsets,
+// within 0..65535 as keepalived clamps it (0 keeps the server, quiesced).
+func (rh *realHealth) weightFor(configured uint32) uint32 {
+	w := int64(configured)
+	if rh.weight >= 0 {
+		w = int64(rh.weight)
+	}
+	return uint32(max(0, min(w+rh.offset, maxWeight)))
+}
+
+// maxWeight is the largest weight a real server can have.
+const maxWeight = 65535
+
 func normReal(key balancer.ServiceKey, addr netip.Addr, port uint16, m balancer.Method) netip.AddrPort {
 	if port == 0 || m != balancer.NAT {
 		port = key.Port
@@ -101,8 +125,17 @@ func (d *Daemon) newHealth(cfg *config.Config, prev *healthState) *healthState {
 	h := &healthState{reals: map[realRef]*realHealth{}, vss: map[balancer.ServiceKey]*vsHealth{},
 		notifier: &health.Notifier{Env: health.ScriptEnv{User: cfg.Global.ScriptUser, Group: cfg.Global.ScriptGroup},
 			Log: d.log.With("part", "scripts")}}
+	h.noCheckerEmails = cfg.Global.Alerts.NoCheckerEmails
 	if prev != nil {
 		h.gen = prev.gen + 1
+	} else {
+		// init_file at start-up only: a reload must not reset the
+		// operator's value.
+		for _, tf := range cfg.TrackFiles {
+			if err := health.InitTrackFile(tf); err != nil {
+				d.log.Error("config: track file not initialised", "err", err)
+			}
+		}
 	}
 	now := time.Now()
 	for _, vs := range cfg.VirtualServers {
@@ -110,7 +143,8 @@ func (d *Daemon) newHealth(cfg *config.Config, prev *healthState) *healthState {
 			continue
 		}
 		key := balancer.ServiceKey{Addr: vs.Addr.Unmap(), Port: vs.Port, Proto: vs.Protocol}
-		vh := &vsHealth{key: key, sorry: vs.Sorry, sorryInhibit: vs.SorryInhibit, omega: vs.Omega}
+		vh := &vsHealth{key: key, sorry: vs.Sorry, sorryInhibit: vs.SorryInhibit, omega: vs.Omega,
+			alert: cfg.Global.AlertVS(vs)}
 		vh.quorumUp, _ = config.ParseScript(vs.Pos, vs.QuorumUp)
 		vh.quorumDown, _ = config.ParseScript(vs.Pos, vs.QuorumDown)
 		var alive uint64
@@ -127,7 +161,7 @@ func (d *Daemon) newHealth(cfg *config.Config, prev *healthState) *healthState {
 			}
 			ref := realRef{key, normReal(key, rs.Addr, rs.Port, rs.Method)}
 			rh := &realHealth{ref: ref, inhibit: rs.InhibitOnFailure, since: now,
-				notifyUp: rs.Health.NotifyUp, notifyDown: rs.Health.NotifyDown}
+				notifyUp: rs.Health.NotifyUp, notifyDown: rs.Health.NotifyDown, alert: cfg.Global.AlertRS(rs)}
 			var old *realHealth
 			if prev != nil {
 				old = prev.reals[ref]
@@ -140,6 +174,11 @@ func (d *Daemon) newHealth(cfg *config.Config, prev *healthState) *healthState {
 				if old != nil && i < len(old.checks) && old.checks[i].conf.Kind == c.Kind {
 					cs.up, cs.weight, cs.err = old.checks[i].up, old.checks[i].weight, old.checks[i].err
 				}
+				if c.Kind == config.CheckFile {
+					// Known at once, as keepalived reads the file at start.
+					ev := fileEvent(i, c)
+					cs.up, cs.offset, cs.err = ev.Up, ev.Offset, errString(ev.Err)
+				}
 				rh.checks = append(rh.checks, cs)
 			}
 			rh.recompute()
@@ -147,11 +186,7 @@ func (d *Daemon) newHealth(cfg *config.Config, prev *healthState) *healthState {
 				rh.since, rh.lastErr = old.since, old.lastErr
 			}
 			if rh.up {
-				w := uint64(rs.Weight)
-				if rh.weight >= 0 {
-					w = uint64(rh.weight)
-				}
-				alive += w
+				alive += uint64(rh.weightFor(rs.Weight))
 			}
 			h.reals[ref] = rh
 			h.order = append(h.order, rh)
@@ -172,8 +207,12 @@ func (d *Daemon) newHealth(cfg *config.Config, prev *healthState) *healthState {
 func (d *Daemon) startHealth(ctx context.Context, h *healthState) {
 	ctx, h.cancel = context.WithCancel(ctx)
 	h.wg = &sync.WaitGroup{}
+	d.watchTrackFiles(ctx, h)
 	for _, rh := range h.order {
 		for i, cs := range rh.checks {
+			if cs.conf.Kind == config.CheckFile {
+				continue // watchTrackFiles
+			}
 			if cs.conf.Kind == config.CheckBFD {
 				name, up := cs.conf.BFD.Name, cs.up
 				h.wg.Add(1)
@@ -224,13 +263,17 @@ func (d *Daemon) onCheck(h *healthState, rh *realHealth, ev health.Event) {
 		return // a reload replaced this generation
 	}
 	cs := rh.checks[ev.ID]
-	cs.up, cs.weight = ev.Up, ev.Weight
+	checkWasUp := cs.up
+	cs.up, cs.weight, cs.offset = ev.Up, ev.Weight, ev.Offset
 	if ev.Err != nil {
 		cs.err = ev.Err.Error()
 	}
-	wasUp, oldWeight := rh.up, rh.weight
+	wasUp, oldWeight, oldOffset := rh.up, rh.weight, rh.offset
 	rh.recompute()
-	if rh.up == wasUp && rh.weight == oldWeight {
+	if cs.up != checkWasUp {
+		d.checkerAlert(h, rh, cs, wasUp, ev.Err)
+	}
+	if rh.up == wasUp && rh.weight == oldWeight && rh.offset == oldOffset {
 		return
 	}
 	log := d.log.With("service", rh.ref.svc.String(), "real", rh.ref.real.String())
@@ -252,7 +295,8 @@ func (d *Daemon) onCheck(h *healthState, rh *realHealth, ev health.Event) {
 			}
 		}
 	} else {
-		log.Info("real server weight set by MISC_CHECK", "weight", rh.weight)
+		log.Info("real server weight changed by a checker", "checker", cs.conf.Kind.String(), "dynamic_weight", rh.weight,
+			"offset", rh.offset)
 	}
 	d.updateQuorum(h, rh.ref.svc)
 	d.applyHealth()
@@ -273,14 +317,15 @@ func (d *Daemon) updateQuorum(h *healthState, key balancer.ServiceKey) {
 		switch {
 		case rh == nil:
 			alive += uint64(r.Weight)
-		case rh.up && rh.weight >= 0:
-			alive += uint64(rh.weight)
 		case rh.up:
-			alive += uint64(r.Weight)
+			alive += uint64(rh.weightFor(r.Weight))
 		}
 	}
 	if !vh.quorum.Update(alive) {
 		return
+	}
+	if vh.alert {
+		d.quorumAlert(vh, alive)
 	}
 	if vh.quorum.Up() {
 		d.log.Info("quorum gained", "service", key.String(), "alive_weight", alive, "quorum", vh.quorum.Need)
@@ -354,8 +399,8 @@ func (d *Daemon) effective(cfgs []balancer.ServiceConfig) []balancer.ServiceConf
 					r.Weight = 0
 				case !rh.up:
 					continue
-				case rh.weight >= 0:
-					r.Weight = uint32(rh.weight)
+				default:
+					r.Weight = rh.weightFor(r.Weight)
 				}
 			}
 			reals = append(reals, r)

@@ -105,6 +105,15 @@ func (m metricsSource) Neighbours() map[string]metrics.NeighbourState {
 	return out
 }
 
+// AlertMails counts the smtp_alert mails (metrics.AlertSource).
+func (m metricsSource) AlertMails() (sent, failed, dropped uint64) {
+	a := m.d.alerts
+	if a == nil {
+		return 0, 0, 0
+	}
+	return a.Sent.Load(), a.Failed.Load(), a.Dropped.Load()
+}
+
 func (m metricsSource) Reloads() metrics.Reloads {
 	r := m.d.ReloadStats()
 	return metrics.Reloads{OK: r.OK, Failed: r.Failed, LastOK: r.LastOK, LastFailed: r.LastFailure.After(r.LastOK)}

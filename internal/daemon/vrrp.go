@@ -164,6 +164,7 @@ func (d *Daemon) startVRRP(ctx context.Context, bg *sync.WaitGroup) error {
 		return err == nil && ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagRunning != 0
 	}
 	rc.Logger = d.log
+	rc.OnTransition = d.vrrpAlert
 	r, err := vrrp.New(rc)
 	if err != nil {
 		return err

@@ -16,11 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ulvs/ulvs/balancer"
 	"github.com/ulvs/ulvs/internal/admin"
 	"github.com/ulvs/ulvs/internal/demo"
 	"github.com/ulvs/ulvs/internal/netns"
-	"github.com/ulvs/ulvs/internal/netns/netnstest"
 	"github.com/ulvs/ulvs/internal/status"
 )
 
@@ -157,20 +155,7 @@ func healthConfig(vip netip.Addr, miscDir string) string {
 // the detection bound, for each checker kind, plus quorum with a sorry
 // server and inhibit_on_failure.
 func TestHealthChecks(t *testing.T) {
-	if !netns.IsRoot() {
-		t.Skip("end-to-end tests build network namespaces and need root")
-	}
-	env := netnstest.ForTest(t)
-	lvs, err := netns.NewLVS(env, netns.Options{Reals: 2})
-	if err != nil {
-		t.Fatalf("topology: %v", err)
-	}
-	if err := lvs.ConfigureReals(balancer.NAT); err != nil {
-		t.Fatal(err)
-	}
-	for i, r := range lvs.Reals {
-		startServers(t, r.NS, fmt.Sprintf("rs%d", i+1), netip.IPv4Unspecified())
-	}
+	lvs := natLab(t)
 	miscDir := t.TempDir()
 	if err := os.Chmod(miscDir, 0o755); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 // Package health runs keepalived's health checkers against real servers:
 // the probes (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK,
-// PING_CHECK, DNS_CHECK), the retry/delay state machine that turns probe
+// PING_CHECK, DNS_CHECK, SMTP_CHECK), track files (FILE_CHECK), the
+// retry/delay state machine that turns probe
 // results into up/down transitions, quorum with hysteresis, and notify
 // scripts run without a shell. It decides; the daemon applies the
 // decisions to the balancer.
@@ -57,6 +58,8 @@ func New(c *config.Check, env ScriptEnv) (Prober, error) {
 		return &Ping{Target: c.Target.Addr(), Bind: c.Bind.Addr()}, nil
 	case config.CheckDNS:
 		return &DNS{Target: c.Target, Bind: c.Bind, Type: c.DNS.Type, Name: c.DNS.Name}, nil
+	case config.CheckSMTP:
+		return &SMTP{Target: c.Target, Bind: c.Bind, Helo: c.SMTP.HeloName, Step: c.ConnectTimeout}, nil
 	}
 	return nil, fmt.Errorf("%w: %v", ErrUnsupported, c.Kind)
 }
@@ -72,12 +75,16 @@ type Timing struct {
 }
 
 // TimingOf returns c's schedule. A MISC_CHECK's probe is bounded by
-// misc_timeout instead of connect_timeout.
+// misc_timeout instead of connect_timeout; an SMTP_CHECK's by
+// connect_timeout for each of its steps, as in keepalived.
 func TimingOf(c *config.Check) Timing {
 	t := Timing{DelayLoop: c.DelayLoop, ConnectTimeout: c.ConnectTimeout, DelayBeforeRetry: c.DelayBeforeRetry,
 		Retry: c.Retry, Warmup: c.Warmup, Alpha: c.Alpha}
 	if c.Misc != nil {
 		t.ConnectTimeout = c.Misc.Timeout
+	}
+	if c.Kind == config.CheckSMTP {
+		t.ConnectTimeout = c.ConnectTimeout * smtpSteps
 	}
 	return t
 }
@@ -145,6 +152,9 @@ type Event struct {
 	ID     int
 	Up     bool
 	Weight int // dynamic weight, -1 when none
+	// Offset is added to the server's weight (FILE_CHECK's weighted
+	// value); 0 for the other checkers.
+	Offset int64
 	Err    error
 	// Elapsed is the time from the first failed probe of a run to the
 	// verdict (0 for an up event).

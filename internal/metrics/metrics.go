@@ -123,7 +123,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		beInPkts, beInBytes, drops, balancerDrops, rxFrames, txFrames, forwarded, ringDrops, txRingFull, arpReplies,
 		icmpSent, connEntries, connCapacity, arpRequests, arpResolved, arpRefreshed, arpFailures, arpQueueDrops,
 		arpEntries, reloads, reloadLastOK, reloadLastState, vrrpState, vrrpPriority, vrrpMasters, vrrpSent,
-		vrrpReceived, vrrpDrops} {
+		vrrpReceived, vrrpDrops, alertMails} {
 		ch <- d
 	}
 }
@@ -247,6 +247,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ok = 0
 	}
 	gauge(reloadLastState, ok)
+	c.collectAlerts(ch)
 }
 
 // Handler returns the /metrics handler: c plus the Go runtime and process
