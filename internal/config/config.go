@@ -23,6 +23,9 @@ type Config struct {
 	// VRRP holds the vrrp_instance, vrrp_script and vrrp_sync_group blocks
 	// (vrrp.go).
 	VRRP VRRP
+	// Static holds static_ipaddress, static_routes and static_rules
+	// (kernelnet.go).
+	Static StaticNet
 
 	// Blocks are the top-level statements ulvs recognises but does not
 	// interpret yet, in file order: vrrp_instance, vrrp_script,

@@ -58,8 +58,17 @@ type VRRPInstance struct {
 	TrackInterfaces      []VRRPTrack
 	TrackScripts         []VRRPTrack
 	Notify               VRRPNotify
+
+	// VIPAddrs and ExcludedAddrs are the same lines with their options
+	// (dev, label, scope, brd), for the addresses that go to the kernel;
+	// VirtualRoutes and VirtualRules are applied while MASTER
+	// (kernelnet.go).
+	VIPAddrs, ExcludedAddrs []IPAddress
+	VirtualRoutes           []IPRoute
+	VirtualRules            []IPRule
+
 	// Extra holds keywords keepalived knows and ulvs keeps unvalidated
-	// (use_vmac, virtual_routes, ...).
+	// (use_vmac, track_file, ...).
 	Extra []*Node
 }
 
@@ -217,10 +226,14 @@ var vrrpInstanceTable = notifyEntries(newTable("vrrp_instance", func(s *vrrpStat
 	}, "version").
 	add(needBlock, decodeAuthentication, "authentication").
 	add(needBlock, func(d *decoder, n *Node, s *vrrpState) {
-		s.in.VIPs = append(s.in.VIPs, d.vipBlock(n)...)
+		for _, a := range d.ipAddresses(n) {
+			s.in.VIPs, s.in.VIPAddrs = append(s.in.VIPs, a.Prefix), append(s.in.VIPAddrs, a)
+		}
 	}, "virtual_ipaddress").
 	add(needBlock, func(d *decoder, n *Node, s *vrrpState) {
-		s.in.ExcludedVIPs = append(s.in.ExcludedVIPs, d.vipBlock(n)...)
+		for _, a := range d.ipAddresses(n) {
+			s.in.ExcludedVIPs, s.in.ExcludedAddrs = append(s.in.ExcludedVIPs, a.Prefix), append(s.in.ExcludedAddrs, a)
+		}
 	}, "virtual_ipaddress_excluded").
 	add(noBlock, func(d *decoder, n *Node, s *vrrpState) {
 		s.in.UnicastSrc = d.vrrpAddr(n, "unicast_src_ip 10.0.0.1")
@@ -319,7 +332,7 @@ var vrrpInstanceTable = notifyEntries(newTable("vrrp_instance", func(s *vrrpStat
 	add(needBlock, func(d *decoder, n *Node, s *vrrpState) {
 		s.in.TrackScripts = append(s.in.TrackScripts, d.trackBlock(n, false)...)
 	}, "track_script").
-	known(anyBlock, "virtual_routes", "virtual_rules", "track_file", "track_process", "track_bfd", "garp_extra_if",
+	known(anyBlock, "track_file", "track_process", "track_bfd", "garp_extra_if",
 		"auth_hmac", "static_ipaddress").
 	known(noBlock, "use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "dont_track_primary", "accept",
 		"no_accept", "strict_mode", "skip_check_adv_addr", "garp_lower_prio_delay",
@@ -357,38 +370,6 @@ func decodeAuthentication(d *decoder, n *Node, s *vrrpState) {
 			d.unknown(c, "authentication", []string{"auth_type", "auth_pass"})
 		}
 	}
-}
-
-// vipBlock reads a virtual_ipaddress block: one address per line, with
-// keepalived's options (dev, brd, label, scope, no_track, ...) after it,
-// which ulvs accepts and ignores: it owns addresses by answering ARP, not
-// by giving them to the kernel.
-func (d *decoder) vipBlock(n *Node) []netip.Prefix {
-	var out []netip.Prefix
-	for _, c := range n.Children {
-		s := c.Keyword
-		var p netip.Prefix
-		var err error
-		if strings.Contains(s, "/") {
-			p, err = netip.ParsePrefix(s)
-		} else {
-			var a netip.Addr
-			a, err = parseAddr(s)
-			if err == nil {
-				p = netip.PrefixFrom(a, a.BitLen())
-			}
-		}
-		if err != nil {
-			d.errorf(c, "write one address per line: 192.168.1.10/24 [dev eth0] [label eth0:1]", "%q is not an IP address", s)
-			continue
-		}
-		if !p.Addr().Is4() {
-			d.warnf(c, "IPv6 virtual addresses are not supported by ulvs's VRRP yet; ignored")
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
 }
 
 func (d *decoder) vrrpAddr(n *Node, usage string) netip.Addr {

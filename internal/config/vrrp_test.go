@@ -100,6 +100,10 @@ vrrp_instance VI_2 {
 		TrackScripts:    []VRRPTrack{{Name: "chk_lb", Weight: -20}},
 		Notify:          VRRPNotify{Master: "/n/master arg", Any: "/n/any"},
 		Extra:           a.Extra,
+		VIPAddrs: []IPAddress{
+			{Pos: Pos{File: a.Pos.File, Line: 30}, Prefix: netip.MustParsePrefix("192.0.2.10/24"), Dev: "eth0", Label: "eth0:1"},
+			{Pos: Pos{File: a.Pos.File, Line: 31}, Prefix: netip.MustParsePrefix("192.0.2.11/32")}},
+		ExcludedAddrs: []IPAddress{{Pos: Pos{File: a.Pos.File, Line: 34}, Prefix: netip.MustParsePrefix("192.0.2.12/32")}},
 	}
 	if !reflect.DeepEqual(a, want) {
 		t.Errorf("VI_1\n got %+v\nwant %+v", a, want)

@@ -1,0 +1,173 @@
+package config
+
+import (
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func vrrpWith(body string) string {
+	return "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n" + body + "\n}\n"
+}
+
+func TestIPAddressOptions(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want IPAddress
+		warn string // "" for none
+		err  string
+	}{
+		{line: "10.0.0.5", want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/32")}},
+		{line: "10.0.0.5/24 dev eth1 label eth1:vip scope site brd 10.0.0.255",
+			want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/24"), Dev: "eth1", Label: "eth1:vip", Scope: 200,
+				Broadcast: netip.MustParseAddr("10.0.0.255")}},
+		{line: "10.0.0.5/22 brd +", want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/22"), Broadcast: netip.MustParseAddr("10.0.3.255")}},
+		{line: "10.0.0.5/32 scope host no_track noprefixroute peer 10.0.0.6",
+			want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/32"), Scope: 254, NoTrack: true, NoPrefixRoute: true,
+				Peer: netip.MustParsePrefix("10.0.0.6/32")}},
+		{line: "10.0.0.5 preferred_lft 0", want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/32")}, warn: "preferred_lft"},
+		{line: "10.0.0.5 frobnicate", want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/32")}, warn: `unknown address option "frobnicate"`},
+		{line: "10.0.0.5 scope galaxy", err: `unknown scope "galaxy"`},
+		{line: "10.0.0.5 dev", err: "dev needs a value"},
+		{line: "10.0.0.5 brd nope", err: "brd"},
+	} {
+		cfg, warns, err := parse(t, vrrpWith("virtual_ipaddress {\n"+tc.line+"\n}"), Options{})
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want one containing %q", tc.line, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.line, err)
+			continue
+		}
+		if w := warnStrings(warns); (tc.warn == "") != (w == "") || !strings.Contains(w, tc.warn) {
+			t.Errorf("%q: warnings %q, want %q", tc.line, w, tc.warn)
+		}
+		got := cfg.VRRP.Instances[0].VIPAddrs
+		tc.want.Pos = Pos{File: "/etc/keepalived/keepalived.conf", Line: 5}
+		if len(got) != 1 || !reflect.DeepEqual(got[0], tc.want) {
+			t.Errorf("%q:\n got %+v\nwant %+v", tc.line, got, tc.want)
+		}
+	}
+}
+
+func TestIPRoutes(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want *IPRoute // nil: skipped with a warning
+		err  string
+	}{
+		{line: "src 192.168.100.1 to 192.168.109.0/24 via 192.168.200.254 dev eth1",
+			want: &IPRoute{Dst: netip.MustParsePrefix("192.168.109.0/24"), Src: netip.MustParseAddr("192.168.100.1"),
+				Via: netip.MustParseAddr("192.168.200.254"), Dev: "eth1"}},
+		{line: "192.168.111.7/24 dev eth2 scope link metric 7 table 100 proto static onlink no_track",
+			want: &IPRoute{Dst: netip.MustParsePrefix("192.168.111.0/24"), Dev: "eth2", Scope: 253, HasScope: true,
+				Metric: 7, Table: 100, Protocol: 4, OnLink: true, NoTrack: true}},
+		{line: "blackhole 192.168.114.0/24", want: &IPRoute{Type: "blackhole", Dst: netip.MustParsePrefix("192.168.114.0/24")}},
+		{line: "0.0.0.0/0 gw 192.168.0.1 table main", want: &IPRoute{Dst: netip.MustParsePrefix("0.0.0.0/0"),
+			Via: netip.MustParseAddr("192.168.0.1"), Table: 254}},
+		{line: "default via 192.168.0.1", want: &IPRoute{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.168.0.1")}},
+		{line: "192.168.113.0/24 via 192.168.200.254 or 192.168.100.254 dev eth1"},
+		{line: "192.168.113.0/24 via 192.168.200.254 table small"},
+		{line: "192.168.113.0/24 dev eth1 mtu 1400"},
+		{line: "2001:db8::/64 dev eth1"},
+		{line: "192.168.113.0/24", err: "needs dev IF or via GW"},
+		{line: "via 10.0.0.1", err: "no destination"},
+		{line: "10.1.0.0/16 via", err: "via needs an address"},
+		{line: "10.1.0.0/16 dev eth0 metric x", err: "metric needs a whole number"},
+	} {
+		cfg, warns, err := parse(t, vrrpWith("virtual_routes {\n"+tc.line+"\n}")+"static_routes {\n"+tc.line+"\n}\n", Options{})
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want one containing %q", tc.line, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.line, err)
+			continue
+		}
+		got, static := cfg.VRRP.Instances[0].VirtualRoutes, cfg.Static.Routes
+		if tc.want == nil {
+			if len(got)+len(static) != 0 || len(warns) != 2 || !strings.Contains(warns[0].Msg, "not applied") {
+				t.Errorf("%q: applied as %+v %+v, warnings %q; want skipped with a warning each", tc.line, got, static, warnStrings(warns))
+			}
+			continue
+		}
+		tc.want.Pos = Pos{File: "/etc/keepalived/keepalived.conf", Line: 5}
+		if len(got) != 1 || !reflect.DeepEqual(got[0], *tc.want) || len(warns) != 0 {
+			t.Errorf("%q:\n got %+v (warnings %q)\nwant %+v", tc.line, got, warnStrings(warns), *tc.want)
+		}
+		tc.want.Pos.Line = 9
+		if len(static) != 1 || !reflect.DeepEqual(static[0], *tc.want) {
+			t.Errorf("%q static:\n got %+v\nwant %+v", tc.line, static, *tc.want)
+		}
+	}
+}
+
+func TestIPRules(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want *IPRule
+		err  string
+	}{
+		{line: "from 192.168.2.0/24 table 1", want: &IPRule{From: netip.MustParsePrefix("192.168.2.0/24"), Table: 1,
+			Priority: -1, SuppressPrefix: -1, hasTable: true}},
+		{line: "from all to 10.0.0.0/8 fwmark 0x50/0xff priority 100 lookup 7 iif eth0 oif eth1 tos 0x10 not no_track",
+			want: &IPRule{To: netip.MustParsePrefix("10.0.0.0/8"), HasMark: true, Mark: 0x50, Mask: 0xff, Priority: 100,
+				Table: 7, IIF: "eth0", OIF: "eth1", TOS: 0x10, Invert: true, NoTrack: true, SuppressPrefix: -1, hasTable: true}},
+		{line: "from 10.1.1.1 pref 5 blackhole", want: &IPRule{From: netip.MustParsePrefix("10.1.1.1/32"), Priority: 5,
+			Action: "blackhole", SuppressPrefix: -1, hasAct: true}},
+		{line: "from 10.1.1.1 goto 200 suppress_prefixlength 0", want: &IPRule{From: netip.MustParsePrefix("10.1.1.1/32"),
+			Priority: -1, Goto: 200, SuppressPrefix: 0, hasAct: true}},
+		{line: "from 10.1.1.1 uidrange 1-2 table 1"},
+		{line: "from 10.1.1.1 table small"},
+		{line: "from 2001:db8::1 table 1"},
+		{line: "from 10.1.1.1", err: "a rule needs table N"},
+		{line: "from 10.1.1.1 table", err: "table needs a value"},
+		{line: "from 10.1.1.1 fwmark x table 1", err: "fwmark"},
+	} {
+		cfg, warns, err := parse(t, vrrpWith("virtual_rules {\n"+tc.line+"\n}")+"static_rules {\n"+tc.line+"\n}\n", Options{})
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want one containing %q", tc.line, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.line, err)
+			continue
+		}
+		got, static := cfg.VRRP.Instances[0].VirtualRules, cfg.Static.Rules
+		if tc.want == nil {
+			if len(got)+len(static) != 0 || len(warns) != 2 || !strings.Contains(warns[0].Msg, "not applied") {
+				t.Errorf("%q: applied as %+v %+v, warnings %q; want skipped with a warning each", tc.line, got, static, warnStrings(warns))
+			}
+			continue
+		}
+		tc.want.Pos = Pos{File: "/etc/keepalived/keepalived.conf", Line: 5}
+		if len(got) != 1 || !reflect.DeepEqual(got[0], *tc.want) || len(warns) != 0 {
+			t.Errorf("%q:\n got %+v (warnings %q)\nwant %+v", tc.line, got, warnStrings(warns), *tc.want)
+		}
+		if len(static) != 1 {
+			t.Errorf("%q: static_rules gave %+v", tc.line, static)
+		}
+	}
+}
+
+func TestStaticAddressNeedsDev(t *testing.T) {
+	cfg, warns, err := parse(t, "static_ipaddress {\n 10.0.0.9/24 dev eth0 scope link\n 10.0.0.10/24\n}\n", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []IPAddress{{Pos: Pos{File: "/etc/keepalived/keepalived.conf", Line: 2}, Prefix: netip.MustParsePrefix("10.0.0.9/24"), Dev: "eth0", Scope: 253}}
+	if !reflect.DeepEqual(cfg.Static.Addresses, want) {
+		t.Errorf("static addresses %+v, want %+v", cfg.Static.Addresses, want)
+	}
+	if w := warnStrings(warns); !strings.Contains(w, "10.0.0.10/24 has no dev") {
+		t.Errorf("warnings %q, want one naming the address without dev", w)
+	}
+}
