@@ -96,6 +96,9 @@ type Director struct {
 	vipMu       sync.Mutex
 	vrrpManaged map[[4]byte]bool
 	vrrpHeld    map[[4]byte]bool
+	// kernel is what the kernel owns: VRRP addresses that back no
+	// virtual_server, virtual_routes, virtual_rules, static_* (kernelnet.go).
+	kernel *kernelNet
 	// health is the health checking of the current configuration (d.ctl);
 	// healthCtx is set while Run runs its checkers.
 	health    *healthState
@@ -123,8 +126,8 @@ func Load(opts Options) (*Director, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(addrServices) == 0 {
-		return nil, fmt.Errorf("%s: no virtual_server with an address to serve", opts.ConfigPath)
+	if len(addrServices) == 0 && len(cfg.VRRP.Instances) == 0 {
+		return nil, fmt.Errorf("%s: no virtual_server with an address to serve and no vrrp_instance to run", opts.ConfigPath)
 	}
 	conns, err := balancer.NewDirector(balancer.DirectorConfig{MaxConns: cfg.ULVS.MaxConns, ExpireNodestConn: !cfg.ULVS.KeepNodestConn, SloppyTCP: cfg.ULVS.SloppyTCP})
 	if err != nil {
@@ -138,6 +141,10 @@ func Load(opts Options) (*Director, error) {
 	}
 	d.reloads.LastOK = time.Now()
 	d.releaseVRRPAddrs()
+	d.kernel = newKernelNet(cfg, serviceAddrs(addrServices), log)
+	if len(addrServices) == 0 {
+		return d, nil // VRRP only: no packet loop (runVRRPOnly)
+	}
 	if err := d.resolveInterfaces(); err != nil {
 		return nil, err
 	}
@@ -167,7 +174,12 @@ func (d *Director) Findings() []preflight.Finding { return d.findings }
 func (d *Director) Setup() preflight.Setup { return d.setup }
 
 // RealsAddr is the director's address on the real servers' network.
-func (d *Director) RealsAddr() netip.Addr { return netip.AddrFrom4(d.reals.Addr) }
+func (d *Director) RealsAddr() netip.Addr {
+	if d.reals == nil {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom4(d.reals.Addr)
+}
 
 // Table returns the current snapshot.
 func (d *Director) Table() *balancer.Table { return d.table.Load() }
@@ -176,7 +188,13 @@ func (d *Director) Table() *balancer.Table { return d.table.Load() }
 func (d *Director) Conns() *balancer.Director { return d.conns }
 
 // Interfaces returns the client-side and real-side interface names.
-func (d *Director) Interfaces() (client, reals string) { return d.client.Name, d.reals.Name }
+// Both are empty when the file has VRRP only.
+func (d *Director) Interfaces() (client, reals string) {
+	if d.client == nil {
+		return "", ""
+	}
+	return d.client.Name, d.reals.Name
+}
 
 // resolveInterfaces picks the interfaces: from the options or the ulvs
 // block, else from the routing table (the route to the first VIP reaches
@@ -260,6 +278,9 @@ func (d *Director) Run(ctx context.Context) error {
 		b.WriteString("fix them, or start anyway with --force")
 		return errors.New(b.String())
 	}
+	if d.client == nil {
+		return d.runVRRPOnly(ctx)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -286,6 +307,7 @@ func (d *Director) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopServers()
+	defer d.kernel.applyStatic()()
 
 	var bg sync.WaitGroup
 	defer bg.Wait()

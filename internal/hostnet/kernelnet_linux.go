@@ -50,7 +50,9 @@ func kernelAddr(a config.IPAddress, dev string) (netlink.Link, *netlink.Addr, er
 	if err != nil {
 		return nil, nil, fmt.Errorf("interface %q for %v: %w (list them with `ip link`)", dev, a.Prefix, err)
 	}
-	na := &netlink.Addr{IPNet: ipNet(a.Prefix), Label: a.Label, Scope: int(a.Scope)}
+	// No brd unless written, as `ip addr add` and keepalived (netlink
+	// would otherwise compute one; IPv4zero turns that off).
+	na := &netlink.Addr{IPNet: ipNet(a.Prefix), Label: a.Label, Scope: int(a.Scope), Broadcast: net.IPv4zero}
 	if a.Broadcast.IsValid() {
 		na.Broadcast = net.IP(a.Broadcast.AsSlice())
 	}

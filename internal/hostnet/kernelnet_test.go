@@ -46,12 +46,13 @@ func TestKernelAddress(t *testing.T) {
 	if err := b.Ping(vip.Prefix.Addr(), 300*time.Millisecond); err == nil {
 		t.Error("the address is still answered after DelAddress")
 	}
-	host := config.IPAddress{Prefix: netip.MustParsePrefix("10.0.9.51/32"), Scope: 254}
+	// Without brd there is none, as with `ip addr add` and keepalived.
+	host := config.IPAddress{Prefix: netip.MustParsePrefix("10.0.10.51/24"), Scope: 254}
 	if err := a.Do(func() error { return AddAddress(host, "a0") }); err != nil {
 		t.Fatal(err)
 	}
 	out, _ = a.Exec(context.Background(), "ip", "-4", "-o", "addr", "show", "dev", "a0")
-	if !strings.Contains(string(out), "inet 10.0.9.51/32 scope host a0") {
+	if !strings.Contains(string(out), "inet 10.0.10.51/24 scope host a0") {
 		t.Errorf("scope host not applied:\n%s", out)
 	}
 	if err := a.Do(func() error { return AddAddress(vip, "nonexistent0") }); err == nil || !strings.Contains(err.Error(), "ip link") {
