@@ -60,9 +60,12 @@ func checkConfigCmd(args []string, out, errOut io.Writer) error {
 			}
 			addr = append(addr, s)
 		}
-		if len(addr) == 0 {
-			err = errors.New("no virtual_server with an address to serve")
-		} else {
+		switch {
+		case len(addr) == 0 && len(cfg.VRRP.Instances) == 0:
+			err = errors.New("no virtual_server with an address to serve and no vrrp_instance to run")
+		case len(addr) == 0:
+			// VRRP only: ulvs runs the instances without a packet loop.
+		default:
 			var tab *balancer.Table
 			if tab, err = balancer.NewTable(nil, addr); err == nil {
 				for _, w := range tab.Warnings() {
@@ -79,6 +82,10 @@ func checkConfigCmd(args []string, out, errOut io.Writer) error {
 	if len(warns) > 0 {
 		fmt.Fprintf(out, "%s: %d warnings; ulvs would run\n", *path, len(warns))
 		return exitCode(exitConfigWarnings)
+	}
+	if len(services) == 0 {
+		fmt.Fprintf(out, "%s: ok (VRRP only: %d vrrp_instances, no packet loop)\n", *path, len(cfg.VRRP.Instances))
+		return nil
 	}
 	fmt.Fprintf(out, "%s: ok (%d services)\n", *path, len(services))
 	return nil

@@ -19,6 +19,7 @@ func TestCheckConfig(t *testing.T) {
 		return p
 	}
 	good := "virtual_server 10.0.1.100 80 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n real_server 10.0.2.11 80 {\n weight 1\n }\n}\n"
+	vrrpOnly := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n 10.0.0.9/24 dev eth0 label eth0:gw\n }\n}\n"
 	cases := []struct {
 		name, body string
 		strict     bool
@@ -30,6 +31,8 @@ func TestCheckConfig(t *testing.T) {
 		{"unknown keyword strict", "global_defs {\n rooter_id x\n}\n" + good, true, 3, "rooter_id"},
 		{"fwmark", "virtual_server fwmark 7 {\n real_server 10.0.2.11 80 {\n }\n}\n" + good, false, 4, "fwmark services are skipped"},
 		{"only fwmark", "virtual_server fwmark 7 {\n real_server 10.0.2.11 80 {\n }\n}\n", false, 3, "no virtual_server with an address"},
+		{"vrrp only", vrrpOnly, false, 0, "ok (VRRP only: 1 vrrp_instances"},
+		{"vrrp only multipath route", strings.Replace(vrrpOnly, "}\n}", "}\n virtual_routes {\n 10.5.0.0/16 via 10.0.0.1 or 10.0.0.2\n }\n}", 1), false, 4, "multipath (or) routes are not supported"},
 		{"syntax", "virtual_server 10.0.1.100 80 {\n weight 70000\n}\n", false, 3, "weight"},
 		{"DR port warning", strings.Replace(good, "real_server 10.0.2.11 80", "real_server 10.0.2.11 8080 {\n lvs_method DR\n }\n real_server 10.0.2.12 80", 1), false, 4, "real server port 8080 reset to the virtual server's 80"},
 	}
