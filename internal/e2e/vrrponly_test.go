@@ -278,3 +278,50 @@ func TestVRRPOnlyKeepalivedPeer(t *testing.T) {
 		t.Errorf("keepalived exited:\n%s", tail(ka.proc.Output(), 2000))
 	}
 }
+
+// TestVRRPMixedAddresses: an instance with a virtual_server's address and
+// a gateway address (virtual_ipaddress_excluded) on ulvs directors that
+// forward. The service address stays off the kernel and is answered by
+// ulvs's ARP responder; the gateway address goes to the master's kernel,
+// where a host service answers on it; both move on failover.
+func TestVRRPMixedAddresses(t *testing.T) {
+	if !netns.IsRoot() {
+		t.Skip("needs root for network namespaces")
+	}
+	l := newVRRPLab(t)
+	l.hostListeners()
+	in := instance{version: 3, advert: "0.1",
+		extra: "  virtual_ipaddress_excluded {\n    " + gwVIP + "/24 label eth0:gw\n  }\n"}
+	hi, lo := in, in
+	hi.prio, lo.prio = 150, 100
+	d1 := l.start("d1", "ulvs", hi)
+	l.start("d2", "ulvs", lo)
+	l.waitHolder(6*time.Second, "d1", false, "d2")
+	for _, n := range []string{"d1", "d2"} {
+		if s := l.kernelState(n); strings.Contains(s, labVIP) {
+			t.Errorf("the virtual_server's address %s is in %s's kernel:\n%s", labVIP, n, s)
+		}
+	}
+	check := func(want string) {
+		t.Helper()
+		if got := l.whoAnswers(3 * time.Second); got != want {
+			t.Errorf("the gateway address is answered by %s, want %s", got, want)
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			got := l.answerers()
+			if len(got) == 1 && got[l.mac[want]] {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("ARP for the service address %s answered by %v, want %s (%v) alone", labVIP, got, want, l.mac[want])
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	check("d1")
+	d1.stop()
+	l.waitHolder(3*time.Second, "d2", false, "d1")
+	check("d2")
+}
