@@ -36,8 +36,8 @@ type IPRoute struct {
 	Dst      netip.Prefix
 	Src, Via netip.Addr
 	Dev      string
-	// Scope is set when HasScope; otherwise the kernel's choice as ip(8)
-	// makes it: link for a route without a gateway, global with one.
+	// Scope is set when HasScope; otherwise global, as keepalived sends
+	// it (ip(8) would make a route without a gateway link scope).
 	Scope    uint8
 	HasScope bool
 	Table    int // 0: main

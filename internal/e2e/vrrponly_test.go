@@ -97,7 +97,7 @@ const (
 	gwAddrLine = "inet " + gwVIP + "/24 scope global secondary eth0:gw"
 	gwRoute    = "10.99.0.0/16 via 10.9.0.11 dev eth0 proto keepalived metric 7"
 	gwRule     = "1000:\tfrom " + gwVIP + " lookup 100 proto keepalived"
-	gwStatic   = "10.97.0.0/16 dev eth0 proto keepalived scope link"
+	gwStatic   = "10.97.0.0/16 dev eth0 proto keepalived \n"
 )
 
 // holds reports whether name's kernel has the address (and, withNet, the

@@ -126,11 +126,9 @@ func kernelRoute(r config.IPRoute) (*netlink.Route, error) {
 	default:
 		nr.Type = unix.RTN_UNICAST
 	}
-	// ip(8)'s choice: a unicast route without a gateway is on the link.
+	// keepalived sends the scope only when written, so a route without
+	// a gateway is global, not link as ip(8) would make it.
 	nr.Scope = netlink.SCOPE_UNIVERSE
-	if nr.Type == unix.RTN_UNICAST && !r.Via.IsValid() {
-		nr.Scope = netlink.SCOPE_LINK
-	}
 	if r.HasScope {
 		nr.Scope = netlink.Scope(r.Scope)
 	}

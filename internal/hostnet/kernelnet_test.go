@@ -87,7 +87,7 @@ func TestKernelRoutesAndRules(t *testing.T) {
 	}
 	want := []string{
 		"10.77.0.0/16 via 10.0.9.2 dev a0 table 100 proto keepalived metric 5",
-		"10.78.0.0/16 dev a0 proto keepalived scope link src 10.0.9.1",
+		"10.78.0.0/16 dev a0 proto keepalived src 10.0.9.1",
 		"blackhole 10.79.0.0/16 proto keepalived",
 		"1000:\tfrom 10.0.9.50 lookup 100 proto keepalived",
 		"1001:\tfrom all to 10.80.0.0/16 fwmark 0x50/0xff lookup 100 proto keepalived",
