@@ -60,7 +60,7 @@ func (l *vrrpLab) startVRRPOnly(name, kind, conf string) *director {
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		l.t.Fatal(err)
 	}
-	bin, args := ulvsBinary, []string{"run", "-f", path, "--log-level", "debug", "--admin-socket", "none"}
+	bin, args := ulvsBinary, []string{"run", "-f", path, "--log-level", "debug", "--admin-socket", filepath.Join(l.tmp, name+".sock")}
 	if kind == "keepalived" {
 		bin = "keepalived"
 		args = []string{"-n", "-l", "-D", "-P", "-f", path, "-p", filepath.Join(l.tmp, name+".pid"),
@@ -223,6 +223,12 @@ func TestVRRPOnlyKernelAddress(t *testing.T) {
 	}
 	if err := l.cl.Ping(netip.MustParseAddr(gwVIP), 2*time.Second); err != nil {
 		t.Errorf("ping %s: %v", gwVIP, err)
+	}
+	if st := vrrpState(t, l, "d1"); st != "MASTER" {
+		t.Errorf("ulvs list on the VRRP-only d1 says %q, want MASTER", st)
+	}
+	if st := vrrpState(t, l, "d2"); st != "BACKUP" {
+		t.Errorf("ulvs list on the VRRP-only d2 says %q, want BACKUP", st)
 	}
 	if !strings.Contains(d1.proc.Output(), "VRRP only") {
 		t.Errorf("d1 does not say it runs VRRP only:\n%s", tail(d1.proc.Output(), 2000))
