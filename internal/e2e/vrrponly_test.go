@@ -256,27 +256,34 @@ func TestVRRPOnlyKernelAddress(t *testing.T) {
 }
 
 // TestVRRPOnlyKeepalivedPeer: the same file, ulvs against keepalived. The
-// address moves between the two kernels both ways and the client reaches
-// whichever host holds it.
+// address, virtual route and rule move between the two kernels both ways,
+// the client reaches whichever host holds the address, and what ulvs
+// installs reads in `ip` exactly as what keepalived installs.
 func TestVRRPOnlyKeepalivedPeer(t *testing.T) {
 	if !netns.IsRoot() {
 		t.Skip("needs root for network namespaces")
 	}
 	l := newVRRPLab(t)
 	l.hostListeners()
-	u := l.startVRRPOnly("d1", "ulvs", vrrpOnlyConf(150, false))
-	ka := l.startVRRPOnly("d2", "keepalived", "global_defs {\n  router_id d2\n}\n"+vrrpOnlyConf(100, false))
-	l.waitHolder(6*time.Second, "d1", false, "d2")
+	u := l.startVRRPOnly("d1", "ulvs", vrrpOnlyConf(150, true))
+	ka := l.startVRRPOnly("d2", "keepalived", "global_defs {\n  router_id d2\n}\n"+vrrpOnlyConf(100, true))
+	l.waitHolder(6*time.Second, "d1", true, "d2")
+	// The same lines in both kernels: ulvs installs what keepalived does.
+	for _, n := range []string{"d1", "d2"} {
+		if s := l.kernelState(n); !strings.Contains(s, gwStatic) {
+			t.Errorf("%s lacks the static route %q:\n%s", n, gwStatic, s)
+		}
+	}
 	if got := l.whoAnswers(3 * time.Second); got != "d1" {
 		t.Fatalf("ulvs master: answered by %s, want d1", got)
 	}
 	u.stop()
-	l.waitHolder(5*time.Second, "d2", false, "d1")
+	l.waitHolder(5*time.Second, "d2", true, "d1")
 	if got := l.whoAnswers(3 * time.Second); got != "d2" {
 		t.Fatalf("keepalived master: answered by %s, want d2", got)
 	}
-	l.startVRRPOnly("d1", "ulvs", vrrpOnlyConf(150, false))
-	l.waitHolder(6*time.Second, "d1", false, "d2")
+	l.startVRRPOnly("d1", "ulvs", vrrpOnlyConf(150, true))
+	l.waitHolder(6*time.Second, "d1", true, "d2")
 	if got := l.whoAnswers(3 * time.Second); got != "d1" {
 		t.Fatalf("ulvs back as master: answered by %s, want d1", got)
 	}
