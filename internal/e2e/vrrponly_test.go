@@ -202,8 +202,9 @@ func (l *vrrpLab) whoAnswers(within time.Duration) string {
 // virtual route and rule; the client reaches a host service on it; a
 // graceful stop moves all of it to the backup, which the client then
 // reaches; the returning higher priority takes it back (preempt) and the
-// backup's kernel lets go. static_routes stand while each ulvs runs and
-// go when it stops.
+// backup's kernel lets go. After kill -9 the address stays in the dead
+// master's kernel until the next ulvs there starts. static_routes stand
+// while each ulvs runs and go when it stops.
 func TestVRRPOnlyKernelAddress(t *testing.T) {
 	if !netns.IsRoot() {
 		t.Skip("needs root for network namespaces")
@@ -248,11 +249,28 @@ func TestVRRPOnlyKernelAddress(t *testing.T) {
 	if got := l.whoAnswers(3 * time.Second); got != "d1" {
 		t.Fatalf("after preemption the address is answered by %s, want d1", got)
 	}
+
+	// kill -9 leaves the address in d1's kernel, as a killed keepalived
+	// does; the next ulvs on d1 (lower priority now, so BACKUP) removes it
+	// at start.
+	d1.kill()
+	deadline := time.Now().Add(3 * time.Second)
+	for !l.holds("d2", true) {
+		if time.Now().After(deadline) {
+			t.Fatalf("d2 did not take over after kill -9 of d1:\n%s", l.kernelState("d2"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !l.holds("d1", true) {
+		t.Errorf("d1's kernel lost the address on kill -9; it stays there with keepalived, and the restart below is meant to remove it")
+	}
+	l.startVRRPOnly("d1", "ulvs", vrrpOnlyConf(50, true))
+	l.waitHolder(3*time.Second, "d2", true, "d1")
+
 	d2.stop()
 	if s := l.kernelState("d2"); strings.Contains(s, "10.97.0.0") {
 		t.Errorf("static route left after ulvs stopped:\n%s", s)
 	}
-	_ = d1
 }
 
 // TestVRRPOnlyKeepalivedPeer: the same file, ulvs against keepalived. The
