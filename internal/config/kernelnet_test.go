@@ -79,32 +79,9 @@ func TestIPRoutes(t *testing.T) {
 		{line: "10.1.0.0/16 via", err: "via needs an address"},
 		{line: "10.1.0.0/16 dev eth0 metric x", err: "metric needs a whole number"},
 	} {
-		cfg, warns, err := parse(t, vrrpWith("virtual_routes {\n"+tc.line+"\n}")+"static_routes {\n"+tc.line+"\n}\n", Options{})
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q: error %v, want one containing %q", tc.line, err, tc.err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%q: %v", tc.line, err)
-			continue
-		}
-		got, static := cfg.VRRP.Instances[0].VirtualRoutes, cfg.Static.Routes
-		if tc.want == nil {
-			if len(got)+len(static) != 0 || len(warns) != 2 || !strings.Contains(warns[0].Msg, "not applied") {
-				t.Errorf("%q: applied as %+v %+v, warnings %q; want skipped with a warning each", tc.line, got, static, warnStrings(warns))
-			}
-			continue
-		}
-		tc.want.Pos = Pos{File: "/etc/keepalived/keepalived.conf", Line: 5}
-		if len(got) != 1 || !reflect.DeepEqual(got[0], *tc.want) || len(warns) != 0 {
-			t.Errorf("%q:\n got %+v (warnings %q)\nwant %+v", tc.line, got, warnStrings(warns), *tc.want)
-		}
-		tc.want.Pos.Line = 9
-		if len(static) != 1 || !reflect.DeepEqual(static[0], *tc.want) {
-			t.Errorf("%q static:\n got %+v\nwant %+v", tc.line, static, *tc.want)
-		}
+		checkNetLine(t, "virtual_routes", "static_routes", tc.line, tc.want, tc.err,
+			func(c *Config) ([]IPRoute, []IPRoute) { return c.VRRP.Instances[0].VirtualRoutes, c.Static.Routes },
+			func(r *IPRoute, line int) { r.Pos = Pos{File: "/etc/keepalived/keepalived.conf", Line: line} })
 	}
 }
 
@@ -130,30 +107,44 @@ func TestIPRules(t *testing.T) {
 		{line: "from 10.1.1.1 table", err: "table needs a value"},
 		{line: "from 10.1.1.1 fwmark x table 1", err: "fwmark"},
 	} {
-		cfg, warns, err := parse(t, vrrpWith("virtual_rules {\n"+tc.line+"\n}")+"static_rules {\n"+tc.line+"\n}\n", Options{})
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q: error %v, want one containing %q", tc.line, err, tc.err)
-			}
-			continue
+		checkNetLine(t, "virtual_rules", "static_rules", tc.line, tc.want, tc.err,
+			func(c *Config) ([]IPRule, []IPRule) { return c.VRRP.Instances[0].VirtualRules, c.Static.Rules },
+			func(r *IPRule, line int) { r.Pos = Pos{File: "/etc/keepalived/keepalived.conf", Line: line} })
+	}
+}
+
+// checkNetLine parses line in an instance's block and in the top-level
+// static block: both must give want (nil: skipped with a warning each) or
+// fail with errWant.
+func checkNetLine[T any](t *testing.T, block, static, line string, want *T, errWant string,
+	get func(*Config) (inst, static []T), setPos func(*T, int)) {
+	t.Helper()
+	cfg, warns, err := parse(t, vrrpWith(block+" {\n"+line+"\n}")+static+" {\n"+line+"\n}\n", Options{})
+	if errWant != "" {
+		if err == nil || !strings.Contains(err.Error(), errWant) {
+			t.Errorf("%q: error %v, want one containing %q", line, err, errWant)
 		}
-		if err != nil {
-			t.Errorf("%q: %v", tc.line, err)
-			continue
+		return
+	}
+	if err != nil {
+		t.Errorf("%q: %v", line, err)
+		return
+	}
+	got, st := get(cfg)
+	if want == nil {
+		if len(got)+len(st) != 0 || len(warns) != 2 || !strings.Contains(warns[0].Msg, "not applied") {
+			t.Errorf("%q: applied as %+v %+v, warnings %q; want skipped with a warning each", line, got, st, warnStrings(warns))
 		}
-		got, static := cfg.VRRP.Instances[0].VirtualRules, cfg.Static.Rules
-		if tc.want == nil {
-			if len(got)+len(static) != 0 || len(warns) != 2 || !strings.Contains(warns[0].Msg, "not applied") {
-				t.Errorf("%q: applied as %+v %+v, warnings %q; want skipped with a warning each", tc.line, got, static, warnStrings(warns))
-			}
-			continue
-		}
-		tc.want.Pos = Pos{File: "/etc/keepalived/keepalived.conf", Line: 5}
-		if len(got) != 1 || !reflect.DeepEqual(got[0], *tc.want) || len(warns) != 0 {
-			t.Errorf("%q:\n got %+v (warnings %q)\nwant %+v", tc.line, got, warnStrings(warns), *tc.want)
-		}
-		if len(static) != 1 {
-			t.Errorf("%q: static_rules gave %+v", tc.line, static)
+		return
+	}
+	for _, c := range []struct {
+		where string
+		got   []T
+		line  int
+	}{{block, got, 5}, {static, st, 9}} {
+		setPos(want, c.line)
+		if len(c.got) != 1 || !reflect.DeepEqual(c.got[0], *want) || len(warns) != 0 {
+			t.Errorf("%q in %s:\n got %+v (warnings %q)\nwant %+v", line, c.where, c.got, warnStrings(warns), *want)
 		}
 	}
 }

@@ -302,12 +302,11 @@ func (d *Director) Run(ctx context.Context) error {
 			}()
 		}
 	}
-	stopServers, err := d.startServers()
+	stopHost, err := d.startHost()
 	if err != nil {
 		return err
 	}
-	defer stopServers()
-	defer d.kernel.applyStatic()()
+	defer stopHost()
 
 	var bg sync.WaitGroup
 	defer bg.Wait()

@@ -65,8 +65,18 @@ func newKernelNet(cfg *config.Config, services map[netip.Addr]bool, log *slog.Lo
 // inKernel reports whether v is an address the kernel owns while its
 // instance is MASTER.
 func (k *kernelNet) inKernel(v netip.Addr) bool {
-	_, ok := k.dev[v]
+	_, ok := k.devOf(v)
 	return ok
+}
+
+// devOf is the interface of a kernel address; a Director built without
+// Load (tests) has no kernel share.
+func (k *kernelNet) devOf(v netip.Addr) (string, bool) {
+	if k == nil {
+		return "", false
+	}
+	dev, ok := k.dev[v]
+	return dev, ok
 }
 
 // up gives the kernel an instance's addresses, then its routes and rules
@@ -153,6 +163,20 @@ func (k *kernelNet) report(err error, what, instance string) {
 	k.log.Error(what, "err", err)
 }
 
+// startHost starts what both kinds of director run besides packets and
+// VRRP: the admin API, /metrics and the static_* blocks.
+func (d *Director) startHost() (stop func(), err error) {
+	stopServers, err := d.startServers()
+	if err != nil {
+		return nil, err
+	}
+	removeStatic := d.kernel.applyStatic()
+	return func() {
+		removeStatic()
+		stopServers()
+	}, nil
+}
+
 // runVRRPOnly is Run for a file without a virtual_server ulvs forwards:
 // no packet loop, no kernel drop rules, no neighbour resolution; the
 // instances, the static_* blocks, the admin API and /metrics run until ctx
@@ -160,12 +184,11 @@ func (k *kernelNet) report(err error, what, instance string) {
 func (d *Director) runVRRPOnly(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopServers, err := d.startServers()
+	stop, err := d.startHost()
 	if err != nil {
 		return err
 	}
-	defer stopServers()
-	defer d.kernel.applyStatic()()
+	defer stop()
 	var bg sync.WaitGroup
 	if err := d.startVRRP(ctx, &bg); err != nil {
 		return err

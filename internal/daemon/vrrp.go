@@ -231,7 +231,7 @@ func (o *vipOwner) Down(instance string) { o.d.kernel.down(instance) }
 // Gratuitous announces v on iface, or for a kernel address on its dev, as
 // keepalived announces an address on the interface that carries it.
 func (o *vipOwner) Gratuitous(iface string, v netip.Addr) error {
-	if dev, ok := o.d.kernel.dev[v]; ok {
+	if dev, ok := o.d.kernel.devOf(v); ok {
 		iface = dev
 	}
 	o.mu.Lock()

@@ -12,9 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -56,28 +54,7 @@ func vrrpOnlyConf(prio int, withNet bool) string {
 
 func (l *vrrpLab) startVRRPOnly(name, kind, conf string) *director {
 	l.t.Helper()
-	path := filepath.Join(l.tmp, name+"-"+kind+"-only.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		l.t.Fatal(err)
-	}
-	bin, args := ulvsBinary, []string{"run", "-f", path, "--log-level", "debug", "--admin-socket", filepath.Join(l.tmp, name+".sock")}
-	if kind == "keepalived" {
-		bin = "keepalived"
-		args = []string{"-n", "-l", "-D", "-P", "-f", path, "-p", filepath.Join(l.tmp, name+".pid"),
-			"-r", filepath.Join(l.tmp, name+".vrrp.pid")}
-	}
-	p, err := l.dirs[name].Start(bin, args...)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	d := &director{l: l, name: name, kind: kind, proc: p}
-	l.t.Cleanup(func() {
-		p.Stop()
-		if l.t.Failed() {
-			l.t.Logf("%s %s output:\n%s", kind, name, tail(p.Output(), 3000))
-		}
-	})
-	return d
+	return l.startFile(name, kind, name+"-"+kind+"-only.conf", conf)
 }
 
 // kernelState is what `ip` shows of the master's share on a director.
@@ -139,6 +116,16 @@ func (l *vrrpLab) waitHolder(within time.Duration, want string, withNet bool, ot
 			l.t.Fatalf("%s does not hold %s alone after %v", want, gwVIP, within)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// hasStatic checks that the directors' kernels have the static route.
+func (l *vrrpLab) hasStatic(names ...string) {
+	l.t.Helper()
+	for _, n := range names {
+		if s := l.kernelState(n); !strings.Contains(s, gwStatic) {
+			l.t.Errorf("%s lacks the static route %q:\n%s", n, gwStatic, s)
+		}
 	}
 }
 
@@ -214,11 +201,7 @@ func TestVRRPOnlyKernelAddress(t *testing.T) {
 	d1 := l.startVRRPOnly("d1", "ulvs", vrrpOnlyConf(150, true))
 	d2 := l.startVRRPOnly("d2", "ulvs", vrrpOnlyConf(100, true))
 	l.waitHolder(5*time.Second, "d1", true, "d2")
-	for _, n := range []string{"d1", "d2"} {
-		if s := l.kernelState(n); !strings.Contains(s, gwStatic) {
-			t.Errorf("%s lacks its static route %q:\n%s", n, gwStatic, s)
-		}
-	}
+	l.hasStatic("d1", "d2")
 	if got := l.whoAnswers(3 * time.Second); got != "d1" {
 		t.Fatalf("the master's address is answered by %s, want d1", got)
 	}
@@ -287,11 +270,7 @@ func TestVRRPOnlyKeepalivedPeer(t *testing.T) {
 	ka := l.startVRRPOnly("d2", "keepalived", "global_defs {\n  router_id d2\n}\n"+vrrpOnlyConf(100, true))
 	l.waitHolder(6*time.Second, "d1", true, "d2")
 	// The same lines in both kernels: ulvs installs what keepalived does.
-	for _, n := range []string{"d1", "d2"} {
-		if s := l.kernelState(n); !strings.Contains(s, gwStatic) {
-			t.Errorf("%s lacks the static route %q:\n%s", n, gwStatic, s)
-		}
-	}
+	l.hasStatic("d1", "d2")
 	if got := l.whoAnswers(3 * time.Second); got != "d1" {
 		t.Fatalf("ulvs master: answered by %s, want d1", got)
 	}
