@@ -51,7 +51,7 @@ type IPRoute struct {
 type IPRule struct {
 	Pos      Pos
 	From, To netip.Prefix // invalid: all
-	// Priority is -1 when not given (the kernel picks one below the last).
+	// Priority is 16384 when not given, as keepalived sets it.
 	Priority int
 	// Table is the lookup table; Goto a rule priority to jump to; Action
 	// is "" (lookup or goto) or blackhole, unreachable, prohibit.
@@ -101,14 +101,16 @@ func init() {
 		}, "virtual_rules")
 }
 
-// ipAddresses reads an address block. An option ulvs does not apply is
-// named in a warning and the address is kept, as keepalived keeps it.
+// ipAddresses reads an address block. As in keepalived, nothing in it is
+// fatal: an option ulvs does not apply, or a bad scope, is named in a
+// warning and the address kept; a bad address, a bad brd or peer, or an
+// option without its value skips the line with a warning.
 func (d *decoder) ipAddresses(n *Node) []IPAddress {
 	var out []IPAddress
 	for _, c := range n.Children {
 		p, err := parsePrefixOrAddr(c.Keyword)
 		if err != nil {
-			d.errorf(c, "write one address per line: 192.168.1.10/24 [dev eth0] [label eth0:1]", "%q is not an IP address", c.Keyword)
+			d.warnf(c, "%q is not an IP address; skipped, as keepalived skips it (write 192.168.1.10/24 [dev eth0] [label eth0:1])", c.Keyword)
 			continue
 		}
 		if !p.Addr().Is4() {
@@ -117,11 +119,18 @@ func (d *decoder) ipAddresses(n *Node) []IPAddress {
 		}
 		a := IPAddress{Pos: c.Pos, Prefix: p}
 		args := c.Args
+		skip := func(format string, args ...any) {
+			if !a.Prefix.IsValid() {
+				return // one warning per line
+			}
+			d.warnf(c, "%v skipped, as keepalived skips it: %s", p, fmt.Sprintf(format, args...))
+			a.Prefix = netip.Prefix{}
+		}
 		for i := 0; i < len(args); i++ {
 			opt := args[i]
 			val := func() (string, bool) {
 				if i+1 >= len(args) {
-					d.errorf(c, "write "+opt+" VALUE", "%s needs a value", opt)
+					skip("%s needs a value", opt)
 					return "", false
 				}
 				i++
@@ -139,19 +148,23 @@ func (d *decoder) ipAddresses(n *Node) []IPAddress {
 			case "scope":
 				if v, ok := val(); ok {
 					if s, err := parseScope(v); err != nil {
-						d.errorf(c, "write scope global, site, link, host or nowhere", "%v", err)
+						d.warnf(c, "%v; the address keeps scope global (write global, site, link, host or nowhere)", err)
 					} else {
 						a.Scope = s
 					}
 				}
 			case "brd", "broadcast":
 				if v, ok := val(); ok {
-					a.Broadcast = d.broadcast(c, p, v)
+					if b, ok := broadcast(p, v); ok {
+						a.Broadcast = b
+					} else {
+						skip("brd %q is not an IPv4 address (write brd ADDR, or brd + for the prefix's last address)", v)
+					}
 				}
 			case "peer":
 				if v, ok := val(); ok {
 					if pp, err := parsePrefixOrAddr(v); err != nil || !pp.Addr().Is4() {
-						d.errorf(c, "write peer ADDR[/LEN]", "peer %q is not an IPv4 address", v)
+						skip("peer %q is not an IPv4 address", v)
 					} else {
 						a.Peer = pp
 					}
@@ -174,24 +187,24 @@ func (d *decoder) ipAddresses(n *Node) []IPAddress {
 				d.warnf(c, "unknown address option %q; ignored, as keepalived ignores it", opt)
 			}
 		}
-		out = append(out, a)
+		if a.Prefix.IsValid() {
+			out = append(out, a)
+		}
 	}
 	return out
 }
 
-func (d *decoder) broadcast(c *Node, p netip.Prefix, v string) netip.Addr {
+// broadcast reads brd's value: an address, + (the prefix's last address)
+// or - (none).
+func broadcast(p netip.Prefix, v string) (netip.Addr, bool) {
 	switch v {
 	case "+":
-		return lastAddr(p.Masked())
+		return lastAddr(p.Masked()), true
 	case "-":
-		return netip.Addr{}
+		return netip.Addr{}, true
 	}
 	b, err := parseAddr(v)
-	if err != nil || !b.Is4() {
-		d.errorf(c, "write brd ADDR, or brd + for the prefix's last address", "brd %q is not an IPv4 address", v)
-		return netip.Addr{}
-	}
-	return b
+	return b, err == nil && b.Is4()
 }
 
 // routeTypes are the ip-route(8) types ulvs applies besides unicast.
@@ -217,7 +230,13 @@ func (d *decoder) ipRoute(c *Node) (IPRoute, bool) {
 		d.warnf(c, "route %q not applied: %s", strings.Join(words, " "), fmt.Sprintf(format, args...))
 		return IPRoute{}, false
 	}
+	// keepalived refuses the file for a keyword without its value and
+	// skips the line for a bad value.
+	missing := false
 	bad := func(format string, args ...any) (IPRoute, bool) {
+		if !missing {
+			return skip(format, args...)
+		}
 		d.errorf(c, "write [src ADDR] [to] DEST/LEN [via GW] [dev IF] [scope S] [table N] [metric N]", format, args...)
 		return IPRoute{}, false
 	}
@@ -225,6 +244,7 @@ func (d *decoder) ipRoute(c *Node) (IPRoute, bool) {
 		w := words[i]
 		val := func() (string, bool) {
 			if i+1 >= len(words) {
+				missing = true
 				return "", false
 			}
 			i++
@@ -323,6 +343,9 @@ func (d *decoder) ipRules(n *Node) []IPRule {
 	return out
 }
 
+// defaultRulePriority is keepalived's for a rule written without one.
+const defaultRulePriority = 16384
+
 func (d *decoder) ipRule(c *Node) (IPRule, bool) {
 	words := append([]string{c.Keyword}, c.Args...)
 	r := IPRule{Pos: c.Pos, Priority: -1, SuppressPrefix: -1}
@@ -330,7 +353,11 @@ func (d *decoder) ipRule(c *Node) (IPRule, bool) {
 		d.warnf(c, "rule %q not applied: %s", strings.Join(words, " "), fmt.Sprintf(format, args...))
 		return IPRule{}, false
 	}
+	missing := false // as for routes: fatal in keepalived, a bad value only skips
 	bad := func(format string, args ...any) (IPRule, bool) {
+		if !missing {
+			return skip(format, args...)
+		}
 		d.errorf(c, "write [from ADDR/LEN] [to ADDR/LEN] [iif IF] [fwmark N] [priority N] table N", format, args...)
 		return IPRule{}, false
 	}
@@ -342,6 +369,7 @@ func (d *decoder) ipRule(c *Node) (IPRule, bool) {
 		}
 		takes := ruleTakesValue[w]
 		if takes && !hasVal {
+			missing = true
 			return bad("%s needs a value", w)
 		}
 		switch w {
@@ -419,6 +447,10 @@ func (d *decoder) ipRule(c *Node) (IPRule, bool) {
 	}
 	if !r.hasTable && !r.hasAct {
 		return bad("a rule needs table N, goto N or an action (blackhole, unreachable, prohibit)")
+	}
+	if r.Priority < 0 {
+		d.warnf(c, "rule has no priority; %d, as keepalived sets it", defaultRulePriority)
+		r.Priority = defaultRulePriority
 	}
 	return r, true
 }

@@ -13,10 +13,10 @@ func vrrpWith(body string) string {
 
 func TestIPAddressOptions(t *testing.T) {
 	for _, tc := range []struct {
-		line string
-		want IPAddress
-		warn string // "" for none
-		err  string
+		line    string
+		want    IPAddress
+		warn    string // "" for none
+		skipped bool   // the line is dropped (with warn)
 	}{
 		{line: "10.0.0.5", want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/32")}},
 		{line: "10.0.0.5/24 dev eth1 label eth1:vip scope site brd 10.0.0.255",
@@ -28,17 +28,15 @@ func TestIPAddressOptions(t *testing.T) {
 				Peer: netip.MustParsePrefix("10.0.0.6/32")}},
 		{line: "10.0.0.5 preferred_lft 0", want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/32")}, warn: "preferred_lft"},
 		{line: "10.0.0.5 frobnicate", want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/32")}, warn: `unknown address option "frobnicate"`},
-		{line: "10.0.0.5 scope galaxy", err: `unknown scope "galaxy"`},
-		{line: "10.0.0.5 dev", err: "dev needs a value"},
-		{line: "10.0.0.5 brd nope", err: "brd"},
+		// keepalived keeps the address with its default scope, and skips
+		// the line for the rest (keepalived -t: errors, not fatal).
+		{line: "10.0.0.5 scope galaxy", want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/32")}, warn: `unknown scope "galaxy"`},
+		{line: "10.0.0.5 dev", warn: "dev needs a value", skipped: true},
+		{line: "10.0.0.5 brd nope", warn: `brd "nope" is not an IPv4 address`, skipped: true},
+		{line: "10.0.0.5 peer nope", warn: `peer "nope"`, skipped: true},
+		{line: "not-an-ip", warn: `"not-an-ip" is not an IP address`, skipped: true},
 	} {
 		cfg, warns, err := parse(t, vrrpWith("virtual_ipaddress {\n"+tc.line+"\n}"), Options{})
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q: error %v, want one containing %q", tc.line, err, tc.err)
-			}
-			continue
-		}
 		if err != nil {
 			t.Errorf("%q: %v", tc.line, err)
 			continue
@@ -47,6 +45,12 @@ func TestIPAddressOptions(t *testing.T) {
 			t.Errorf("%q: warnings %q, want %q", tc.line, w, tc.warn)
 		}
 		got := cfg.VRRP.Instances[0].VIPAddrs
+		if tc.skipped {
+			if len(got) != 0 || len(cfg.VRRP.Instances[0].VIPs) != 0 {
+				t.Errorf("%q: kept as %+v, want skipped", tc.line, got)
+			}
+			continue
+		}
 		tc.want.Pos = Pos{File: "/etc/keepalived/keepalived.conf", Line: 5}
 		if len(got) != 1 || !reflect.DeepEqual(got[0], tc.want) {
 			t.Errorf("%q:\n got %+v\nwant %+v", tc.line, got, tc.want)
@@ -74,10 +78,15 @@ func TestIPRoutes(t *testing.T) {
 		{line: "192.168.113.0/24 via 192.168.200.254 table small"},
 		{line: "192.168.113.0/24 dev eth1 mtu 1400"},
 		{line: "2001:db8::/64 dev eth1"},
-		{line: "192.168.113.0/24", err: "needs dev IF or via GW"},
-		{line: "via 10.0.0.1", err: "no destination"},
+		// Bad values skip the line, as keepalived does; a keyword without
+		// its value is fatal there, and here.
+		{line: "192.168.113.0/24"},
+		{line: "via 10.0.0.1"},
+		{line: "10.1.0.0/16 dev eth0 metric x"},
+		{line: "10.1.0.0/16 via nope"},
 		{line: "10.1.0.0/16 via", err: "via needs an address"},
-		{line: "10.1.0.0/16 dev eth0 metric x", err: "metric needs a whole number"},
+		{line: "10.1.0.0/16 dev", err: "dev needs an interface name"},
+		{line: "10.1.0.0/16 dev eth0 metric", err: "metric needs a whole number"},
 	} {
 		checkNetLine(t, "virtual_routes", "static_routes", tc.line, tc.want, tc.err,
 			func(c *Config) ([]IPRoute, []IPRoute) { return c.VRRP.Instances[0].VirtualRoutes, c.Static.Routes },
@@ -91,21 +100,21 @@ func TestIPRules(t *testing.T) {
 		want *IPRule
 		err  string
 	}{
-		{line: "from 192.168.2.0/24 table 1", want: &IPRule{From: netip.MustParsePrefix("192.168.2.0/24"), Table: 1,
-			Priority: -1, SuppressPrefix: -1, hasTable: true}},
+		{line: "from 192.168.2.0/24 table 1 priority 7", want: &IPRule{From: netip.MustParsePrefix("192.168.2.0/24"), Table: 1,
+			Priority: 7, SuppressPrefix: -1, hasTable: true}},
 		{line: "from all to 10.0.0.0/8 fwmark 0x50/0xff priority 100 lookup 7 iif eth0 oif eth1 tos 0x10 not no_track",
 			want: &IPRule{To: netip.MustParsePrefix("10.0.0.0/8"), HasMark: true, Mark: 0x50, Mask: 0xff, Priority: 100,
 				Table: 7, IIF: "eth0", OIF: "eth1", TOS: 0x10, Invert: true, NoTrack: true, SuppressPrefix: -1, hasTable: true}},
 		{line: "from 10.1.1.1 pref 5 blackhole", want: &IPRule{From: netip.MustParsePrefix("10.1.1.1/32"), Priority: 5,
 			Action: "blackhole", SuppressPrefix: -1, hasAct: true}},
-		{line: "from 10.1.1.1 goto 200 suppress_prefixlength 0", want: &IPRule{From: netip.MustParsePrefix("10.1.1.1/32"),
-			Priority: -1, Goto: 200, SuppressPrefix: 0, hasAct: true}},
+		{line: "from 10.1.1.1 goto 200 suppress_prefixlength 0 priority 3", want: &IPRule{From: netip.MustParsePrefix("10.1.1.1/32"),
+			Priority: 3, Goto: 200, SuppressPrefix: 0, hasAct: true}},
 		{line: "from 10.1.1.1 uidrange 1-2 table 1"},
 		{line: "from 10.1.1.1 table small"},
 		{line: "from 2001:db8::1 table 1"},
-		{line: "from 10.1.1.1", err: "a rule needs table N"},
+		{line: "from 10.1.1.1 priority 1"},
+		{line: "from 10.1.1.1 fwmark x table 1 priority 1"},
 		{line: "from 10.1.1.1 table", err: "table needs a value"},
-		{line: "from 10.1.1.1 fwmark x table 1", err: "fwmark"},
 	} {
 		checkNetLine(t, "virtual_rules", "static_rules", tc.line, tc.want, tc.err,
 			func(c *Config) ([]IPRule, []IPRule) { return c.VRRP.Instances[0].VirtualRules, c.Static.Rules },
@@ -146,6 +155,19 @@ func checkNetLine[T any](t *testing.T, block, static, line string, want *T, errW
 		if len(c.got) != 1 || !reflect.DeepEqual(c.got[0], *want) || len(warns) != 0 {
 			t.Errorf("%q in %s:\n got %+v (warnings %q)\nwant %+v", line, c.where, c.got, warnStrings(warns), *want)
 		}
+	}
+}
+
+func TestRuleDefaultPriority(t *testing.T) {
+	cfg, warns, err := parse(t, "static_rules {\n from 10.0.0.0/8 table 5\n}\n", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Static.Rules; len(r) != 1 || r[0].Priority != 16384 {
+		t.Errorf("rules %+v, want priority 16384 (keepalived's default)", r)
+	}
+	if w := warnStrings(warns); !strings.Contains(w, "no priority; 16384") {
+		t.Errorf("warnings %q, want one saying the priority was set", w)
 	}
 }
 

@@ -162,7 +162,6 @@ func TestVRRPErrors(t *testing.T) {
 		{"duplicate vrid", "vrrp_instance A { interface eth0\nvirtual_router_id 1 }\nvrrp_instance B { interface eth0\nvirtual_router_id 1 }", "already used"},
 		{"duplicate name", "vrrp_instance A { interface eth0\nvirtual_router_id 1 }\nvrrp_instance A { interface eth0\nvirtual_router_id 2 }", "already defined"},
 		{"sync member", "vrrp_instance A { interface eth0\nvirtual_router_id 1 }\nvrrp_sync_group G { group {\nA B\n} }", "no vrrp_instance B"},
-		{"bad vip", "vrrp_instance VI { interface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\nnot-an-ip\n} }", "not an IP address"},
 		{"bad weight", "vrrp_instance VI { interface eth0\nvirtual_router_id 1\ntrack_interface {\neth1 weight 300\n} }", "outside -253..253"},
 		{"script without command", "vrrp_script S { interval 1 }", "has no script"},
 	}
