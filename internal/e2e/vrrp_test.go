@@ -847,8 +847,11 @@ func splitBrain(t *testing.T, peer string) {
 }
 
 // clientNeigh returns the MAC the client's kernel has for the VIP.
-func (l *vrrpLab) clientNeigh() [6]byte {
-	out, err := exec.Command("ip", "-n", l.cl.Name, "neigh", "show", labVIP, "dev", "eth0").CombinedOutput()
+func (l *vrrpLab) clientNeigh() [6]byte { return l.clientNeighOf(labVIP) }
+
+// clientNeighOf is the MAC in the client's neighbour entry for addr.
+func (l *vrrpLab) clientNeighOf(addr string) [6]byte {
+	out, err := exec.Command("ip", "-n", l.cl.Name, "neigh", "show", addr, "dev", "eth0").CombinedOutput()
 	if err != nil {
 		return [6]byte{}
 	}

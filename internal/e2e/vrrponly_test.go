@@ -129,6 +129,23 @@ func (l *vrrpLab) hasStatic(names ...string) {
 	}
 }
 
+// garpReached checks that the new holder's gratuitous ARPs moved the
+// client's existing neighbour entry for the address to its MAC, before the
+// client sends anything (a stale entry would otherwise take seconds of
+// neighbour probing to fix).
+func (l *vrrpLab) garpReached(name string) {
+	l.t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for l.clientNeighOf(gwVIP) != l.mac[name] {
+		if time.Now().After(deadline) {
+			l.t.Errorf("the client's neighbour entry for %s is %v, want %s's %v after its gratuitous ARPs",
+				gwVIP, l.clientNeighOf(gwVIP), name, l.mac[name])
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // hostListeners runs a TCP listener on 0.0.0.0 in each director's
 // namespace (a host service, not behind ulvs) that writes its name.
 func (l *vrrpLab) hostListeners() {
@@ -223,12 +240,14 @@ func TestVRRPOnlyKernelAddress(t *testing.T) {
 		t.Errorf("a stopped ulvs left its share in the kernel:\n%s", s)
 	}
 	l.waitHolder(3*time.Second, "d2", true, "d1")
+	l.garpReached("d2")
 	if got := l.whoAnswers(3 * time.Second); got != "d2" {
 		t.Fatalf("after the failover the address is answered by %s, want d2", got)
 	}
 
 	d1 = l.startVRRPOnly("d1", "ulvs", vrrpOnlyConf(150, true))
 	l.waitHolder(5*time.Second, "d1", true, "d2")
+	l.garpReached("d1")
 	if got := l.whoAnswers(3 * time.Second); got != "d1" {
 		t.Fatalf("after preemption the address is answered by %s, want d1", got)
 	}
@@ -276,11 +295,13 @@ func TestVRRPOnlyKeepalivedPeer(t *testing.T) {
 	}
 	u.stop()
 	l.waitHolder(5*time.Second, "d2", true, "d1")
+	l.garpReached("d2")
 	if got := l.whoAnswers(3 * time.Second); got != "d2" {
 		t.Fatalf("keepalived master: answered by %s, want d2", got)
 	}
 	l.startVRRPOnly("d1", "ulvs", vrrpOnlyConf(150, true))
 	l.waitHolder(6*time.Second, "d1", true, "d2")
+	l.garpReached("d1")
 	if got := l.whoAnswers(3 * time.Second); got != "d1" {
 		t.Fatalf("ulvs back as master: answered by %s, want d1", got)
 	}
