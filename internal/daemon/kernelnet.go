@@ -150,8 +150,8 @@ func (k *kernelNet) applyStatic() (remove func()) {
 }
 
 // report logs a failed kernel change; VRRP goes on, as keepalived's does,
-// so one bad line (a label not starting with its interface's name, a
-// gateway off every link) costs that line only.
+// so one bad line (a missing interface, a gateway off every link) costs
+// that line only.
 func (k *kernelNet) report(err error, what, instance string) {
 	if err == nil {
 		return
