@@ -11,7 +11,7 @@ BENCHTIME ?= 1s
 # keepalived is the VRRP peer, iproute2/ethtool/nftables build the topology.
 DEB_PKGS  := tshark keepalived iproute2 ethtool nftables tcpdump curl
 
-.PHONY: all build test unit bench fuzz lint demo deps clean figures
+.PHONY: all build test unit bench fuzz lint generate-check demo deps clean figures
 
 all: build
 
@@ -31,7 +31,7 @@ deps:
 	fi
 
 # test runs unit, golden, fuzz-seed and (as root) namespace end-to-end tests.
-test: deps lint
+test: deps lint generate-check
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 
 unit:
@@ -53,6 +53,19 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+# generate-check runs go generate (stringer, pinned by go.mod's tool
+# directive, writes the enums' String methods) and fails if that changed a
+# generated file: a constant was added or relabelled without regenerating.
+# It compares the files before and after, not with git HEAD, so it also
+# holds for uncommitted work; in CI the two are the same.
+GENERATED = git ls-files --cached --others --exclude-standard '*_string.go' | sort | xargs -r sha256sum
+generate-check:
+	@before=$$($(GENERATED)); $(GO) generate ./... || exit 1; after=$$($(GENERATED)); \
+	if [ "$$before" != "$$after" ]; then \
+		echo "go generate changed generated files (now rewritten; review and commit them):"; \
+		echo "$$after" | grep -vxF "$$before" | sed 's/^[0-9a-f]* *//'; exit 1; \
+	fi
 
 demo: deps build
 	./$(BIN) demo

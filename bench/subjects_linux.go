@@ -16,8 +16,8 @@ import (
 	"github.com/ulvs/ulvs/balancer"
 	"github.com/ulvs/ulvs/forward"
 	"github.com/ulvs/ulvs/forward/afpacket"
-	"github.com/ulvs/ulvs/internal/demo"
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/report"
 	"golang.org/x/sys/unix"
 )
 
@@ -129,7 +129,7 @@ func (u *ulvsSubject) stop() (map[string]uint64, error) {
 		return nil, err
 	}
 	u.proc.Stop()
-	r, err := demo.ParseReport(u.proc.Output())
+	r, err := report.Parse(u.proc.Output())
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package forward
 
 import "sync/atomic"
 
+//go:generate go tool stringer -type DropReason -linecomment
+
 // DropReason says why a frame was not forwarded. The zero value, DropNone,
 // means it was not dropped. Every reason has a counter (see Counters); no
 // reason is ever logged per packet.
@@ -11,88 +13,83 @@ import "sync/atomic"
 // fate of every frame that is not IPv4 or ARP, not an error.
 type DropReason uint8
 
-// The drop reasons. New reasons go before NumDropReasons; String must name
-// each one (a test checks).
+// The drop reasons. New reasons go before NumDropReasons, each with its
+// metric label (snake_case) as the line comment: `go generate` turns those
+// into String (dropreason_string.go; make test checks it is current).
 const (
-	DropNone DropReason = iota // not dropped
+	// Not dropped.
+	DropNone DropReason = iota // none
 
 	// Classification, not malformation.
-	DropNotOurs // neither IPv4 nor ARP (IPv6, LLDP, ...): the kernel's business
+
+	// Neither IPv4 nor ARP (IPv6, LLDP, ...): the kernel's business.
+	DropNotOurs // not_ours
 
 	// Malformed frames: what ip_rcv_core and the L4 receive paths reject.
-	DropShortFrame      // Ethernet header or a VLAN tag cut short
-	DropBadARP          // ARP that is not Ethernet/IPv4 or is cut short
-	DropShortIPv4       // fewer than 20 bytes of IPv4 header
-	DropBadIPVersion    // IPv4 EtherType but version field != 4
-	DropBadIHL          // IHL < 5, or header longer than the frame
-	DropBadTotalLength  // total length shorter than the header or longer than the frame
-	DropBadIPChecksum   // IPv4 header checksum wrong
-	DropBadIPOptions    // options area does not parse (ip_options_compile)
-	DropSourceRoute     // LSRR/SSRR option: Linux drops these unless accept_source_route
-	DropMartianSource   // source multicast, broadcast, 0.0.0.0/8 or loopback
-	DropShortTCP        // TCP header cut short or data offset < 5
-	DropShortUDP        // UDP header cut short, or its length field out of range
-	DropShortICMP       // ICMP header cut short
-	DropBadICMPChecksum // ICMP error with a wrong checksum (IPVS checks it too)
-	DropBadICMPQuote    // ICMP error quoting a truncated or non-IPv4 header, or no ports
+
+	// Ethernet header or a VLAN tag cut short.
+	DropShortFrame // short_frame
+	// ARP that is not Ethernet/IPv4 or is cut short.
+	DropBadARP // bad_arp
+	// Fewer than 20 bytes of IPv4 header.
+	DropShortIPv4 // short_ipv4
+	// IPv4 EtherType but version field != 4.
+	DropBadIPVersion // bad_ip_version
+	// IHL < 5, or header longer than the frame.
+	DropBadIHL // bad_ihl
+	// Total length shorter than the header or longer than the frame.
+	DropBadTotalLength // bad_total_length
+	// IPv4 header checksum wrong.
+	DropBadIPChecksum // bad_ip_checksum
+	// Options area does not parse (ip_options_compile).
+	DropBadIPOptions // bad_ip_options
+	// LSRR/SSRR option: Linux drops these unless accept_source_route.
+	DropSourceRoute // source_route
+	// Source multicast, broadcast, 0.0.0.0/8 or loopback.
+	DropMartianSource // martian_source
+	// TCP header cut short or data offset < 5.
+	DropShortTCP // short_tcp
+	// UDP header cut short, or its length field out of range.
+	DropShortUDP // short_udp
+	// ICMP header cut short.
+	DropShortICMP // short_icmp
+	// ICMP error with a wrong checksum (IPVS checks it too).
+	DropBadICMPChecksum // bad_icmp_checksum
+	// ICMP error quoting a truncated or non-IPv4 header, or no ports.
+	DropBadICMPQuote // bad_icmp_quote
 
 	// Policy: well-formed frames ulvs does not forward.
-	DropFragment       // IPv4 fragment: no reassembly, see Parsed.Decode
-	DropTTLExpired     // TTL <= 1 on a routed (NAT, TUN) packet; caller may send BuildTimeExceeded
-	DropFragNeeded     // TUN: DF set and too big after encapsulation; caller sends BuildFragNeeded
-	DropTooBig         // TUN: DF clear and too big after encapsulation; see TUN
-	DropMTUTooSmall    // TUN: egress MTU minus 20 below 68
-	DropNoRoom         // destination buffer (TX slot) too small
-	DropNATUnsupported // NAT asked of a protocol it cannot rewrite (not TCP/UDP, or ICMP quoting one)
+
+	// IPv4 fragment: no reassembly, see Parsed.Decode.
+	DropFragment // fragment
+	// TTL <= 1 on a routed (NAT, TUN) packet; caller may send BuildTimeExceeded.
+	DropTTLExpired // ttl_expired
+	// TUN: DF set and too big after encapsulation; caller sends BuildFragNeeded.
+	DropFragNeeded // frag_needed
+	// TUN: DF clear and too big after encapsulation; see TUN.
+	DropTooBig // too_big
+	// TUN: egress MTU minus 20 below 68.
+	DropMTUTooSmall // mtu_too_small
+	// Destination buffer (TX slot) too small.
+	DropNoRoom // no_room
+	// NAT asked of a protocol it cannot rewrite (not TCP/UDP, or ICMP quoting one).
+	DropNATUnsupported // nat_unsupported
 
 	// The packet loop's own reasons.
-	DropTruncated     // the frame was larger than the RX ring's frame (GRO/LRO left on?)
-	DropVLANOffloaded // the NIC stripped an 802.1Q tag into the ring header (rx-vlan-offload)
-	DropNoRoute       // no next hop towards the destination on the egress interface
-	DropNeighMiss     // the next hop's MAC is not resolved yet; a resolution was requested
 
-	// NumDropReasons is the number of reasons, for sizing arrays.
-	NumDropReasons
+	// The frame was larger than the RX ring's frame (GRO/LRO left on?).
+	DropTruncated // truncated
+	// The NIC stripped an 802.1Q tag into the ring header (rx-vlan-offload).
+	DropVLANOffloaded // vlan_offloaded
+	// No next hop towards the destination on the egress interface.
+	DropNoRoute // no_route
+	// The next hop's MAC is not resolved yet; a resolution was requested.
+	DropNeighMiss // neigh_miss
+
+	// NumDropReasons is the number of reasons, for sizing arrays. It is
+	// no reason, and String names it unknown.
+	NumDropReasons // unknown
 )
-
-var dropReasonNames = [NumDropReasons]string{
-	DropNone:            "none",
-	DropNotOurs:         "not_ours",
-	DropShortFrame:      "short_frame",
-	DropBadARP:          "bad_arp",
-	DropShortIPv4:       "short_ipv4",
-	DropBadIPVersion:    "bad_ip_version",
-	DropBadIHL:          "bad_ihl",
-	DropBadTotalLength:  "bad_total_length",
-	DropBadIPChecksum:   "bad_ip_checksum",
-	DropBadIPOptions:    "bad_ip_options",
-	DropSourceRoute:     "source_route",
-	DropMartianSource:   "martian_source",
-	DropShortTCP:        "short_tcp",
-	DropShortUDP:        "short_udp",
-	DropShortICMP:       "short_icmp",
-	DropBadICMPChecksum: "bad_icmp_checksum",
-	DropBadICMPQuote:    "bad_icmp_quote",
-	DropFragment:        "fragment",
-	DropTTLExpired:      "ttl_expired",
-	DropFragNeeded:      "frag_needed",
-	DropTooBig:          "too_big",
-	DropMTUTooSmall:     "mtu_too_small",
-	DropNoRoom:          "no_room",
-	DropNATUnsupported:  "nat_unsupported",
-	DropTruncated:       "truncated",
-	DropVLANOffloaded:   "vlan_offloaded",
-	DropNoRoute:         "no_route",
-	DropNeighMiss:       "neigh_miss",
-}
-
-// String returns the reason as a metric label value (snake_case).
-func (r DropReason) String() string {
-	if r < NumDropReasons {
-		return dropReasonNames[r]
-	}
-	return "unknown"
-}
 
 // Malformed reports whether r means the frame itself was broken, as opposed
 // to well-formed but not forwarded.

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
+
+	"github.com/ulvs/ulvs/forward/header"
 )
 
 // VRRPv2 advertisement (RFC 3768 section 5.1):
@@ -185,27 +187,14 @@ func (f *Fields) Encode(b []byte) int {
 
 // Checksum computes the checksum a should carry. pseudo adds the IPv4
 // pseudo-header (src, dst, zero, protocol 112, length), which keepalived
-// uses for v3 by default; v2 never has it.
+// uses for v3 by default; v2 never has it. Over a message that carries a
+// correct checksum the result is zero.
 func Checksum(a []byte, src, dst [4]byte, pseudo bool) uint16 {
-	var sum uint32
+	var initial uint16
 	if pseudo {
-		sum = uint32(src[0])<<8 | uint32(src[1])
-		sum += uint32(src[2])<<8 | uint32(src[3])
-		sum += uint32(dst[0])<<8 | uint32(dst[1])
-		sum += uint32(dst[2])<<8 | uint32(dst[3])
-		sum += Proto + uint32(len(a))
+		initial = header.PseudoHeaderChecksum(Proto, src, dst, uint16(len(a)))
 	}
-	for len(a) >= 2 {
-		sum += uint32(a[0])<<8 | uint32(a[1])
-		a = a[2:]
-	}
-	if len(a) == 1 {
-		sum += uint32(a[0]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
+	return ^header.Checksum(a, initial)
 }
 
 // checksumOK verifies a's checksum: a correct sum over the message (with
@@ -260,18 +249,7 @@ func (p Packet) ipSane() bool {
 // pseudo-header (ignored for v2). It returns the packet length.
 func EncodePacket(b []byte, f *Fields, src, dst [4]byte, id uint16, pseudo bool) int {
 	n := ipHeaderLen + f.Len()
-	ip := b[:ipHeaderLen]
-	ip[0] = 0x45
-	ip[1] = TOS
-	binary.BigEndian.PutUint16(ip[2:], uint16(n))
-	binary.BigEndian.PutUint16(ip[4:], id)
-	ip[6], ip[7] = 0, 0
-	ip[8] = TTL
-	ip[9] = Proto
-	ip[10], ip[11] = 0, 0
-	copy(ip[12:16], src[:])
-	copy(ip[16:20], dst[:])
-	binary.BigEndian.PutUint16(ip[10:], Checksum(ip, src, dst, false))
+	header.IPv4(b).Encode(&header.IPv4Fields{TOS: TOS, TotalLength: uint16(n), ID: id, TTL: TTL, Protocol: Proto, Src: src, Dst: dst})
 	adv := Advert(b[ipHeaderLen:n])
 	f.Encode(adv)
 	adv.SetChecksum(src, dst, pseudo && f.Version == 3)

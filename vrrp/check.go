@@ -5,40 +5,50 @@ import (
 	"time"
 )
 
+//go:generate go tool stringer -type Drop -linecomment
+
 // Drop is why a received packet was discarded.
 type Drop uint8
 
 // The drop reasons, in the order keepalived checks them (vrrp_check_packet)
-// after the IP header and VRID have been read.
+// after the IP header and VRID have been read. The line comment is the
+// reason's metric label (ulvs_vrrp_drops_total), from which `go generate`
+// writes String.
 const (
-	DropNone        Drop = iota
-	DropMalformed        // not IPv4 protocol 112, or truncated before the VRRP header
-	DropUnknownVRID      // no instance with this VRID on the interface
-	DropOwn              // our own advertisement, looped back
-	DropLength           // received length differs from what the header announces
-	DropTTL              // multicast advertisement with TTL other than 255
-	DropVersion          // VRRP version differs from the instance's
-	DropAuthType         // v2 authentication type differs
-	DropAuthPass         // v2 PASS password differs
-	DropInterval         // v2 advertisement interval differs (keepalived drops these)
-	DropType             // not an advertisement
-	DropTotalLen         // IPv4 total length disagrees with the VRRP length
-	DropChecksum         // checksum wrong in every accepted variant
-	DropDestination      // multicast advertisement to a unicast instance, or the reverse
-	DropSource           // unicast source is not a configured peer (check_unicast_src)
-	NumDrops
+	DropNone Drop = iota // none
+	// Not IPv4 protocol 112, or truncated before the VRRP header.
+	DropMalformed // malformed
+	// No instance with this VRID on the interface.
+	DropUnknownVRID // unknown_vrid
+	// Our own advertisement, looped back.
+	DropOwn // own
+	// Received length differs from what the header announces.
+	DropLength // length
+	// Multicast advertisement with TTL other than 255.
+	DropTTL // ttl
+	// VRRP version differs from the instance's.
+	DropVersion // version
+	// v2 authentication type differs.
+	DropAuthType // auth_type
+	// v2 PASS password differs.
+	DropAuthPass // auth_pass
+	// v2 advertisement interval differs (keepalived drops these).
+	DropInterval // interval
+	// Not an advertisement.
+	DropType // type
+	// IPv4 total length disagrees with the VRRP length.
+	DropTotalLen // total_len
+	// Checksum wrong in every accepted variant.
+	DropChecksum // checksum
+	// Multicast advertisement to a unicast instance, or the reverse.
+	DropDestination // destination
+	// Unicast source is not a configured peer (check_unicast_src).
+	DropSource // source
+
+	// NumDrops is the number of reasons, for sizing arrays. It is no
+	// reason, and String names it unknown.
+	NumDrops // unknown
 )
-
-var dropNames = [NumDrops]string{"none", "malformed", "unknown_vrid", "own", "length", "ttl", "version",
-	"auth_type", "auth_pass", "interval", "type", "total_len", "checksum", "destination", "source"}
-
-// String is the reason's metric label.
-func (d Drop) String() string {
-	if d < NumDrops {
-		return dropNames[d]
-	}
-	return "unknown"
-}
 
 // Received is an accepted advertisement, as the state machine sees it.
 type Received struct {

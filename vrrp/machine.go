@@ -10,24 +10,17 @@ import (
 // script failed; the instance was shut down).
 type State uint8
 
-// The states.
+//go:generate go tool stringer -type State -linecomment
+
+// The states. The line comment is keepalived's spelling, which notify
+// scripts receive and `go generate` makes String return.
 const (
-	Init State = iota
-	Backup
-	Master
-	Fault
-	Stopped
+	Init    State = iota // INIT
+	Backup               // BACKUP
+	Master               // MASTER
+	Fault                // FAULT
+	Stopped              // STOP
 )
-
-var stateNames = [...]string{"INIT", "BACKUP", "MASTER", "FAULT", "STOP"}
-
-// String returns keepalived's spelling, which notify scripts receive.
-func (s State) String() string {
-	if int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return "UNKNOWN"
-}
 
 // Action is a set of things the runner must do after a step of a Machine,
 // in this order: send advertisements first (so the old master drops the

@@ -16,5 +16,8 @@
 //
 // The package is a leaf: it imports only the standard library, so tests,
 // the bench harness and the teaching tool parse frames exactly as the data
-// plane does.
+// plane does, and the packages outside the data plane that build or check
+// IPv4 and ICMP (vrrp's advertisements, health's PING_CHECK, the tunnel
+// decapsulator, netns's ping) use its checksum and encoders rather than
+// their own.
 package header

@@ -107,10 +107,23 @@ func (b ICMPv4) ComputeChecksum() uint16 {
 // correct.
 func (b ICMPv4) IsChecksumValid() bool { return Checksum(b, 0) == 0xffff }
 
+// EchoID returns the identifier of an echo request or reply.
+func (b ICMPv4) EchoID() uint16 { return binary.BigEndian.Uint16(b[icmpRest:]) }
+
+// EchoSeq returns the sequence number of an echo request or reply.
+func (b ICMPv4) EchoSeq() uint16 { return binary.BigEndian.Uint16(b[icmpRest+2:]) }
+
 // EncodeError writes an ICMP error header (type, code, rest word) in front
 // of the already written quote in b[ICMPHeaderLen:], and the checksum over
 // the whole of b.
-func (b ICMPv4) EncodeError(typ, code uint8, rest uint32) {
+func (b ICMPv4) EncodeError(typ, code uint8, rest uint32) { b.encode(typ, code, rest) }
+
+// EncodeEcho writes an echo request or reply header (typ ICMPEcho or
+// ICMPEchoReply, code 0, identifier, sequence number) in front of the data
+// already in b[ICMPHeaderLen:], and the checksum over the whole of b.
+func (b ICMPv4) EncodeEcho(typ uint8, id, seq uint16) { b.encode(typ, 0, uint32(id)<<16|uint32(seq)) }
+
+func (b ICMPv4) encode(typ, code uint8, rest uint32) {
 	_ = b[ICMPHeaderLen-1]
 	b[icmpType] = typ
 	b[icmpCode] = code

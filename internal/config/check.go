@@ -730,8 +730,8 @@ func (d *decoder) check(n *Node, rs *RealServer, def *checkDefaults) *Check {
 	}
 	errsBefore := len(d.errs)
 	decodeBlock(d, t, n, s)
-	if len(d.errs) > errsBefore {
-		return nil
+	if d.strict && len(d.errs) > errsBefore {
+		return nil // the load fails: spare the follow-on messages
 	}
 	if c.Kind == CheckDNS && !s.dbrSet && !def.dbrSet {
 		c.DelayBeforeRetry = c.DelayLoop

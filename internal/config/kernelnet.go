@@ -7,27 +7,6 @@ import (
 	"strings"
 )
 
-// IPAddress is one line of virtual_ipaddress, virtual_ipaddress_excluded
-// or static_ipaddress: ADDR[/LEN] with the options keepalived hands to the
-// kernel (ip-address(8) names). A VIP that backs a virtual_server is
-// answered by ulvs's ARP responder and these options do not apply; any
-// other goes to the kernel with them (docs/vrrp.md).
-type IPAddress struct {
-	Pos    Pos
-	Prefix netip.Prefix // ADDR/32 when no length is written
-	// Dev is the interface (default: the instance's interface).
-	Dev   string
-	Label string
-	Scope uint8 // rtnetlink scope: 0 global, 200 site, 253 link, 254 host
-	// Broadcast is brd ADDR, or brd + (the prefix's last address).
-	Broadcast     netip.Addr
-	Peer          netip.Prefix
-	NoPrefixRoute bool
-	// NoTrack: keepalived does not fault the instance when this address
-	// disappears; ulvs never does, so it is accepted for the record.
-	NoTrack bool
-}
-
 // IPRoute is one line of virtual_routes or static_routes.
 type IPRoute struct {
 	Pos Pos
@@ -69,7 +48,7 @@ type IPRule struct {
 // StaticNet holds static_ipaddress, static_routes and static_rules:
 // applied when ulvs starts and removed when it stops, as keepalived does.
 type StaticNet struct {
-	Addresses []IPAddress
+	Addresses []VirtualAddress
 	Routes    []IPRoute
 	Rules     []IPRule
 }
@@ -77,7 +56,9 @@ type StaticNet struct {
 func init() {
 	rootTable.add(needBlock, func(d *decoder, n *Node, c *Config) {
 		c.Blocks = append(c.Blocks, n)
-		for _, a := range d.ipAddresses(n) {
+		var addrs []VirtualAddress
+		d.vipBlock(n, false, &addrs)
+		for _, a := range addrs {
 			if a.Dev == "" {
 				d.warnf(n, "%v has no dev; keepalived needs one for a static address, ulvs skips it", a.Prefix)
 				continue
@@ -99,112 +80,6 @@ func init() {
 		add(needBlock, func(d *decoder, n *Node, s *vrrpState) {
 			s.in.VirtualRules = append(s.in.VirtualRules, d.ipRules(n)...)
 		}, "virtual_rules")
-}
-
-// ipAddresses reads an address block. As in keepalived, nothing in it is
-// fatal: an option ulvs does not apply, or a bad scope, is named in a
-// warning and the address kept; a bad address, a bad brd or peer, or an
-// option without its value skips the line with a warning.
-func (d *decoder) ipAddresses(n *Node) []IPAddress {
-	var out []IPAddress
-	for _, c := range n.Children {
-		p, err := parsePrefixOrAddr(c.Keyword)
-		if err != nil {
-			d.warnf(c, "%q is not an IP address; skipped, as keepalived skips it (write 192.168.1.10/24 [dev eth0] [label eth0:1])", c.Keyword)
-			continue
-		}
-		if !p.Addr().Is4() {
-			d.warnf(c, "IPv6 addresses are not supported by ulvs's VRRP yet; %v ignored", p)
-			continue
-		}
-		a := IPAddress{Pos: c.Pos, Prefix: p}
-		args := c.Args
-		skip := func(format string, args ...any) {
-			if !a.Prefix.IsValid() {
-				return // one warning per line
-			}
-			d.warnf(c, "%v skipped, as keepalived skips it: %s", p, fmt.Sprintf(format, args...))
-			a.Prefix = netip.Prefix{}
-		}
-		for i := 0; i < len(args); i++ {
-			opt := args[i]
-			val := func() (string, bool) {
-				if i+1 >= len(args) {
-					skip("%s needs a value", opt)
-					return "", false
-				}
-				i++
-				return args[i], true
-			}
-			switch opt {
-			case "dev":
-				if v, ok := val(); ok {
-					a.Dev = v
-				}
-			case "label":
-				if v, ok := val(); ok {
-					a.Label = v
-				}
-			case "scope":
-				if v, ok := val(); ok {
-					if s, err := parseScope(v); err != nil {
-						d.warnf(c, "%v; the address keeps scope global (write global, site, link, host or nowhere)", err)
-					} else {
-						a.Scope = s
-					}
-				}
-			case "brd", "broadcast":
-				if v, ok := val(); ok {
-					if b, ok := broadcast(p, v); ok {
-						a.Broadcast = b
-					} else {
-						skip("brd %q is not an IPv4 address (write brd ADDR, or brd + for the prefix's last address)", v)
-					}
-				}
-			case "peer":
-				if v, ok := val(); ok {
-					if pp, err := parsePrefixOrAddr(v); err != nil || !pp.Addr().Is4() {
-						skip("peer %q is not an IPv4 address", v)
-					} else {
-						a.Peer = pp
-					}
-				}
-			case "noprefixroute":
-				a.NoPrefixRoute = true
-			case "no_track":
-				a.NoTrack = true
-			case "home", "-nodad", "autojoin":
-				d.warnf(c, "%s applies to IPv6 addresses (or multicast joins); ignored", opt)
-			case "preferred_lft":
-				if v, ok := val(); ok {
-					d.warnf(c, "preferred_lft %s is not applied by ulvs; the address keeps an infinite lifetime", v)
-				}
-			case "track_group":
-				if _, ok := val(); ok {
-					d.warnf(c, "track_group is not supported by ulvs; ignored")
-				}
-			default:
-				d.warnf(c, "unknown address option %q; ignored, as keepalived ignores it", opt)
-			}
-		}
-		if a.Prefix.IsValid() {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// broadcast reads brd's value: an address, + (the prefix's last address)
-// or - (none).
-func broadcast(p netip.Prefix, v string) (netip.Addr, bool) {
-	switch v {
-	case "+":
-		return lastAddr(p.Masked()), true
-	case "-":
-		return netip.Addr{}, true
-	}
-	b, err := parseAddr(v)
-	return b, err == nil && b.Is4()
 }
 
 // routeTypes are the ip-route(8) types ulvs applies besides unicast.

@@ -11,53 +11,6 @@ func vrrpWith(body string) string {
 	return "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n" + body + "\n}\n"
 }
 
-func TestIPAddressOptions(t *testing.T) {
-	for _, tc := range []struct {
-		line    string
-		want    IPAddress
-		warn    string // "" for none
-		skipped bool   // the line is dropped (with warn)
-	}{
-		{line: "10.0.0.5", want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/32")}},
-		{line: "10.0.0.5/24 dev eth1 label eth1:vip scope site brd 10.0.0.255",
-			want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/24"), Dev: "eth1", Label: "eth1:vip", Scope: 200,
-				Broadcast: netip.MustParseAddr("10.0.0.255")}},
-		{line: "10.0.0.5/22 brd +", want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/22"), Broadcast: netip.MustParseAddr("10.0.3.255")}},
-		{line: "10.0.0.5/32 scope host no_track noprefixroute peer 10.0.0.6",
-			want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/32"), Scope: 254, NoTrack: true, NoPrefixRoute: true,
-				Peer: netip.MustParsePrefix("10.0.0.6/32")}},
-		{line: "10.0.0.5 preferred_lft 0", want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/32")}, warn: "preferred_lft"},
-		{line: "10.0.0.5 frobnicate", want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/32")}, warn: `unknown address option "frobnicate"`},
-		// keepalived keeps the address with its default scope, and skips
-		// the line for the rest (keepalived -t: errors, not fatal).
-		{line: "10.0.0.5 scope galaxy", want: IPAddress{Prefix: netip.MustParsePrefix("10.0.0.5/32")}, warn: `unknown scope "galaxy"`},
-		{line: "10.0.0.5 dev", warn: "dev needs a value", skipped: true},
-		{line: "10.0.0.5 brd nope", warn: `brd "nope" is not an IPv4 address`, skipped: true},
-		{line: "10.0.0.5 peer nope", warn: `peer "nope"`, skipped: true},
-		{line: "not-an-ip", warn: `"not-an-ip" is not an IP address`, skipped: true},
-	} {
-		cfg, warns, err := parse(t, vrrpWith("virtual_ipaddress {\n"+tc.line+"\n}"), Options{})
-		if err != nil {
-			t.Errorf("%q: %v", tc.line, err)
-			continue
-		}
-		if w := warnStrings(warns); (tc.warn == "") != (w == "") || !strings.Contains(w, tc.warn) {
-			t.Errorf("%q: warnings %q, want %q", tc.line, w, tc.warn)
-		}
-		got := cfg.VRRP.Instances[0].VIPAddrs
-		if tc.skipped {
-			if len(got) != 0 || len(cfg.VRRP.Instances[0].VIPs) != 0 {
-				t.Errorf("%q: kept as %+v, want skipped", tc.line, got)
-			}
-			continue
-		}
-		tc.want.Pos = Pos{File: "/etc/keepalived/keepalived.conf", Line: 5}
-		if len(got) != 1 || !reflect.DeepEqual(got[0], tc.want) {
-			t.Errorf("%q:\n got %+v\nwant %+v", tc.line, got, tc.want)
-		}
-	}
-}
-
 func TestIPRoutes(t *testing.T) {
 	for _, tc := range []struct {
 		line string
@@ -128,7 +81,9 @@ func TestIPRules(t *testing.T) {
 func checkNetLine[T any](t *testing.T, block, static, line string, want *T, errWant string,
 	get func(*Config) (inst, static []T), setPos func(*T, int)) {
 	t.Helper()
-	cfg, warns, err := parse(t, vrrpWith(block+" {\n"+line+"\n}")+static+" {\n"+line+"\n}\n", Options{})
+	// An error refuses the file with --strict; without it, as every
+	// config error, it leaves the line out with a warning.
+	cfg, warns, err := parse(t, vrrpWith(block+" {\n"+line+"\n}")+static+" {\n"+line+"\n}\n", Options{Strict: errWant != ""})
 	if errWant != "" {
 		if err == nil || !strings.Contains(err.Error(), errWant) {
 			t.Errorf("%q: error %v, want one containing %q", line, err, errWant)
@@ -176,7 +131,7 @@ func TestStaticAddressNeedsDev(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []IPAddress{{Pos: Pos{File: "/etc/keepalived/keepalived.conf", Line: 2}, Prefix: netip.MustParsePrefix("10.0.0.9/24"), Dev: "eth0", Scope: 253}}
+	want := []VirtualAddress{{Pos: Pos{File: "/etc/keepalived/keepalived.conf", Line: 2}, Prefix: netip.MustParsePrefix("10.0.0.9/24"), Dev: "eth0", Scope: "link"}}
 	if !reflect.DeepEqual(cfg.Static.Addresses, want) {
 		t.Errorf("static addresses %+v, want %+v", cfg.Static.Addresses, want)
 	}

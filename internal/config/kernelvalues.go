@@ -9,17 +9,6 @@ import (
 
 // The value forms of ip(8) that address, route and rule lines share.
 
-// lastAddr is the highest address of an IPv4 prefix.
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().As4()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	v |= ^uint32(0) >> p.Bits()
-	if p.Bits() == 0 {
-		v = ^uint32(0)
-	}
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-}
-
 // ruleTakesValue are the ip-rule(8) words ulvs applies that take a value.
 var ruleTakesValue = map[string]bool{"from": true, "to": true, "table": true, "lookup": true, "priority": true,
 	"preference": true, "pref": true, "goto": true, "fwmark": true, "iif": true, "dev": true, "oif": true,

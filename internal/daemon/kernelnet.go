@@ -34,7 +34,7 @@ type kernelInstance struct {
 }
 
 type kernelAddr struct {
-	config.IPAddress
+	config.VirtualAddress
 	dev string
 }
 
@@ -44,7 +44,7 @@ func newKernelNet(cfg *config.Config, services map[netip.Addr]bool, log *slog.Lo
 	k := &kernelNet{log: log, instances: map[string]*kernelInstance{}, dev: map[netip.Addr]string{}, static: cfg.Static}
 	for _, in := range cfg.VRRP.Instances {
 		ki := &kernelInstance{routes: in.VirtualRoutes, rules: in.VirtualRules}
-		for _, a := range append(append([]config.IPAddress(nil), in.VIPAddrs...), in.ExcludedAddrs...) {
+		for _, a := range in.Addresses {
 			if services[a.Prefix.Addr()] {
 				continue
 			}
@@ -52,7 +52,7 @@ func newKernelNet(cfg *config.Config, services map[netip.Addr]bool, log *slog.Lo
 			if dev == "" {
 				dev = in.Interface
 			}
-			ki.addrs = append(ki.addrs, kernelAddr{IPAddress: a, dev: dev})
+			ki.addrs = append(ki.addrs, kernelAddr{VirtualAddress: a, dev: dev})
 			if _, ok := k.dev[a.Prefix.Addr()]; !ok {
 				k.dev[a.Prefix.Addr()] = dev
 			}
@@ -87,7 +87,7 @@ func (k *kernelNet) up(name string) {
 		return
 	}
 	for _, a := range ki.addrs {
-		k.report(hostnet.AddAddress(a.IPAddress, a.dev), "vrrp: adding a virtual address to the kernel", name)
+		k.report(hostnet.AddAddress(a.VirtualAddress, a.dev), "vrrp: adding a virtual address to the kernel", name)
 	}
 	for _, r := range ki.routes {
 		k.report(hostnet.AddRoute(r), "vrrp: adding a virtual route", name)
@@ -110,7 +110,7 @@ func (k *kernelNet) down(name string) {
 		k.report(hostnet.DelRoute(r), "vrrp: removing a virtual route", name)
 	}
 	for _, a := range ki.addrs {
-		k.report(hostnet.DelAddress(a.IPAddress, a.dev), "vrrp: removing a virtual address from the kernel", name)
+		k.report(hostnet.DelAddress(a.VirtualAddress, a.dev), "vrrp: removing a virtual address from the kernel", name)
 	}
 }
 

@@ -21,10 +21,10 @@ func TestKernelNetSplit(t *testing.T) {
 	route := config.IPRoute{Dst: netip.MustParsePrefix("10.9.0.0/16"), Dev: "eth1"}
 	cfg := &config.Config{VRRP: config.VRRP{Instances: []*config.VRRPInstance{{
 		Name: "VI_1", Interface: "eth0",
-		VIPs:          []netip.Prefix{svc, gw},
-		VIPAddrs:      []config.IPAddress{{Prefix: svc}, {Prefix: gw, Label: "eth0:gw"}},
-		ExcludedVIPs:  []netip.Prefix{other},
-		ExcludedAddrs: []config.IPAddress{{Prefix: other, Dev: "eth1"}},
+		VIPs:         []netip.Prefix{svc, gw},
+		ExcludedVIPs: []netip.Prefix{other},
+		Addresses: []config.VirtualAddress{{Prefix: svc}, {Prefix: gw, Label: "eth0:gw"},
+			{Prefix: other, Dev: "eth1", Excluded: true}},
 		VirtualRoutes: []config.IPRoute{route},
 	}}}}
 	k := newKernelNet(cfg, map[netip.Addr]bool{svc.Addr(): true}, slog.New(slog.DiscardHandler))
@@ -37,7 +37,8 @@ func TestKernelNetSplit(t *testing.T) {
 		}
 	}
 	want := &kernelInstance{
-		addrs:  []kernelAddr{{IPAddress: config.IPAddress{Prefix: gw, Label: "eth0:gw"}, dev: "eth0"}, {IPAddress: config.IPAddress{Prefix: other, Dev: "eth1"}, dev: "eth1"}},
+		addrs: []kernelAddr{{VirtualAddress: config.VirtualAddress{Prefix: gw, Label: "eth0:gw"}, dev: "eth0"},
+			{VirtualAddress: config.VirtualAddress{Prefix: other, Dev: "eth1", Excluded: true}, dev: "eth1"}},
 		routes: []config.IPRoute{route},
 	}
 	if got := k.instances["VI_1"]; !reflect.DeepEqual(got, want) {

@@ -6,9 +6,7 @@
 package demo
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,8 +21,8 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/balancer"
-	"github.com/ulvs/ulvs/internal/daemon"
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/report"
 )
 
 // Options tune the demo.
@@ -106,7 +104,7 @@ type Result struct {
 	Answered map[string]int // real server name -> answers
 	Expected map[string]int
 	Errors   int
-	Report   daemon.Report
+	Report   report.Report
 	Log      string
 }
 
@@ -132,7 +130,7 @@ func (r *Result) Print(out io.Writer) {
 	fmt.Fprintf(out, "%v (%s): %d requests, %d failed: %s\n", r.Method, methodBlurb(r.Method), r.Requests, r.Errors, status)
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "  real\tweight\tanswered\texpected\tconns\tin pkts\tout pkts\t")
-	byAddr := map[string]daemon.RealReport{}
+	byAddr := map[string]report.Real{}
 	for _, s := range r.Report.Services {
 		for _, rr := range s.Reals {
 			byAddr[rr.Addr] = rr
@@ -222,7 +220,7 @@ func RunMethod(ctx context.Context, lvs *netns.LVS, o Options, dir string, m bal
 	}
 	proc.Stop()
 	res.Log = proc.Output()
-	res.Report, err = ParseReport(res.Log)
+	res.Report, err = report.Parse(res.Log)
 	if err != nil {
 		return res, err
 	}
@@ -338,24 +336,6 @@ func ServeHTTP(ns *netns.NS, name string) error {
 	}), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	return nil
-}
-
-// ParseReport finds the JSON report `ulvs run` prints when it stops.
-func ParseReport(output string) (daemon.Report, error) {
-	var r daemon.Report
-	sc := bufio.NewScanner(strings.NewReader(output))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	found := false
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &r) == nil {
-			found = true
-		}
-	}
-	if !found {
-		return r, fmt.Errorf("the director printed no report; its output:\n%s", output)
-	}
-	return r, nil
 }
 
 func realList(lvs *netns.LVS) string {

@@ -30,9 +30,9 @@ import (
 	"time"
 
 	"github.com/ulvs/ulvs/balancer"
-	"github.com/ulvs/ulvs/internal/daemon"
 	"github.com/ulvs/ulvs/internal/demo"
 	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/report"
 	"github.com/ulvs/ulvs/internal/testbin"
 )
 
@@ -168,12 +168,12 @@ func (tp *topo) start() {
 func (tp *topo) fatalf(format string, args ...any) {
 	tp.t.Helper()
 	tp.proc.Stop()
-	r, _ := demo.ParseReport(tp.proc.Output())
+	r, _ := report.Parse(tp.proc.Output())
 	tp.t.Fatalf("%s\ndirector drops: %s\n%s", fmt.Sprintf(format, args...), r.Loop.DropSummary(), tp.proc.Output())
 }
 
 // stop stops the director and returns its final report.
-func (tp *topo) stop() daemon.Report {
+func (tp *topo) stop() report.Report {
 	tp.t.Helper()
 	select {
 	case <-tp.proc.Done():
@@ -181,7 +181,7 @@ func (tp *topo) stop() daemon.Report {
 	default:
 	}
 	tp.proc.Stop()
-	r, err := demo.ParseReport(tp.proc.Output())
+	r, err := report.Parse(tp.proc.Output())
 	if err != nil {
 		tp.t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ulvs/ulvs/forward/header"
 	"github.com/ulvs/ulvs/internal/netns"
 )
 
@@ -80,39 +81,16 @@ func tcpSYN(dst, src net.HardwareAddr, sip, dip [4]byte, sport, dport uint16, op
 	tcp[12] = 5 << 4
 	tcp[13] = 0x02 // SYN
 	binary.BigEndian.PutUint16(tcp[14:], 65535)
-	var sum uint32
-	sum += uint32(binary.BigEndian.Uint16(sip[0:])) + uint32(binary.BigEndian.Uint16(sip[2:]))
-	sum += uint32(binary.BigEndian.Uint16(dip[0:])) + uint32(binary.BigEndian.Uint16(dip[2:]))
-	sum += 6 + 20
-	binary.BigEndian.PutUint16(tcp[16:], ^fold(sum+sum16(tcp[:20])))
+	binary.BigEndian.PutUint16(tcp[16:], ^header.Checksum(tcp[:20], header.PseudoHeaderChecksum(header.ProtoTCP, sip, dip, 20)))
 	return f
 }
 
+// fixIPChecksum recomputes the header checksum over the IHL the header
+// declares, or 20 bytes where that is less (the IHL 4 frame).
 func fixIPChecksum(ip []byte) {
-	ihl := int(ip[0]&0x0f) * 4
-	if ihl < 20 {
-		ihl = 20
-	}
+	ihl := max(int(ip[0]&0x0f)*4, 20)
 	ip[10], ip[11] = 0, 0
-	binary.BigEndian.PutUint16(ip[10:], ^fold(sum16(ip[:ihl])))
-}
-
-func sum16(b []byte) uint32 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	return s
-}
-
-func fold(s uint32) uint16 {
-	for s > 0xffff {
-		s = s&0xffff + s>>16
-	}
-	return uint16(s)
+	binary.BigEndian.PutUint16(ip[10:], ^header.Checksum(ip[:ihl], 0))
 }
 
 // sendRaw sends each frame rounds times from dev inside ns through a raw

@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/ulvs/ulvs/forward/header"
 )
 
 // Ping is PING_CHECK: one ICMP echo request, up when the matching reply
@@ -109,21 +111,8 @@ func addrOf(a net.Addr) netip.Addr {
 
 // echoRequest builds an ICMP echo request with its checksum.
 func echoRequest(id, seq uint16, data []byte) []byte {
-	b := make([]byte, 8+len(data))
-	b[0] = 8
-	binary.BigEndian.PutUint16(b[4:], id)
-	binary.BigEndian.PutUint16(b[6:], seq)
-	copy(b[8:], data)
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(b[2:], ^uint16(sum))
+	b := make([]byte, header.ICMPHeaderLen+len(data))
+	copy(b[header.ICMPHeaderLen:], data)
+	header.ICMPv4(b).EncodeEcho(header.ICMPEcho, id, seq)
 	return b
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -21,7 +22,7 @@ const protoKeepalived = 18
 // static_ipaddress) line on dev, with the line's label, scope, broadcast
 // and peer, as `ip addr add` does. An address already there is left as it
 // is.
-func AddAddress(a config.IPAddress, dev string) error {
+func AddAddress(a config.VirtualAddress, dev string) error {
 	link, na, err := kernelAddr(a, dev)
 	if err != nil {
 		return err
@@ -34,7 +35,7 @@ func AddAddress(a config.IPAddress, dev string) error {
 
 // DelAddress removes what AddAddress added; an address that is not there
 // is no error.
-func DelAddress(a config.IPAddress, dev string) error {
+func DelAddress(a config.VirtualAddress, dev string) error {
 	link, na, err := kernelAddr(a, dev)
 	if err != nil {
 		return err
@@ -45,24 +46,60 @@ func DelAddress(a config.IPAddress, dev string) error {
 	return nil
 }
 
-func kernelAddr(a config.IPAddress, dev string) (netlink.Link, *netlink.Addr, error) {
+func kernelAddr(a config.VirtualAddress, dev string) (netlink.Link, *netlink.Addr, error) {
 	link, err := netlink.LinkByName(dev)
 	if err != nil {
 		return nil, nil, fmt.Errorf("interface %q for %v: %w (list them with `ip link`)", dev, a.Prefix, err)
 	}
+	scope, err := addrScope(a.Scope)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%v: %w", a.Prefix, err)
+	}
 	// No brd unless written, as `ip addr add` and keepalived (netlink
 	// would otherwise compute one; IPv4zero turns that off).
-	na := &netlink.Addr{IPNet: ipNet(a.Prefix), Label: a.Label, Scope: int(a.Scope), Broadcast: net.IPv4zero}
+	na := &netlink.Addr{IPNet: ipNet(a.Prefix), Label: a.Label, Scope: scope}
+	if a.Prefix.Addr().Is4() {
+		na.Broadcast = net.IPv4zero
+	}
 	if a.Broadcast.IsValid() {
 		na.Broadcast = net.IP(a.Broadcast.AsSlice())
 	}
 	if a.Peer.IsValid() {
-		na.Peer = ipNet(a.Peer)
+		na.Peer = ipNet(netip.PrefixFrom(a.Peer, a.Prefix.Bits()))
 	}
-	if a.NoPrefixRoute {
-		na.Flags |= unix.IFA_F_NOPREFIXROUTE
+	for _, f := range a.Flags {
+		na.Flags |= addrFlags[f]
+	}
+	if a.PreferredLft != nil {
+		na.PreferedLft, na.ValidLft = int(*a.PreferredLft), int(^uint32(0)) // valid forever
 	}
 	return link, na, nil
+}
+
+// addrFlags are the IFA_F_* flags of ip-address(8)'s words.
+var addrFlags = map[string]int{"home": unix.IFA_F_HOMEADDRESS, "-nodad": unix.IFA_F_NODAD,
+	"mngtmpaddr": unix.IFA_F_MANAGETEMPADDR, "noprefixroute": unix.IFA_F_NOPREFIXROUTE,
+	"autojoin": unix.IFA_F_MCAUTOJOIN}
+
+// addrScope reads rtnetlink's scope names or a number; "" is global.
+func addrScope(s string) (int, error) {
+	switch s {
+	case "", "global", "universe":
+		return 0, nil
+	case "site":
+		return 200, nil
+	case "link":
+		return 253, nil
+	case "host":
+		return 254, nil
+	case "nowhere":
+		return 255, nil
+	}
+	v, err := strconv.ParseUint(s, 0, 8)
+	if err != nil {
+		return 0, fmt.Errorf("unknown scope %q", s)
+	}
+	return int(v), nil
 }
 
 // AddRoute installs a virtual_routes or static_routes line, replacing a

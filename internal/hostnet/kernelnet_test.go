@@ -15,7 +15,7 @@ import (
 // removes it; adding and removing twice are no errors.
 func TestKernelAddress(t *testing.T) {
 	a, b := pair(t)
-	vip := config.IPAddress{Prefix: netip.MustParsePrefix("10.0.9.50/24"), Label: "a0:vip",
+	vip := config.VirtualAddress{Prefix: netip.MustParsePrefix("10.0.9.50/24"), Label: "a0:vip",
 		Broadcast: netip.MustParseAddr("10.0.9.255")}
 	for range 2 {
 		if err := a.Do(func() error { return AddAddress(vip, "a0") }); err != nil {
@@ -47,12 +47,12 @@ func TestKernelAddress(t *testing.T) {
 		t.Error("the address is still answered after DelAddress")
 	}
 	// Without brd there is none, as with `ip addr add` and keepalived.
-	host := config.IPAddress{Prefix: netip.MustParsePrefix("10.0.10.51/24"), Scope: 254}
+	host := config.VirtualAddress{Prefix: netip.MustParsePrefix("10.0.10.51/24"), Scope: "host", Flags: []string{"noprefixroute"}}
 	if err := a.Do(func() error { return AddAddress(host, "a0") }); err != nil {
 		t.Fatal(err)
 	}
 	out, _ = a.Exec(context.Background(), "ip", "-4", "-o", "addr", "show", "dev", "a0")
-	if !strings.Contains(string(out), "inet 10.0.10.51/24 scope host a0") {
+	if !strings.Contains(string(out), "inet 10.0.10.51/24 scope host noprefixroute a0") {
 		t.Errorf("scope host not applied:\n%s", out)
 	}
 	if err := a.Do(func() error { return AddAddress(vip, "nonexistent0") }); err == nil || !strings.Contains(err.Error(), "ip link") {

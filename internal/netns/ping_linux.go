@@ -1,12 +1,13 @@
 package netns
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"time"
+
+	"github.com/ulvs/ulvs/forward/header"
 )
 
 // Ping sends one ICMP echo request from inside the namespace to dst and
@@ -25,12 +26,9 @@ func (n *NS) Ping(dst netip.Addr, timeout time.Duration) error {
 
 	id := uint16(os.Getpid())
 	seq := uint16(time.Now().UnixNano())
-	msg := make([]byte, 8+16)
-	msg[0] = 8 // echo request
-	binary.BigEndian.PutUint16(msg[4:], id)
-	binary.BigEndian.PutUint16(msg[6:], seq)
-	copy(msg[8:], "ulvs-netns-ping!")
-	binary.BigEndian.PutUint16(msg[2:], icmpChecksum(msg))
+	msg := make([]byte, header.ICMPHeaderLen+16)
+	copy(msg[header.ICMPHeaderLen:], "ulvs-netns-ping!")
+	header.ICMPv4(msg).EncodeEcho(header.ICMPEcho, id, seq)
 
 	deadline := time.Now().Add(timeout)
 	if err := conn.SetDeadline(deadline); err != nil {
@@ -46,23 +44,9 @@ func (n *NS) Ping(dst netip.Addr, timeout time.Duration) error {
 			return fmt.Errorf("netns %s: ping %v: no reply within %v: %w", n.Name, dst, timeout, err)
 		}
 		src, _ := netip.AddrFromSlice(from.(*net.IPAddr).IP)
-		if m >= 8 && buf[0] == 0 && src.Unmap() == dst &&
-			binary.BigEndian.Uint16(buf[4:]) == id && binary.BigEndian.Uint16(buf[6:]) == seq {
+		r := header.ICMPv4(buf[:m])
+		if r.IsValid() && r.Type() == header.ICMPEchoReply && src.Unmap() == dst && r.EchoID() == id && r.EchoSeq() == seq {
 			return nil
 		}
 	}
-}
-
-func icmpChecksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }

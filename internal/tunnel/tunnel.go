@@ -6,39 +6,32 @@
 // exactly as with the kernel's tunl0.
 package tunnel
 
-import (
-	"encoding/binary"
-	"fmt"
-)
+import "github.com/ulvs/ulvs/forward/header"
+
+//go:generate go tool stringer -type DropReason -linecomment
 
 // DropReason says why a packet was not delivered.
 type DropReason uint8
 
-// The drop reasons, counted in Stats.Drops.
+// The drop reasons, counted in Stats.Drops, each with its name (snake_case,
+// as a metric label would be) as the line comment, from which `go generate`
+// writes String.
 const (
-	DropOuterHeader DropReason = iota // outer IPv4 header truncated, malformed or with a bad checksum
-	DropFragment                      // outer packet is a fragment; fragments are not reassembled
-	DropNotLocal                      // outer destination is not an address of this host
-	DropInnerHeader                   // inner packet is not a valid IPv4 packet
-	DropWrite                         // the TUN device refused the inner packet
-	NumDropReasons
+	// Outer IPv4 header truncated, malformed or with a bad checksum.
+	DropOuterHeader DropReason = iota // outer_header
+	// Outer packet is a fragment; fragments are not reassembled.
+	DropFragment // fragment
+	// Outer destination is not an address of this host.
+	DropNotLocal // not_local
+	// Inner packet is not a valid IPv4 packet.
+	DropInnerHeader // inner_header
+	// The TUN device refused the inner packet.
+	DropWrite // tun_write
+
+	// NumDropReasons is the number of reasons, for sizing arrays. It is
+	// no reason, and String names it unknown.
+	NumDropReasons // unknown
 )
-
-var dropNames = [NumDropReasons]string{
-	DropOuterHeader: "outer-header",
-	DropFragment:    "fragment",
-	DropNotLocal:    "not-local",
-	DropInnerHeader: "inner-header",
-	DropWrite:       "tun-write",
-}
-
-// String returns a short metric-friendly name.
-func (r DropReason) String() string {
-	if r < NumDropReasons {
-		return dropNames[r]
-	}
-	return fmt.Sprintf("drop(%d)", uint8(r))
-}
 
 // Stats are the decapsulator's counters.
 type Stats struct {
@@ -63,53 +56,28 @@ const protoIPIP = 4
 // reason. isLocal reports whether an address belongs to this host.
 func decap(pkt []byte, isLocal func([4]byte) bool) ([]byte, DropReason, bool) {
 	outer, ok := ipv4Packet(pkt)
-	if !ok {
+	if !ok || outer.Protocol() != header.ProtoIPIP {
 		return nil, DropOuterHeader, false
 	}
-	if outer[9] != protoIPIP {
-		return nil, DropOuterHeader, false
-	}
-	if binary.BigEndian.Uint16(outer[6:])&0x3fff != 0 { // MF flag or fragment offset
+	if outer.IsFragment() {
 		return nil, DropFragment, false
 	}
-	if !isLocal([4]byte(outer[16:20])) {
+	if !isLocal(outer.Dst()) {
 		return nil, DropNotLocal, false
 	}
-	inner, ok := ipv4Packet(outer[int(outer[0]&0x0f)*4:])
+	inner, ok := ipv4Packet(outer[outer.HeaderLength():])
 	if !ok {
 		return nil, DropInnerHeader, false
 	}
 	return inner, 0, true
 }
 
-// ipv4Packet validates an IPv4 header and returns b cut to its total length.
-func ipv4Packet(b []byte) ([]byte, bool) {
-	if len(b) < 20 || b[0]>>4 != 4 {
+// ipv4Packet validates an IPv4 header, its checksum included, and returns
+// b cut to its total length.
+func ipv4Packet(b []byte) (header.IPv4, bool) {
+	ip := header.IPv4(b)
+	if !ip.IsValid() || !ip.IsChecksumValid() {
 		return nil, false
 	}
-	ihl := int(b[0]&0x0f) * 4
-	total := int(binary.BigEndian.Uint16(b[2:]))
-	if ihl < 20 || total < ihl || total > len(b) {
-		return nil, false
-	}
-	if checksum(b[:ihl]) != 0 {
-		return nil, false
-	}
-	return b[:total], true
-}
-
-// checksum is the Internet checksum (RFC 1071); over a header that carries
-// its checksum it is 0 when the header is intact.
-func checksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
+	return ip[:ip.TotalLength()], true
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/mdlayher/packet"
+	"github.com/ulvs/ulvs/forward/header"
 	"github.com/ulvs/ulvs/internal/netns"
 	"golang.org/x/sys/unix"
 )
@@ -45,8 +46,8 @@ func ipip(t testing.TB, outerSrc, outerDst netip.Addr, sport, dport uint16, payl
 }
 
 func fixIPChecksum(b []byte) []byte {
-	b[10], b[11] = 0, 0
-	binary.BigEndian.PutUint16(b[10:], checksum(b[:int(b[0]&0xf)*4]))
+	ip := header.IPv4(b)
+	ip.SetChecksum(ip.ComputeChecksum())
 	return b
 }
 
@@ -354,13 +355,8 @@ func TestTCPEchoThroughTunnel(t *testing.T) {
 			if buf[20]>>4 != 4 {
 				continue // the kernel's IPv6 chatter on enc0; a director tunnels IPv4 only
 			}
-			o := buf[:20]
-			clear(o)
-			o[0], o[8], o[9] = 0x45, 64, protoIPIP
-			binary.BigEndian.PutUint16(o[2:], uint16(20+n))
-			copy(o[12:], senderAddr.AsSlice())
-			copy(o[16:], serverAddr.AsSlice())
-			binary.BigEndian.PutUint16(o[10:], checksum(o))
+			header.IPv4(buf).Encode(&header.IPv4Fields{TotalLength: uint16(20 + n), TTL: 64, Protocol: header.ProtoIPIP,
+				Src: senderAddr.As4(), Dst: serverAddr.As4()})
 			tp.raw.WriteTo(buf[:20+n], &packet.Addr{HardwareAddr: tp.serverMAC})
 		}
 	}()
