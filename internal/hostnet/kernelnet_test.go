@@ -55,6 +55,17 @@ func TestKernelAddress(t *testing.T) {
 	if !strings.Contains(string(out), "inet 10.0.10.51/24 scope host noprefixroute a0") {
 		t.Errorf("scope host not applied:\n%s", out)
 	}
+	zero := uint32(0)
+	lft := config.VirtualAddress{Prefix: netip.MustParsePrefix("10.0.11.52/24"), PreferredLft: &zero}
+	if err := a.Do(func() error { return AddAddress(lft, "a0") }); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = a.Exec(context.Background(), "ip", "-4", "-o", "addr", "show", "dev", "a0")
+	// preferred_lft 0 deprecates the address (keepalived's way of keeping
+	// it from being picked as a source address).
+	if !strings.Contains(string(out), "10.0.11.52/24 scope global deprecated a0") {
+		t.Errorf("preferred_lft 0 did not deprecate the address:\n%s", out)
+	}
 	if err := a.Do(func() error { return AddAddress(vip, "nonexistent0") }); err == nil || !strings.Contains(err.Error(), "ip link") {
 		t.Errorf("a missing interface gives %v, want an error naming `ip link`", err)
 	}
