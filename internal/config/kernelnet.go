@@ -150,7 +150,7 @@ func (d *decoder) ipRoute(c *Node) (IPRoute, bool) {
 			r.Dev = v
 		case w == "scope":
 			v, ok := val()
-			s, err := parseScope(v)
+			s, err := ParseScope(v)
 			if !ok || err != nil {
 				return bad("scope needs global, site, link, host or nowhere")
 			}

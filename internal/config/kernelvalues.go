@@ -40,10 +40,12 @@ func parseDest(s string) (netip.Prefix, error) {
 	return p.Masked(), nil
 }
 
-// parseScope takes rtnetlink's scope names or a number.
-func parseScope(s string) (uint8, error) {
+// ParseScope reads an rtnetlink scope as ip(8) writes it: a name of
+// rt_scopes or a number; "" is global. Routes carry the number; a
+// VirtualAddress keeps the word and hostnet reads it with this.
+func ParseScope(s string) (uint8, error) {
 	switch s {
-	case "global", "universe":
+	case "", "global", "universe":
 		return 0, nil
 	case "site":
 		return 200, nil

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -51,13 +50,13 @@ func kernelAddr(a config.VirtualAddress, dev string) (netlink.Link, *netlink.Add
 	if err != nil {
 		return nil, nil, fmt.Errorf("interface %q for %v: %w (list them with `ip link`)", dev, a.Prefix, err)
 	}
-	scope, err := addrScope(a.Scope)
+	scope, err := config.ParseScope(a.Scope)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%v: %w", a.Prefix, err)
 	}
 	// No brd unless written, as `ip addr add` and keepalived (netlink
 	// would otherwise compute one; IPv4zero turns that off).
-	na := &netlink.Addr{IPNet: ipNet(a.Prefix), Label: a.Label, Scope: scope}
+	na := &netlink.Addr{IPNet: ipNet(a.Prefix), Label: a.Label, Scope: int(scope)}
 	if a.Prefix.Addr().Is4() {
 		na.Broadcast = net.IPv4zero
 	}
@@ -80,27 +79,6 @@ func kernelAddr(a config.VirtualAddress, dev string) (netlink.Link, *netlink.Add
 var addrFlags = map[string]int{"home": unix.IFA_F_HOMEADDRESS, "-nodad": unix.IFA_F_NODAD,
 	"mngtmpaddr": unix.IFA_F_MANAGETEMPADDR, "noprefixroute": unix.IFA_F_NOPREFIXROUTE,
 	"autojoin": unix.IFA_F_MCAUTOJOIN}
-
-// addrScope reads rtnetlink's scope names or a number; "" is global.
-func addrScope(s string) (int, error) {
-	switch s {
-	case "", "global", "universe":
-		return 0, nil
-	case "site":
-		return 200, nil
-	case "link":
-		return 253, nil
-	case "host":
-		return 254, nil
-	case "nowhere":
-		return 255, nil
-	}
-	v, err := strconv.ParseUint(s, 0, 8)
-	if err != nil {
-		return 0, fmt.Errorf("unknown scope %q", s)
-	}
-	return int(v), nil
-}
 
 // AddRoute installs a virtual_routes or static_routes line, replacing a
 // route to the same destination (as keepalived's RTM_NEWROUTE with
