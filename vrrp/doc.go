@@ -26,10 +26,12 @@
 //
 // # Ownership of addresses
 //
-// ulvs does not give virtual addresses to the kernel. A master owns its
-// addresses by answering ARP for them (Owner.Claim, the packet loop's ARP
-// responder) and announcing them with gratuitous ARP (Owner.Gratuitous);
-// leaving MASTER releases them.
+// A master owns its addresses through Owner.Claim and announces them with
+// gratuitous ARP (Owner.Gratuitous); leaving MASTER releases them. ulvs's
+// daemon answers ARP for the addresses that back a virtual server in its
+// packet loop and gives the others to the kernel; an InstanceOwner also
+// hears when a whole instance goes up or down (the kernel addresses,
+// virtual_routes and virtual_rules).
 //
 // # Transport
 //

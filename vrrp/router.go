@@ -518,6 +518,7 @@ func (r *Router) do(now time.Time, in *instance, a Action, sync bool) {
 		r.send(in, PriorityStop)
 	}
 	if a.Has(Release) {
+		r.instanceDown(in)
 		for _, v := range in.vips {
 			r.cfg.Owner.Release(v)
 		}
@@ -527,6 +528,7 @@ func (r *Router) do(now time.Time, in *instance, a Action, sync bool) {
 		for _, v := range in.vips {
 			r.cfg.Owner.Claim(v)
 		}
+		r.instanceUp(in)
 		r.garp(in, in.cfg.GARPRepeat)
 		if in.cfg.GARPDelay > 0 {
 			in.garpSecond = now.Add(in.cfg.GARPDelay)

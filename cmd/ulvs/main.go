@@ -222,6 +222,10 @@ func preflightCmd(args []string, out io.Writer) error {
 		return err
 	}
 	client, reals := d.Interfaces()
+	if client == "" {
+		fmt.Fprintln(out, "VRRP only: no virtual_server to forward, so no packet loop and nothing to check")
+		return nil
+	}
 	fmt.Fprintf(out, "interfaces: clients on %s, real servers on %s\n\n", client, reals)
 	for _, fd := range d.Findings() {
 		fmt.Fprintln(out, fd)

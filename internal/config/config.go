@@ -27,6 +27,9 @@ type Config struct {
 	TrackFiles []*TrackFile
 	// BFD are the bfd_instance blocks, in file order (bfd.go).
 	BFD []*BFDInstance
+	// Static holds static_ipaddress, static_routes and static_rules
+	// (kernelnet.go).
+	Static StaticNet
 
 	// Blocks are the top-level statements ulvs recognises but does not
 	// interpret yet, in file order: vrrp_instance, vrrp_script,

@@ -63,8 +63,13 @@ type VRRPInstance struct {
 	TrackScripts         []VRRPTrack
 	Notify               VRRPNotify
 	SMTPAlert            Switch // smtp_alert (alert.go)
+	// VirtualRoutes and VirtualRules are applied while MASTER
+	// (kernelnet.go).
+	VirtualRoutes []IPRoute
+	VirtualRules  []IPRule
+
 	// Extra holds keywords keepalived knows and ulvs keeps unvalidated
-	// (use_vmac, virtual_routes, ...).
+	// (use_vmac, track_file, ...).
 	Extra []*Node
 }
 
@@ -328,7 +333,7 @@ var vrrpInstanceTable = notifyEntries(newTable("vrrp_instance", func(s *vrrpStat
 	add(needBlock, func(d *decoder, n *Node, s *vrrpState) {
 		s.in.TrackScripts = append(s.in.TrackScripts, d.trackBlock(n, false)...)
 	}, "track_script").
-	known(anyBlock, "virtual_routes", "virtual_rules", "track_file", "track_process", "track_bfd", "garp_extra_if",
+	known(anyBlock, "track_file", "track_process", "track_bfd", "garp_extra_if",
 		"auth_hmac", "static_ipaddress").
 	known(noBlock, "use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "dont_track_primary", "accept",
 		"no_accept", "strict_mode", "skip_check_adv_addr", "garp_lower_prio_delay",

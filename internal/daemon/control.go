@@ -128,6 +128,9 @@ func (d *Daemon) reloadLocked() error {
 	if err != nil {
 		return err
 	}
+	if d.client == nil && len(services) > 0 {
+		return errors.New("the file now has virtual_servers, but ulvs started with VRRP only and runs no packet loop: restart ulvs to forward them")
+	}
 	oldHealth := d.ctl.health
 	d.ctl.health = d.newHealth(cfg, oldHealth)
 	if err := d.apply(services); err != nil {

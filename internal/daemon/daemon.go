@@ -77,6 +77,10 @@ type Daemon struct {
 	bfdHub *bfdHub
 	// alerts sends smtp_alert mail (alerts.go); it has its own lock.
 	alerts *alert.Mailer
+	// kernel is what the kernel owns: VRRP addresses that back no
+	// virtual_server, virtual_routes, virtual_rules, static_*
+	// (kernelnet.go); set by Load, used by the VRRP callbacks.
+	kernel *kernelNet
 
 	// Safe for concurrent use on their own.
 	table         atomic.Pointer[balancer.Table]
@@ -148,8 +152,8 @@ func Load(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(addrServices) == 0 {
-		return nil, fmt.Errorf("%s: no virtual_server with an address to serve", opts.ConfigPath)
+	if len(addrServices) == 0 && len(cfg.VRRP.Instances) == 0 {
+		return nil, fmt.Errorf("%s: no virtual_server with an address to serve and no vrrp_instance to run", opts.ConfigPath)
 	}
 	conns, err := conntrack.New(conntrack.Config{MaxConns: cfg.ULVS.MaxConns, ExpireNodestConn: !cfg.ULVS.KeepNodestConn, SloppyTCP: cfg.ULVS.SloppyTCP})
 	if err != nil {
@@ -165,6 +169,10 @@ func Load(opts Options) (*Daemon, error) {
 	}
 	d.ctl.reloads.LastOK = time.Now()
 	d.releaseVRRPAddrs()
+	d.kernel = newKernelNet(cfg, serviceAddrs(addrServices), log)
+	if len(addrServices) == 0 {
+		return d, nil // VRRP only: no packet loop (runVRRPOnly)
+	}
 	if err := d.resolveInterfaces(); err != nil {
 		return nil, err
 	}
@@ -194,7 +202,12 @@ func (d *Daemon) Findings() []preflight.Finding { return d.findings }
 func (d *Daemon) Setup() preflight.Setup { return d.setup }
 
 // RealsAddr is the director's address on the real servers' network.
-func (d *Daemon) RealsAddr() netip.Addr { return netip.AddrFrom4(d.reals.Addr) }
+func (d *Daemon) RealsAddr() netip.Addr {
+	if d.reals == nil {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom4(d.reals.Addr)
+}
 
 // Table returns the current snapshot.
 func (d *Daemon) Table() *balancer.Table { return d.table.Load() }
@@ -203,7 +216,13 @@ func (d *Daemon) Table() *balancer.Table { return d.table.Load() }
 func (d *Daemon) Conns() *conntrack.Tracker { return d.conns }
 
 // Interfaces returns the client-side and real-side interface names.
-func (d *Daemon) Interfaces() (client, reals string) { return d.client.Name, d.reals.Name }
+// Both are empty when the file has VRRP only.
+func (d *Daemon) Interfaces() (client, reals string) {
+	if d.client == nil {
+		return "", ""
+	}
+	return d.client.Name, d.reals.Name
+}
 
 // resolveInterfaces picks the interfaces: from the options or the ulvs
 // block, else from the routing table (the route to the first VIP reaches
@@ -287,6 +306,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		b.WriteString("fix them, or start anyway with --force")
 		return errors.New(b.String())
 	}
+	if d.client == nil {
+		return d.runVRRPOnly(ctx)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -308,11 +330,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}()
 		}
 	}
-	stopServers, err := d.startServers()
+	stopHost, err := d.startHost()
 	if err != nil {
 		return err
 	}
-	defer stopServers()
+	defer stopHost()
 
 	// The mailer stops after the other goroutines (deferred first, run
 	// last), so that their last alerts (VRRP Stopping) still go out.

@@ -11,6 +11,7 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
 
+	"github.com/ulvs/ulvs/balancer"
 	"github.com/ulvs/ulvs/forward/neigh"
 	"github.com/ulvs/ulvs/internal/config"
 	"github.com/ulvs/ulvs/internal/hostnet"
@@ -89,6 +90,16 @@ func (d *Daemon) VRRP() []vrrp.InstanceStatus {
 		return nil
 	}
 	return r.Status()
+}
+
+// serviceAddrs are the addresses of the virtual_servers ulvs forwards:
+// the VRRP addresses its packet loop answers for.
+func serviceAddrs(services []balancer.ServiceConfig) map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	for _, s := range services {
+		out[s.Key.Addr] = true
+	}
+	return out
 }
 
 // vrrpConfig turns the config's VRRP section into the router's.
@@ -173,9 +184,11 @@ func (d *Daemon) startVRRP(ctx context.Context, bg *sync.WaitGroup) error {
 	d.running.vrrp = r
 	d.running.Unlock()
 	bg.Add(1)
+	d.kernel.downAll()
 	go func() {
 		defer bg.Done()
 		defer own.close()
+		defer d.kernel.downAll()
 		if err := r.Run(ctx); err != nil {
 			d.log.Error("vrrp stopped", "err", err)
 		}
@@ -197,19 +210,31 @@ type garpConn struct {
 	buf [neigh.FrameLen]byte
 }
 
+// Claim starts answering ARP in the packet loop for an address that backs
+// a virtual_server; the kernel's addresses come with Up.
 func (o *vipOwner) Claim(v netip.Addr) {
-	if v.Is4() {
+	if v.Is4() && !o.d.kernel.inKernel(v) {
 		o.d.setVRRPHeld(v.As4(), true)
 	}
 }
 
 func (o *vipOwner) Release(v netip.Addr) {
-	if v.Is4() {
+	if v.Is4() && !o.d.kernel.inKernel(v) {
 		o.d.setVRRPHeld(v.As4(), false)
 	}
 }
 
+// Up and Down give an instance's kernel addresses, routes and rules to
+// the kernel and take them back.
+func (o *vipOwner) Up(instance string)   { o.d.kernel.up(instance) }
+func (o *vipOwner) Down(instance string) { o.d.kernel.down(instance) }
+
+// Gratuitous announces v on iface, or for a kernel address on its dev, as
+// keepalived announces an address on the interface that carries it.
 func (o *vipOwner) Gratuitous(iface string, v netip.Addr) error {
+	if dev, ok := o.d.kernel.devOf(v); ok {
+		iface = dev
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	g := o.conns[iface]

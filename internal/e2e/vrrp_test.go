@@ -167,13 +167,8 @@ type director struct {
 
 func (l *vrrpLab) start(name, kind string, in instance) *director {
 	l.t.Helper()
-	ns := l.dirs[name]
-	conf := filepath.Join(l.tmp, name+"-"+kind+".conf")
-	var body string
-	var args []string
-	bin := ulvsBinary
-	switch kind {
-	case "ulvs":
+	body := "global_defs {\n  router_id " + name + "\n}\n" + in.block(name)
+	if kind == "ulvs" {
 		body = fmt.Sprintf(`ulvs {
   interface_clients eth0
   sloppy_tcp on
@@ -195,9 +190,17 @@ virtual_server %[1]s %[3]d {
   }
 }
 `, labVIP, labUDP, labTCP) + in.block(name)
-		args = []string{"run", "-f", conf, "--log-level", "debug", "--admin-socket", filepath.Join(l.tmp, name+".sock")}
-	case "keepalived":
-		body = "global_defs {\n  router_id " + name + "\n}\n" + in.block(name)
+	}
+	return l.startFile(name, kind, name+"-"+kind+".conf", body)
+}
+
+// startFile writes body to file in the lab's directory and runs ulvs or
+// keepalived with it on director name.
+func (l *vrrpLab) startFile(name, kind, file, body string) *director {
+	l.t.Helper()
+	conf := filepath.Join(l.tmp, file)
+	bin, args := ulvsBinary, []string{"run", "-f", conf, "--log-level", "debug", "--admin-socket", filepath.Join(l.tmp, name+".sock")}
+	if kind == "keepalived" {
 		bin = "keepalived"
 		args = []string{"-n", "-l", "-D", "-P", "-f", conf, "-p", filepath.Join(l.tmp, name+".pid"),
 			"-r", filepath.Join(l.tmp, name+".vrrp.pid")}
@@ -205,7 +208,7 @@ virtual_server %[1]s %[3]d {
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		l.t.Fatal(err)
 	}
-	p, err := ns.Start(bin, args...)
+	p, err := l.dirs[name].Start(bin, args...)
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -845,8 +848,11 @@ func splitBrain(t *testing.T, peer string) {
 }
 
 // clientNeigh returns the MAC the client's kernel has for the VIP.
-func (l *vrrpLab) clientNeigh() [6]byte {
-	out, err := exec.Command("ip", "-n", l.cl.Name, "neigh", "show", labVIP, "dev", "eth0").CombinedOutput()
+func (l *vrrpLab) clientNeigh() [6]byte { return l.clientNeighOf(labVIP) }
+
+// clientNeighOf is the MAC in the client's neighbour entry for addr.
+func (l *vrrpLab) clientNeighOf(addr string) [6]byte {
+	out, err := exec.Command("ip", "-n", l.cl.Name, "neigh", "show", addr, "dev", "eth0").CombinedOutput()
 	if err != nil {
 		return [6]byte{}
 	}
