@@ -3,6 +3,8 @@ package lvssync
 import (
 	"bytes"
 	"encoding/hex"
+	"io"
+	"log/slog"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -12,6 +14,8 @@ import (
 )
 
 var (
+	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 	conn4 = Conn{
 		Protocol: 6, Flags: FlagMasq, State: 1, CPort: 40000, VPort: 80, DPort: 8080,
 		FWMark: 0, Timeout: 900,
