@@ -16,7 +16,7 @@ type Config struct {
 	Port      uint16     // DefaultPort when 0
 	TTL       uint8      // DefaultTTL when 0
 	SyncID    uint8      // 0: send 0, accept every sync ID
-	MaxLen    int        // message size; DefaultMaxLen when 0
+	MaxLen    int        // message size; NewSender: the interface MTU less 28 when 0
 	// Tick is how often the sender drains the rings; 20 ms when 0 (the
 	// kernel's IPVS_SYNC_SEND_DELAY). A partial message goes at every
 	// tick, so an entry waits at most this long.

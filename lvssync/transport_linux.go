@@ -52,14 +52,22 @@ func checkGroup(cfg Config) error {
 // NewSender opens the sending socket on cfg.Interface, with one Ring of
 // ringSize per packet worker. It belongs to the network namespace of
 // the calling thread.
+//
+// Without MaxLen, messages fill the interface MTU (less the IPv4 and UDP
+// headers); the kernel's master keeps to 1472 whatever the MTU, which
+// is what to configure (maxlen 1472) when an IPVS backup on the link
+// has a smaller MTU than this director.
 func NewSender(cfg Config, workers, ringSize int, log *slog.Logger) (*Sender, error) {
-	cfg = cfg.withDefaults()
-	if err := checkGroup(cfg); err != nil {
-		return nil, err
-	}
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
 		return nil, fmt.Errorf("sync interface %s: %w (check lvs_sync_daemon's interface)", cfg.Interface, err)
+	}
+	if cfg.MaxLen == 0 && ifi.MTU > 0 {
+		cfg.MaxLen = min(max(ifi.MTU-20-8, HeaderLen+maxEntryLen), MaxMaxLen)
+	}
+	cfg = cfg.withDefaults()
+	if err := checkGroup(cfg); err != nil {
+		return nil, err
 	}
 	src, err := ifaceAddr4(ifi)
 	if err != nil {

@@ -15,7 +15,7 @@ type LVSSyncDaemon struct {
 	// SyncID is 0..255; -1 when not given: keepalived then uses the
 	// instance's virtual_router_id.
 	SyncID int
-	MaxLen int        // message size; 0: the kernel's default (1472 when sending)
+	MaxLen int        // message size; 0: the interface MTU less the IPv4 and UDP headers
 	Port   uint16     // 8848
 	TTL    uint8      // 1
 	Group  netip.Addr // 224.0.0.81
