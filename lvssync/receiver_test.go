@@ -2,11 +2,13 @@ package lvssync_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/netip"
 	"reflect"
 	"testing"
+	"time"
 
 	. "github.com/ulvs/ulvs/lvssync"
 	"github.com/ulvs/ulvs/lvssync/lvssynctest"
@@ -120,5 +122,32 @@ func TestSenderDrain(t *testing.T) {
 	s.Drain()
 	if len(rec.msgs) != (100+per-1)/per {
 		t.Errorf("an empty drain sent a message")
+	}
+}
+
+// TestResyncServedOnce: a resync sends begin, the table and end; a second
+// request within ResyncInterval is refused and counted.
+func TestResyncServedOnce(t *testing.T) {
+	rec := &recorder{}
+	s := NewSenderOn(Config{SyncID: 3, ResyncInterval: time.Hour, ResyncRate: 1000000}, rec, 1, 16)
+	table := lvssynctest.Generate(1000, Conn4.VAddr, []netip.Addr{Conn4.DAddr})
+	sent, served := s.Resync(context.Background(), table, Ext{Op: OpResyncRequest, Nonce: 5})
+	if sent != 1000 || !served {
+		t.Fatalf("sent %d served %v", sent, served)
+	}
+	sink := lvssynctest.NewSink()
+	r := NewReceiver(3, sink, quiet)
+	for _, m := range rec.msgs {
+		r.Handle(m, peer)
+	}
+	if st := r.LastResync(); st.Announced != 1000 || st.Sent != 1000 || st.Received != 1000 || st.Ended.IsZero() || sink.Len() != 1000 {
+		t.Errorf("backup saw %+v, %d entries", st, sink.Len())
+	}
+	n := len(rec.msgs)
+	if _, served := s.Resync(context.Background(), table, Ext{Op: OpResyncRequest, Nonce: 6}); served || len(rec.msgs) != n {
+		t.Errorf("a second resync within the interval was served")
+	}
+	if st := s.Stats(); st.Resyncs != 1 || st.ResyncsRefused != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }

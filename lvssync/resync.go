@@ -18,14 +18,22 @@ type Table interface {
 // Resync answers a resync request: a begin message, the table in plain
 // version 1 messages paced at the configured rate (or the requester's
 // lower one), and an end message with the count sent. One resync runs at
-// a time; a request that comes during one is refused (false), as the
-// running one will cover the new backup too: the messages go to the
-// group.
+// a time, at most one per ResyncInterval; a request that comes during
+// one or too soon after is refused (false): the running one covers the
+// new backup too, as its messages go to the group, and a refused backup
+// asks again.
 func (s *Sender) Resync(ctx context.Context, t Table, req Ext) (sent int, served bool) {
 	if !s.resyncing.CompareAndSwap(false, true) {
+		s.resyncsRefused.Add(1)
 		return 0, false
 	}
 	defer s.resyncing.Store(false)
+	if now := time.Now(); !s.lastResync.IsZero() && now.Sub(s.lastResync) < s.cfg.ResyncInterval {
+		s.resyncsRefused.Add(1)
+		return 0, false
+	} else {
+		s.lastResync = now
+	}
 	rate := s.cfg.ResyncRate
 	if req.Rate > 0 && int(req.Rate) < rate {
 		rate = int(req.Rate)
@@ -80,4 +88,28 @@ func (s *Sender) paced(ctx context.Context, p *Pacer, enc *Encoder) bool {
 	}
 	s.send(enc.Bytes(), enc.Len())
 	return true
+}
+
+// AskResync sends resync requests with nonce until r sees the master's
+// begin for it, at most tries times, wait apart; it reports whether a
+// resync began. A backup calls it when it starts.
+func (s *Sender) AskResync(ctx context.Context, r *Receiver, nonce uint32, tries int, wait time.Duration) bool {
+	poll := time.NewTicker(max(wait/20, time.Millisecond))
+	defer poll.Stop()
+	for range tries {
+		if err := s.RequestResync(nonce, 0); err != nil {
+			s.log.Warn("sync: asking for a bulk resync failed", "err", err)
+		}
+		for deadline := time.Now().Add(wait); time.Now().Before(deadline); {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-poll.C:
+			}
+			if st := r.LastResync(); st.Nonce == nonce && !st.Began.IsZero() {
+				return true
+			}
+		}
+	}
+	return false
 }

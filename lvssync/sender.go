@@ -23,6 +23,10 @@ type Config struct {
 	Tick time.Duration
 	// ResyncRate paces a bulk resync, in entries a second; 100000 when 0.
 	ResyncRate int
+	// ResyncInterval is the least time between the starts of two bulk
+	// resyncs, so that forged or looping requests cannot keep the link
+	// busy; 5 s when 0. A backup refused retries (AskResync).
+	ResyncInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -44,6 +48,9 @@ func (c Config) withDefaults() Config {
 	if c.ResyncRate == 0 {
 		c.ResyncRate = 100000
 	}
+	if c.ResyncInterval == 0 {
+		c.ResyncInterval = 5 * time.Second
+	}
 	return c
 }
 
@@ -60,6 +67,7 @@ type SenderStats struct {
 	SendErrors               uint64
 	QueueFull                uint64 // events refused by full rings
 	Resyncs                  uint64 // bulk resyncs served
+	ResyncsRefused           uint64 // requests refused: one running, or too soon after the last
 }
 
 // Sender multicasts sync messages off the forwarding path: one Ring per
@@ -72,8 +80,10 @@ type Sender struct {
 	enc   *Encoder
 	log   *slog.Logger
 
-	messages, entries, bytes, sendErrors, resyncs atomic.Uint64
-	resyncing                                     atomic.Bool
+	messages, entries, bytes, sendErrors atomic.Uint64
+	resyncs, resyncsRefused              atomic.Uint64
+	resyncing                            atomic.Bool
+	lastResync                           time.Time // start of the last one; owned by whoever holds resyncing
 }
 
 // newSender builds a sender on out with workers rings of ringSize.
@@ -95,7 +105,7 @@ func (s *Sender) Close() error { return s.out.Close() }
 // Stats returns the counters.
 func (s *Sender) Stats() SenderStats {
 	st := SenderStats{Messages: s.messages.Load(), Entries: s.entries.Load(), Bytes: s.bytes.Load(),
-		SendErrors: s.sendErrors.Load(), Resyncs: s.resyncs.Load()}
+		SendErrors: s.sendErrors.Load(), Resyncs: s.resyncs.Load(), ResyncsRefused: s.resyncsRefused.Load()}
 	for _, r := range s.rings {
 		st.QueueFull += r.Full()
 	}

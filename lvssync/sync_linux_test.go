@@ -124,8 +124,8 @@ func TestSyncOverVeth(t *testing.T) {
 
 	// Bulk resync.
 	start := time.Now()
-	if err := backup.snd.RequestResync(77, 0); err != nil {
-		t.Fatal(err)
+	if !backup.snd.AskResync(ctx, backup.rcv, 77, 5, 2*time.Second) {
+		t.Fatal("no resync began after 5 requests")
 	}
 	waitFor(t, 60*time.Second, "the bulk resync's end", func() bool { return !backup.rcv.LastResync().Ended.IsZero() })
 	took := time.Since(start)
