@@ -3,16 +3,14 @@ package lvssync
 import (
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/ulvs/ulvs/internal/pcaptest"
 )
 
 // frame wraps a sync message the way a director multicasts it.
@@ -116,7 +114,7 @@ func TestGoldenTshark(t *testing.T) {
 	frames = append(frames, frame(t, cut))
 
 	path := filepath.Join(t.TempDir(), "sync.pcap")
-	writePcap(t, path, frames)
+	pcaptest.Write(t, path, frames)
 	args := []string{"-n", "-r", path, "-d", "udp.port==8848,ipvs", "-o", "udp.check_checksum:TRUE", "-T", "fields",
 		"-E", "separator=|", "-E", "aggregator=,"}
 	for _, f := range tsharkFields {
@@ -140,26 +138,6 @@ func TestGoldenTshark(t *testing.T) {
 		}
 		if l != want[i] {
 			t.Errorf("%s: tshark decodes\n%s\nwant\n%s\n(fields %s)", name, l, want[i], strings.Join(tsharkFields, "|"))
-		}
-	}
-}
-
-func writePcap(t *testing.T, path string, frames [][]byte) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65536, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
-	ts := time.Unix(1700000000, 0)
-	for i, b := range frames {
-		ci := gopacket.CaptureInfo{Timestamp: ts.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(b), Length: len(b)}
-		if err := w.WritePacket(ci, b); err != nil {
-			t.Fatal(err)
 		}
 	}
 }

@@ -2,15 +2,14 @@ package lvssync
 
 import (
 	"bytes"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/netip"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/ulvs/ulvs/internal/labeltest"
+	"github.com/ulvs/ulvs/internal/pcaptest"
 )
 
 var (
@@ -36,21 +35,6 @@ var (
 	}
 )
 
-func mustHex(s string) []byte {
-	var digits strings.Builder
-	for line := range strings.Lines(s) {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		digits.WriteString(strings.Join(strings.Fields(line), ""))
-	}
-	b, err := hex.DecodeString(digits.String())
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
 func encode(t testing.TB, maxlen int, syncID uint8, conns ...Conn) []byte {
 	t.Helper()
 	e := NewEncoder(maxlen, syncID)
@@ -68,7 +52,7 @@ func encode(t testing.TB, maxlen int, syncID uint8, conns ...Conn) []byte {
 // ver_size without it, the options in network order.
 func TestEncodeKernelLayout(t *testing.T) {
 	got := encode(t, 0, 9, connOpts, conn4)
-	want := mustHex(`
+	want := pcaptest.Hex(`
 		00 09 007c 02 01 0000            # reserved, syncid 9, size 124, 2 conns, version 1, spare
 		00 06 004f 00001402 0000 0000 0050 0050 00000010 00000168  # type, TCP, size 79, flags, state, ports, fwmark, timeout
 		0a000009 0a000164 0a00021e       # caddr, vaddr, daddr
@@ -253,7 +237,7 @@ func TestParseDrops(t *testing.T) {
 // (ip_vs_sync_conn_v0): one plain entry and one with the sequence
 // options in host (little-endian) order.
 func TestParseV0(t *testing.T) {
-	msg := mustHex(`
+	msg := pcaptest.Hex(`
 		02 07 004c                        # 2 conns, syncid 7, size 76
 		00 06 9c40 0050 1f90 0a000001 0a000164 0a000214 0000 0003   # TCP NAT, state 3
 		00 11 1000 0035 0035 0a000002 0a000164 0a000215 0600 0001   # UDP with both seq flags
@@ -319,7 +303,7 @@ func TestDropLabels(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add(encode(f, 0, 0, conn4, connOpts, conn6), uint8(0))
 	f.Add(AppendExt(nil, 1, Ext{Op: OpResyncRequest}), uint8(1))
-	f.Add(mustHex("01000018 00060001 00020003 0a000001 0a000002 0a000003 00000000"), uint8(0))
+	f.Add(pcaptest.Hex("01000018 00060001 00020003 0a000001 0a000002 0a000003 00000000"), uint8(0))
 	f.Fuzz(func(t *testing.T, msg []byte, syncID uint8) {
 		var r Reader
 		k, d := r.Reset(msg, syncID)
