@@ -34,6 +34,13 @@ const (
 	DropPE // pe_data
 	// A ulvs extension message that is malformed.
 	DropExtension // extension
+	// A connection (not a template) of a protocol other than TCP and
+	// UDP, the ones ulvs balances (the kernel skips protocols it has no
+	// module for): the entry is skipped.
+	DropProtocol // protocol
+	// A connection state past the protocol's last (11 for TCP, 2 for UDP,
+	// as IPVS numbers them): the entry is skipped.
+	DropState // state
 
 	// NumDrops is the number of reasons, for sizing arrays.
 	NumDrops // unknown
@@ -41,4 +48,6 @@ const (
 
 // stops reports whether d ends the message rather than skipping one
 // entry.
-func (d Drop) stops() bool { return d != DropNone && d != DropMandatory && d != DropPE }
+func (d Drop) stops() bool {
+	return d != DropNone && d != DropMandatory && d != DropPE && d != DropProtocol && d != DropState
+}

@@ -20,12 +20,14 @@ func _() {
 	_ = x[DropMandatory-9]
 	_ = x[DropPE-10]
 	_ = x[DropExtension-11]
-	_ = x[NumDrops-12]
+	_ = x[DropProtocol-12]
+	_ = x[DropState-13]
+	_ = x[NumDrops-14]
 }
 
-const _Drop_name = "noneshortsizesyncidversiontruncatedentry_versionfamilyoptionmandatory_optionpe_dataextensionunknown"
+const _Drop_name = "noneshortsizesyncidversiontruncatedentry_versionfamilyoptionmandatory_optionpe_dataextensionprotocolstateunknown"
 
-var _Drop_index = [...]uint8{0, 4, 9, 13, 19, 26, 35, 48, 54, 60, 76, 83, 92, 99}
+var _Drop_index = [...]uint8{0, 4, 9, 13, 19, 26, 35, 48, 54, 60, 76, 83, 92, 100, 105, 112}
 
 func (i Drop) String() string {
 	idx := int(i) - 0

@@ -157,7 +157,32 @@ func (r *Reader) nextV1(c *Conn) Drop {
 	if c.PEData != nil && c.PEName == nil {
 		skip = DropPE
 	}
+	if skip == DropNone {
+		skip = checkProtoState(c)
+	}
 	return skip
+}
+
+// IPVS's state counts (IP_VS_TCP_S_LAST, IP_VS_UDP_S_LAST).
+const (
+	tcpStates = 11
+	udpStates = 2
+)
+
+// checkProtoState is the kernel's check that a connection's protocol is
+// known and its state within the protocol's table; templates are not
+// checked.
+func checkProtoState(c *Conn) Drop {
+	if c.Flags&FlagTemplate != 0 {
+		return DropNone
+	}
+	switch {
+	case c.Protocol == 6 && c.State < tcpStates, c.Protocol == 17 && c.State < udpStates:
+		return DropNone
+	case c.Protocol == 6 || c.Protocol == 17:
+		return DropState
+	}
+	return DropProtocol
 }
 
 // nextV0 reads an ip_vs_sync_conn_v0, followed by the sequence options
@@ -188,5 +213,5 @@ func (r *Reader) nextV0(c *Conn) Drop {
 		c.OutSeq = Seq{binary.LittleEndian.Uint32(v[12:]), binary.LittleEndian.Uint32(v[16:]), binary.LittleEndian.Uint32(v[20:])}
 		r.off += seqOptLen
 	}
-	return DropNone
+	return checkProtoState(c)
 }

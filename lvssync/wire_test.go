@@ -209,6 +209,11 @@ func TestParseDrops(t *testing.T) {
 			b[4], b[8+3] = 1, 40
 			return setSize(b)
 		}), 0, DropNone, []Drop{DropPE}},
+		{"sctp skipped", mutate(func(b []byte) []byte { b[8+1] = 132; return b }), 0, DropNone, []Drop{DropProtocol, DropNone}},
+		{"tcp state past the last", mutate(func(b []byte) []byte { b[8+9] = 11; return b }), 0, DropNone, []Drop{DropState, DropNone}},
+		{"udp state past the last", mutate(func(b []byte) []byte { b[8+1], b[8+9] = 17, 2; return b }), 0, DropNone, []Drop{DropState, DropNone}},
+		{"template of any protocol and state", mutate(func(b []byte) []byte { b[8+1], b[8+6], b[8+9] = 50, 0x10, 40; return b }), 0, DropNone,
+			[]Drop{DropNone, DropNone}},
 	} {
 		var r Reader
 		_, d := r.Reset(tc.msg, tc.syncID)
@@ -295,7 +300,7 @@ func TestExtRoundTrip(t *testing.T) {
 
 func TestDropLabels(t *testing.T) {
 	labeltest.Check(t, NumDrops, []string{"none", "short", "size", "syncid", "version", "truncated", "entry_version",
-		"family", "option", "mandatory_option", "pe_data", "extension"}, true)
+		"family", "option", "mandatory_option", "pe_data", "extension", "protocol", "state"}, true)
 }
 
 // FuzzParse: the reader never panics and never reads past the message,
