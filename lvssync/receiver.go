@@ -49,6 +49,8 @@ type Receiver struct {
 
 	mu     sync.Mutex
 	resync ResyncStatus
+
+	conn Conn // Handle's scratch entry: the sink gets a pointer, so it lives here, not on the stack
 }
 
 // NewReceiver returns a receiver filtering on syncID (0: any) into sink.
@@ -72,7 +74,8 @@ func (r *Receiver) LastResync() ResyncStatus {
 	return r.resync
 }
 
-// Handle processes one received datagram.
+// Handle processes one received datagram, without allocating. It is
+// called from one goroutine at a time (Listener.Serve).
 func (r *Receiver) Handle(msg []byte, from netip.AddrPort) {
 	var rd Reader
 	kind, d := rd.Reset(msg, r.syncID)
@@ -85,10 +88,10 @@ func (r *Receiver) Handle(msg []byte, from netip.AddrPort) {
 		return
 	}
 	r.messages.Add(1)
-	var c Conn
+	c := &r.conn
 	n := uint64(0)
 	for {
-		ok, d := rd.Next(&c)
+		ok, d := rd.Next(c)
 		if d != DropNone {
 			r.drops[d].Add(1)
 		}
@@ -96,7 +99,7 @@ func (r *Receiver) Handle(msg []byte, from netip.AddrPort) {
 			break
 		}
 		if d == DropNone {
-			r.sink.SyncConn(&c)
+			r.sink.SyncConn(c)
 			n++
 		}
 	}

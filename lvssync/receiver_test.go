@@ -151,3 +151,42 @@ func TestResyncServedOnce(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+type nopSink struct{ n int }
+
+func (s *nopSink) SyncConn(*Conn) { s.n++ }
+
+// TestReceiverNoAlloc: handling a full message allocates nothing.
+func TestReceiverNoAlloc(t *testing.T) {
+	e := NewEncoder(0, 1)
+	for {
+		if ok, _ := e.Add(&Conn4); !ok {
+			break
+		}
+	}
+	msg := e.Bytes()
+	sink := &nopSink{}
+	r := NewReceiver(1, sink, quiet)
+	if a := testing.AllocsPerRun(100, func() { r.Handle(msg, peer) }); a != 0 {
+		t.Errorf("handling a message allocates %v times", a)
+	}
+	if sink.n == 0 {
+		t.Fatal("no entry reached the sink")
+	}
+}
+
+func BenchmarkReceiverHandle(b *testing.B) {
+	e := NewEncoder(0, 1)
+	for {
+		if ok, _ := e.Add(&Conn4); !ok {
+			break
+		}
+	}
+	msg := e.Bytes()
+	r := NewReceiver(1, &nopSink{}, quiet)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		r.Handle(msg, peer)
+	}
+}
