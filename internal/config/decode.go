@@ -189,6 +189,7 @@ func (d *decoder) decodeRoot(root *Node) *Config {
 	cfg := &Config{Global: defaultGlobalDefs()}
 	decodeBlock(d, rootTable, root, cfg)
 	d.finishVRRP(cfg)
+	d.finishLVSSync(cfg)
 	d.decodeHealth(cfg)
 	if cfg.ULVS.AdminSocket == "" {
 		cfg.ULVS.AdminSocket = DefaultAdminSocket

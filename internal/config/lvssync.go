@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 )
@@ -12,8 +13,8 @@ type LVSSyncDaemon struct {
 	Pos       Pos
 	Interface string // the interface sync messages go out and come in on
 	Instance  string // the vrrp_instance whose state makes this director send or receive
-	// SyncID is 0..255; -1 when not given: keepalived then uses the
-	// instance's virtual_router_id.
+	// SyncID is 0..255; when not given, the instance's virtual_router_id,
+	// as keepalived.
 	SyncID int
 	MaxLen int        // message size; 0: the interface MTU less the IPv4 and UDP headers
 	Port   uint16     // 8848
@@ -103,4 +104,24 @@ func decodeLVSSyncDaemon(d *decoder, n *Node, g *GlobalDefs) {
 	}
 	g.LVSSyncDaemon = s
 	d.ignored(n, "ulvs does not synchronise connections to a backup director yet (the line is checked, the sync daemon does not run)")
+}
+
+// finishLVSSync checks, once the VRRP instances are known, that the
+// sync daemon's instance exists, and gives the sync ID its default.
+func (d *decoder) finishLVSSync(c *Config) {
+	s := c.Global.LVSSyncDaemon
+	if s == nil {
+		return
+	}
+	for _, in := range c.VRRP.Instances {
+		if in.Name == s.Instance {
+			if s.SyncID < 0 {
+				s.SyncID = int(in.VRID)
+			}
+			return
+		}
+	}
+	d.errs = append(d.errs, &Error{Pos: s.Pos, Keyword: "lvs_sync_daemon",
+		Msg:  fmt.Sprintf("no vrrp_instance %s: its state decides whether this director sends or receives", s.Instance),
+		Hint: "fix the name or define the instance"})
 }

@@ -6,6 +6,17 @@ import (
 	"testing"
 )
 
+// syncInstance is the instance the lvs_sync_daemon lines name.
+const syncInstance = `vrrp_instance VI_1 {
+    interface eth1
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        10.0.1.100
+    }
+}
+`
+
 // TestLVSSyncDaemon types the lvs_sync_daemon line with keepalived's
 // defaults and refuses what keepalived refuses.
 func TestLVSSyncDaemon(t *testing.T) {
@@ -16,13 +27,13 @@ func TestLVSSyncDaemon(t *testing.T) {
 		err  string
 		warn string // a warning besides "accepted but ignored"
 	}{
-		{line: "eth1 VI_1", want: &LVSSyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: -1, Port: 8848, TTL: 1, Group: group}},
+		{line: "eth1 VI_1", want: &LVSSyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: 51, Port: 8848, TTL: 1, Group: group}},
 		{line: "eth1 VI_1 id 10 maxlen 1400 port 8849 ttl 2 group 239.1.2.3",
 			want: &LVSSyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: 10, MaxLen: 1400, Port: 8849, TTL: 2,
 				Group: netip.MustParseAddr("239.1.2.3")}},
-		{line: "eth1 VI_1 group ff02::81", want: &LVSSyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: -1, Port: 8848, TTL: 1,
+		{line: "eth1 VI_1 group ff02::81", want: &LVSSyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: 51, Port: 8848, TTL: 1,
 			Group: netip.MustParseAddr("ff02::81")}},
-		{line: "eth1 VI_1 port 0 ttl 0", want: &LVSSyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: -1, Port: 8848, TTL: 1, Group: group}},
+		{line: "eth1 VI_1 port 0 ttl 0", want: &LVSSyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: 51, Port: 8848, TTL: 1, Group: group}},
 		{line: "eth1 VI_1 7", want: &LVSSyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: 7, Port: 8848, TTL: 1, Group: group},
 			warn: `write "id 7"`},
 		{line: "eth1", err: "needs at least 2 values"},
@@ -34,8 +45,9 @@ func TestLVSSyncDaemon(t *testing.T) {
 		{line: "eth1 VI_1 id", err: "id needs a value"},
 		{line: "eth1 VI_1 mtu 1500", err: `unknown option "mtu"`},
 		{line: "averyveryverylongname VI_1", err: "too long"},
+		{line: "eth1 VI_2", err: "no vrrp_instance VI_2"},
 	} {
-		conf := "global_defs {\n  lvs_sync_daemon " + tc.line + "\n}\n"
+		conf := "global_defs {\n  lvs_sync_daemon " + tc.line + "\n}\n" + syncInstance
 		cfg, warns, err := Parse("t.conf", []byte(conf), Options{})
 		if tc.want == nil {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
