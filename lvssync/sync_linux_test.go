@@ -99,7 +99,13 @@ func TestSyncOverVeth(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	waitFor(t, 5*time.Second, "500 synced entries", func() bool { return backup.sink.Len() == 501 })
+	// And an IPv6 entry, which travels in the same IPv4 messages.
+	ev.SetConn(&Conn6)
+	master.snd.Ring(1).Push(&ev)
+	waitFor(t, 5*time.Second, "501 synced entries", func() bool { return backup.sink.Len() == 502 })
+	if c, ok := backup.sink.Get(lvssynctest.KeyOf(&Conn6)); !ok || c.DAddr != Conn6.DAddr || c.Flags != Conn6.Flags {
+		t.Errorf("the IPv6 entry arrived as %+v (%v)", c, ok)
+	}
 	if c, ok := backup.sink.Get(lvssynctest.KeyOf(&conns[7])); !ok || c.DAddr != conns[7].DAddr || c.Timeout != 900 || c.State != 1 {
 		t.Errorf("entry 7 arrived as %+v (%v)", c, ok)
 	}
@@ -134,8 +140,8 @@ func TestSyncOverVeth(t *testing.T) {
 	if st.Nonce != 77 || st.Announced != 100000 || st.Sent != 100000 || st.Received != 100000 || st.Rate != rate {
 		t.Errorf("resync %+v, want 100000 announced, sent and received at %d/s", st, rate)
 	}
-	if n := backup.sink.Len(); n != 100000+500+1 {
-		t.Errorf("backup has %d entries, want %d", n, 100000+500+1)
+	if n := backup.sink.Len(); n != 100000+500+2 {
+		t.Errorf("backup has %d entries, want %d", n, 100000+500+2)
 	}
 	// Paced: the table cannot leave faster than the rate allows (less the
 	// first message's burst); a generous lower bound, no upper one.
