@@ -32,7 +32,7 @@ commands:
   run        forward for the virtual servers of a keepalived.conf (-f FILE); SIGHUP reloads it
   list       show the running director the way ipvsadm -Ln shows IPVS (--stats, --rate, -c, --json, ...)
   admin      change the running director: services, real servers, weights, drains, counters, reload
-  check-config  test a keepalived.conf (also: ulvs -t -f FILE); exit 0 ok, 3 cannot run, 4 runs with warnings
+  check-config  test a keepalived.conf (also: ulvs -t -f FILE); exit 0 ok, 4 cannot run, 5 runs with warnings
   preflight  check this host for a keepalived.conf and print what each real server needs
   tunnel     real-server side of TUN without the ipip module: decapsulate IPIP into the local stack
   demo       build a namespace topology and show NAT, DR and TUN at work
@@ -134,7 +134,7 @@ func (f *directorFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.opts.ClientIface, "client-iface", "", "interface clients reach the VIPs on (default: from the routing table)")
 	fs.StringVar(&f.opts.RealIface, "real-iface", "", "interface towards the real servers (default: from the routing table)")
 	fs.IntVar(&f.opts.Workers, "workers", 0, "packet workers per interface (default: one per CPU)")
-	fs.StringVar(&f.opts.IO, "io", "", "packet I/O: ring (TPACKET_V3, default) or plain (one syscall per packet, for debugging)")
+	fs.StringVar(&f.opts.IO, "io", "", "packet I/O: ring (AF_PACKET rings, default) or plain (one syscall per packet, for debugging)")
 	fs.BoolVar(&f.opts.NoKernelDrop, "no-kernel-drop", false, "do not install nftables ingress rules that keep the kernel off forwarded traffic")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")

@@ -27,11 +27,14 @@ func withoutTestFlag(args []string) []string {
 	return slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "-t" || a == "--config-test" })
 }
 
-// Exit codes of keepalived --config-test.
+// Exit codes of keepalived --config-test, as keepalived 2.2 returns them
+// (lib/scheduler.h, chk_exit_code; its manual page says 3 and 4, but the
+// program exits 4 for a file it cannot run and 5 for one it runs after
+// dropping or correcting lines: TestKeepalivedParity checks both).
 const (
 	exitConfigOK       = 0
-	exitConfigCannot   = 3 // the configuration cannot be run
-	exitConfigWarnings = 4 // errors (warnings) found, but ulvs would run
+	exitConfigCannot   = 4 // the configuration cannot be run
+	exitConfigWarnings = 5 // errors (warnings) found, but ulvs would run
 )
 
 // checkConfigCmd is ulvs check-config / ulvs -t: parse, convert and build
@@ -40,14 +43,21 @@ func checkConfigCmd(args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("check-config", flag.ExitOnError)
 	path := fs.String("f", "/etc/keepalived/keepalived.conf", "keepalived.conf to test")
 	strict := fs.Bool("strict", false, "treat warnings as errors")
+	var id string
+	fs.StringVar(&id, "i", "", "config id for @id conditional lines (default: the host name up to its first dot)")
+	fs.StringVar(&id, "config-id", "", "same as -i (keepalived's long form)")
 	fs.Parse(args)
-	cfg, warns, err := config.Load(*path, config.Options{Strict: *strict})
+	cfg, warns, err := config.Load(*path, config.Options{Strict: *strict, ConfigID: id})
 	for _, w := range warns {
 		fmt.Fprintln(errOut, "warning:", w.String())
 	}
 	if err != nil {
 		fmt.Fprintln(errOut, err)
 		return exitCode(exitConfigCannot)
+	}
+	for _, w := range unrunCheckers(cfg) {
+		warns = append(warns, w)
+		fmt.Fprintln(errOut, "warning:", w.String())
 	}
 	services, err := cfg.Services()
 	if err == nil {
@@ -60,9 +70,17 @@ func checkConfigCmd(args []string, out, errOut io.Writer) error {
 			}
 			addr = append(addr, s)
 		}
-		if len(addr) == 0 {
-			err = errors.New("no virtual_server with an address to serve")
-		} else {
+		switch {
+		case len(addr) == 0 && len(cfg.VRRP.Instances) > 0:
+			// A VRRP-only director (a gateway, a proxy's address):
+			// keepalived runs it, and so does ulvs.
+		case len(addr) == 0:
+			// keepalived runs a file with nothing to do; ulvs says so
+			// rather than refuse it.
+			const msg = "no virtual_server with an address to serve and no vrrp_instance: ulvs would have nothing to do"
+			warns = append(warns, config.Warning{Msg: msg})
+			fmt.Fprintln(errOut, "warning:", msg)
+		default:
 			var tab *balancer.Table
 			if tab, err = balancer.NewTable(nil, addr); err == nil {
 				for _, w := range tab.Warnings() {
@@ -82,6 +100,25 @@ func checkConfigCmd(args []string, out, errOut io.Writer) error {
 	}
 	fmt.Fprintf(out, "%s: ok (%d services)\n", *path, len(services))
 	return nil
+}
+
+// unrunCheckers names the checker blocks the file has and ulvs does not
+// run (config.RealHealth.Unsupported): the daemon logs them at start, and
+// check-config must not call such a file "ok".
+func unrunCheckers(cfg *config.Config) []config.Warning {
+	var out []config.Warning
+	for _, vs := range cfg.VirtualServers {
+		for _, rs := range vs.Reals {
+			if rs.Health == nil {
+				continue
+			}
+			for _, n := range rs.Health.Unsupported {
+				out = append(out, config.Warning{Pos: n.Pos, Keyword: n.Keyword,
+					Msg: fmt.Sprintf("accepted but not run by ulvs: real server %v is not checked by it (its other checkers run)", rs.Addr)})
+			}
+		}
+	}
+	return out
 }
 
 // listCmd is ipvsadm -L for the running director.

@@ -20,6 +20,7 @@ const (
 	CheckUDP
 	CheckPing
 	CheckDNS
+	CheckBFD
 )
 
 // String returns the keepalived block name.
@@ -39,6 +40,8 @@ func (k CheckKind) String() string {
 		return "PING_CHECK"
 	case CheckDNS:
 		return "DNS_CHECK"
+	case CheckBFD:
+		return "BFD_CHECK"
 	}
 	return fmt.Sprintf("check(%d)", uint8(k))
 }
@@ -83,6 +86,7 @@ type Check struct {
 	Misc *MiscCheck
 	UDP  *UDPCheck
 	DNS  *DNSCheck
+	BFD  *BFDCheck // BFD_CHECK: only Pos, Kind, Alpha and Target (the neighbour) are set besides
 }
 
 // HTTPCheck is the HTTP_GET/SSL_GET specific part of a Check.
@@ -161,7 +165,7 @@ type RealHealth struct {
 	NotifyUp   *Script
 	NotifyDown *Script
 	// Unsupported are checker blocks keepalived knows but ulvs does not
-	// run yet (SMTP_CHECK, FILE_CHECK, BFD_CHECK): accepted, so that the
+	// run yet (SMTP_CHECK, FILE_CHECK): accepted, so that the
 	// file keeps loading, and reported by the daemon.
 	Unsupported []*Node
 }
@@ -210,8 +214,13 @@ func (d *decoder) decodeHealth(cfg *Config) {
 			h := &RealHealth{NotifyUp: d.scriptOf(rs, "notify_up", rs.NotifyUp), NotifyDown: d.scriptOf(rs, "notify_down", rs.NotifyDown)}
 			for _, n := range rs.Checkers {
 				switch n.Keyword {
-				case "SMTP_CHECK", "FILE_CHECK", "BFD_CHECK":
+				case "SMTP_CHECK", "FILE_CHECK":
 					h.Unsupported = append(h.Unsupported, n)
+					continue
+				case "BFD_CHECK":
+					if c := d.bfdCheck(n, rs, cfg, h.Checks); c != nil {
+						h.Checks = append(h.Checks, c)
+					}
 					continue
 				}
 				if c := d.check(n, rs, &def); c != nil {
@@ -730,8 +739,8 @@ func (d *decoder) check(n *Node, rs *RealServer, def *checkDefaults) *Check {
 	}
 	errsBefore := len(d.errs)
 	decodeBlock(d, t, n, s)
-	if len(d.errs) > errsBefore {
-		return nil
+	if d.strict && len(d.errs) > errsBefore {
+		return nil // the load fails: spare the follow-on messages
 	}
 	if c.Kind == CheckDNS && !s.dbrSet && !def.dbrSet {
 		c.DelayBeforeRetry = c.DelayLoop

@@ -132,8 +132,8 @@ func TestCheckErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		conf := "virtual_server 10.0.0.1 80 {\nlb_algo rr\nreal_server 10.0.1.1 80 {\n" + tc.body + "\n}\n}\n"
-		_, _, err := Parse("/k.conf", []byte(conf), Options{})
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
+		err := refused(t, conf)
+		if err == nil || !strings.Contains(err.Error(), strings.Replace(tc.want, "k.conf:", "keepalived.conf:", 1)) {
 			t.Errorf("%q: error %v, want %q", tc.body, err, tc.want)
 		}
 	}

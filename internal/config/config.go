@@ -23,6 +23,8 @@ type Config struct {
 	// VRRP holds the vrrp_instance, vrrp_script and vrrp_sync_group blocks
 	// (vrrp.go).
 	VRRP VRRP
+	// BFD are the bfd_instance blocks, in file order (bfd.go).
+	BFD []*BFDInstance
 
 	// Blocks are the top-level statements ulvs recognises but does not
 	// interpret yet, in file order: vrrp_instance, vrrp_script,
@@ -417,7 +419,7 @@ func newReader(opts Options) *reader {
 			id, _, _ = strings.Cut(h, ".")
 		}
 	}
-	return &reader{fsys: fsys, configID: id}
+	return &reader{fsys: fsys, configID: id, defs: defs{}}
 }
 
 func (r *reader) parse(abs string, data []byte, opts Options) (*Config, []Warning, error) {
@@ -426,12 +428,15 @@ func (r *reader) parse(abs string, data []byte, opts Options) (*Config, []Warnin
 	if err := r.addFile(abs, data); err != nil {
 		return nil, nil, asList(err)
 	}
-	root, err := buildTree(r.out)
+	root, err := buildTree(r.out, r.warn)
 	if err != nil {
 		return nil, nil, asList(err)
 	}
-	d := &decoder{warns: warns}
+	d := &decoder{warns: warns, strict: opts.Strict}
 	cfg := d.decodeRoot(root)
+	if !opts.Strict {
+		d.lenient()
+	}
 	if opts.Strict {
 		for _, w := range d.warns {
 			d.errs = append(d.errs, &Error{Pos: w.Pos, Keyword: w.Keyword, Msg: w.Msg, Hint: "strict mode: fix or remove this line"})

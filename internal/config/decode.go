@@ -45,8 +45,9 @@ var rootTable = newTable("the top level", func(c *Config, n *Node) { c.Blocks = 
 	// the issues that give them behaviour.
 	known(needBlock, "vrrp_instance", "vrrp_script", "vrrp_sync_group", "garp_group", "virtual_server_group",
 		"SSL", "static_ipaddress", "static_routes", "static_rules", "track_group", "linkbeat_interfaces",
-		"vrrp_track_process", "track_process", "track_file", "vrrp_track_file", "bfd_instance",
+		"vrrp_track_process", "track_process", "track_file", "vrrp_track_file",
 		"interface_up_down_delays").
+	add(needBlock, func(d *decoder, n *Node, c *Config) { d.bfdInstance(n, c) }, "bfd_instance").
 	// keepalived's top-level process settings (global_parser.c roots).
 	known(noBlock, "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets", "use_pid_dir", "instance",
 		"child_wait_time", "linkbeat_use_polling")
@@ -190,22 +191,26 @@ func (d *decoder) decodeRoot(root *Node) *Config {
 	decodeBlock(d, rootTable, root, cfg)
 	d.finishVRRP(cfg)
 	d.finishLVSSync(cfg)
+	d.warnTrackBFD(cfg)
 	d.decodeHealth(cfg)
 	if cfg.ULVS.AdminSocket == "" {
 		cfg.ULVS.AdminSocket = DefaultAdminSocket
 	}
 	cfg.VirtualServers = d.resolveGroups(cfg)
 	seen := map[string]*VirtualServer{}
+	kept := cfg.VirtualServers[:0]
 	for _, vs := range cfg.VirtualServers {
 		key := vs.identity()
 		if first, ok := seen[key]; ok {
 			d.errs = append(d.errs, &Error{Pos: vs.Pos, Keyword: "virtual_server",
-				Msg:  fmt.Sprintf("%s is already defined at %v", key, first.Pos),
+				Msg:  fmt.Sprintf("%s is already defined at %v; this block is left out", key, first.Pos),
 				Hint: "merge the two blocks into one"})
 			continue
 		}
 		seen[key] = vs
+		kept = append(kept, vs)
 	}
+	cfg.VirtualServers = kept
 	return cfg
 }
 
@@ -396,6 +401,7 @@ var vsTable = newTable("virtual_server", func(s *vsState, n *Node) { s.vs.Extra 
 		}
 		if s.vs.Addr.IsValid() && (s.vs.Family == 4) != s.vs.Addr.Is4() {
 			d.errorf(n, "remove ip_family, or make it match the virtual server's address", "ip_family %s conflicts with %v", n.Args[0], s.vs.Addr)
+			s.vs.Family = 0
 		}
 	}, "ip_family").
 	add(noBlock, func(d *decoder, n *Node, s *vsState) { d.checkDefault(n, &s.vs.Checks) },
@@ -403,6 +409,9 @@ var vsTable = newTable("virtual_server", func(s *vsState, n *Node) { s.vs.Extra 
 	add(noBlock, func(d *decoder, n *Node, s *vsState) {
 		if v, ok := d.optionalBool(n); ok {
 			s.vs.HASuspend = v
+			if v {
+				d.ignored(n, "checkers run whether or not VRRP owns the address")
+			}
 		}
 	}, "ha_suspend").
 	add(noBlock, func(d *decoder, n *Node, s *vsState) {
@@ -651,8 +660,8 @@ func (d *decoder) virtualServer(n *Node) *VirtualServer {
 	s := &vsState{vs: vs}
 	errsBefore := len(d.errs)
 	decodeBlock(d, vsTable, n, s)
-	if len(d.errs) > errsBefore {
-		return nil
+	if d.strict && len(d.errs) > errsBefore {
+		return nil // the load fails: spare the follow-on messages
 	}
 	d.finishVirtualServer(n, s)
 	if len(vs.Reals) == 0 {

@@ -9,8 +9,9 @@
 //     comments, double-quoted strings, trailing-backslash continuation,
 //     and '{' '}' as tokens wherever they appear outside quotes;
 //   - a reader that splices include files (glob and csh brace patterns,
-//     relative to the including file, with loop, depth and size limits)
-//     and handles "@id" conditional lines;
+//     relative to the including file, with loop, depth and size limits;
+//     includer/includem/includew/includeb/includea check what keepalived's
+//     do) and runs keepalived's line preprocessor (define.go);
 //   - a tree builder (buildTree) that folds lines into Nodes, accepting
 //     '{' at the end of the keyword line or alone on the next line;
 //   - per-block keyword tables (table) that decode Nodes into typed
@@ -18,18 +19,20 @@
 //
 // Unknown keywords are warnings, and the statement is skipped together
 // with its whole block (keepalived would parse the block's lines at the
-// current level). Blocks keepalived knows but ulvs does not interpret yet
-// (vrrp_instance, vrrp_script, checkers such as TCP_CHECK, ...) are kept
-// as Nodes on the Config without warnings. Options.Strict makes every
-// warning an error.
+// current level). Keywords keepalived knows but ulvs does not act on are
+// accepted with an "accepted but ignored" warning and kept as Nodes
+// (Extra, Blocks) for the stages that may give them behaviour; checker
+// blocks ulvs does not run are listed in RealHealth.Unsupported.
+// Options.Strict makes every warning an error.
 //
 // # Preprocessor features
 //
-// "@id line" and "@^id line" conditionals are supported (Options.ConfigID,
-// default the host name up to its first dot). Parameter definitions
-// ($NAME=VALUE) and ~SEQ line replication are rejected with an error
-// that says so; without definitions keepalived substitutes nothing, so a
-// '$' elsewhere is literal, as it is for ulvs.
+// "@id line" and "@^id line" conditionals (Options.ConfigID, default the
+// host name up to its first dot), "$NAME=VALUE" definitions used as
+// $NAME or ${NAME} (multi-line values with trailing backslashes), the
+// predefined _PWD, _HASH and _BANG, and ~SEQ / ~SEQx line replication
+// behave as in keepalived's lib/parser.c, with bounds on what they can
+// expand to. ~LST is refused with an error that says so.
 //
 // # The ulvs block
 //

@@ -27,6 +27,10 @@ type Error struct {
 	Keyword string // empty when the error is not about one keyword
 	Msg     string
 	Hint    string // what to write instead; may be empty
+
+	// fatal keeps the error an error without Options.Strict: ulvs cannot
+	// run the file at all (see decoder.lenient).
+	fatal bool
 }
 
 // Error returns "file:line: keyword: message (hint)".

@@ -72,6 +72,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("virtual_server 10.0.0.1 80 {\n lb_kind TUN type gue port 1 csum\n real_server 10.0.2.1 {\n}\n}\n"))
 	f.Add([]byte("virtual_server_group g {\n 10.0.0.1-3 80\n 10.0.1.0/30\n 2001:db8::1-a 80\n fwmark 3 inet6\n}\n" +
 		"virtual_server group g {\n protocol TCP\n real_server 10.0.2.1 { }\n}\n"))
+	f.Add([]byte("$P=80\n$RS=real_server 10.0.2.1 $P { \\\n weight 2 }\nvirtual_server 10.0.0.1 ${P} {\n $RS\n" +
+		"~SEQ(n, 2, 4) real_server 10.0.2.$n $P { }\n~SEQx(h, 10, 12) @lb1 real_server 10.0.3.$h 80 { }\n}\n"))
+	f.Add([]byte("$A=$B$B\n$B=$A$A\nrouter_id $A\n~SEQ(i, 1, 1000) ~SEQ(j, 1, 1000) ~SEQ(k, 1, 1000) x ${i}${j}${k}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > maxFuzzInput {
 			return

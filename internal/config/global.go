@@ -80,16 +80,23 @@ var globalTable = func() *table[GlobalDefs] {
 		}, "router_id").
 		add(noBlock, decodeLVSTimeouts, "lvs_timeouts").
 		add(anyBlock, func(d *decoder, n *Node, g *GlobalDefs) {
+			// keepalived reads every word of the block as a recipient and
+			// validates none ("acassen" in its samples is a local user for
+			// the SMTP server to resolve), so neither does ulvs.
 			if !n.Block {
-				d.errorf(n, "write notification_email { admin@example.com }", "needs a { } block of addresses")
+				d.warnf(n, "needs a { } block of addresses (notification_email { admin@example.com }); ignored")
 				return
 			}
+			if len(n.Children) == 0 {
+				d.warnf(n, "empty notification_email block")
+			}
 			for _, c := range n.Children {
-				if !strings.Contains(c.Keyword, "@") || len(c.Args) > 0 || c.Block {
-					d.errorf(c, "write one e-mail address per line", "%q is not an e-mail address", c.Keyword)
+				if c.Block {
+					d.warnf(c, "a { } block inside notification_email is not an address; ignored")
 					continue
 				}
 				g.NotificationEmail = append(g.NotificationEmail, c.Keyword)
+				g.NotificationEmail = append(g.NotificationEmail, c.Args...)
 			}
 		}, "notification_email").
 		add(noBlock, func(d *decoder, n *Node, g *GlobalDefs) {
@@ -223,8 +230,38 @@ var globalTable = func() *table[GlobalDefs] {
 			g.Extra = append(g.Extra, n)
 		}, names...)
 	}
+	// Typed and validated, but no stage acts on them yet: say so too.
+	wrapped := map[*entry[GlobalDefs]]bool{}
+	for name := range globalTypedUnused {
+		e := t.entries[name]
+		if wrapped[e] {
+			continue
+		}
+		wrapped[e] = true
+		apply := e.apply
+		e.apply = func(d *decoder, n *Node, g *GlobalDefs) {
+			errs := len(d.errs)
+			apply(d, n, g)
+			if why, ok := globalTypedUnused[n.Keyword]; ok && len(d.errs) == errs {
+				d.ignored(n, why)
+			}
+		}
+	}
 	return t
 }()
+
+// globalTypedUnused are global_defs keywords ulvs parses into GlobalDefs
+// but does not act on yet, with the reason the warning gives.
+var globalTypedUnused = map[string]string{
+	"vrrp_garp_interval":         "ulvs's VRRP sends its gratuitous ARPs back to back",
+	"vrrp_gna_interval":          "ulvs's VRRP has no IPv6 addresses to announce",
+	"vrrp_min_garp":              "ulvs's VRRP sends the garp_master_repeat bursts as configured",
+	"vrrp_garp_lower_prio_delay": "ulvs's VRRP re-announces at once on a lower priority advertisement",
+	"vrrp_skip_check_adv_addr":   "ulvs's VRRP does not compare the addresses in advertisements",
+	"vrrp_strict":                "ulvs's VRRP does not enforce RFC strict mode",
+	"max_auto_priority":          "ulvs is one process with no realtime scheduling to raise",
+	"enable_script_security":     "ulvs runs scripts as script_user without checking who can write them",
+}
 
 // email reports, once per file, that alerts were turned on although ulvs
 // sends no e-mail.

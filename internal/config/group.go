@@ -327,8 +327,8 @@ func (d *decoder) resolveGroups(c *Config) []*VirtualServer {
 			e := &g.Entries[i]
 			total += e.count()
 			if total > maxGroupServices {
-				d.errorf(&Node{Pos: e.Pos, Keyword: vs.Group}, "use fewer or narrower entries",
-					"virtual_server_group entries expand to more than %d services in total", maxGroupServices)
+				d.errs = append(d.errs, &Error{Pos: e.Pos, Keyword: vs.Group, Hint: "use fewer or narrower entries", fatal: true,
+					Msg: fmt.Sprintf("virtual_server_group entries expand to more than %d services in total", maxGroupServices)})
 				return kept
 			}
 			for a := range e.Addrs() {
@@ -342,7 +342,7 @@ func (d *decoder) resolveGroups(c *Config) []*VirtualServer {
 					d.errs = append(d.errs, &Error{Pos: e.Pos, Keyword: vs.Group,
 						Msg: fmt.Sprintf("%v %v of this virtual_server_group entry (used by the virtual_server at %v) is also served by the %s",
 							vs.Protocol, k.ap, vs.Pos, where),
-						Hint: "remove the address from one of them; each protocol, address and port is one service"})
+						Hint: "remove the address from one of them; each protocol, address and port is one service", fatal: true})
 					break
 				}
 				seen[k] = owner{vs, e}

@@ -47,11 +47,40 @@ type line struct {
 // Outside quotes \#, \!, \", \{, \} and \\ stand for the character itself.
 // Lines with no tokens are dropped.
 func lex(file string, data []byte) ([]line, error) {
+	var out []line
+	for _, rl := range logicalLines(file, data) {
+		ln, err := tokenizeLine(rl.pos, rl.text)
+		if err != nil {
+			return nil, err
+		}
+		if len(ln.toks) > 0 {
+			out = append(out, ln)
+		}
+	}
+	return out, nil
+}
+
+// rawLine is one logical line before tokenizing: comments removed,
+// continuations joined. The preprocessor (define.go) works on these.
+type rawLine struct {
+	pos  Pos
+	text string
+}
+
+// logicalLines applies the comment and continuation rules of lex and
+// returns the non-blank logical lines.
+func logicalLines(file string, data []byte) []rawLine {
 	var (
-		out     []line
+		out     []rawLine
 		pending strings.Builder // a logical line being continued
 		start   int             // physical line number where pending started
 	)
+	flush := func() {
+		if strings.TrimSpace(pending.String()) != "" {
+			out = append(out, rawLine{pos: Pos{File: file, Line: start}, text: pending.String()})
+		}
+		pending.Reset()
+	}
 	lineNo := 0
 	for len(data) > 0 {
 		lineNo++
@@ -70,27 +99,21 @@ func lex(file string, data []byte) ([]line, error) {
 			continue
 		}
 		pending.WriteString(text)
-		toks, err := tokenize(pending.String(), !isIncludeLine(pending.String()))
-		pending.Reset()
-		if err != nil {
-			return nil, &Error{Pos: Pos{File: file, Line: start}, Msg: err.Error(),
-				Hint: `close the string with a matching " on the same line (use \" for a literal quote)`}
-		}
-		if len(toks) > 0 {
-			out = append(out, line{pos: Pos{File: file, Line: start}, toks: toks})
-		}
+		flush()
 	}
-	if pending.Len() > 0 {
-		toks, err := tokenize(pending.String(), !isIncludeLine(pending.String()))
-		if err != nil {
-			return nil, &Error{Pos: Pos{File: file, Line: start}, Msg: err.Error(),
-				Hint: `close the string with a matching " on the same line`}
-		}
-		if len(toks) > 0 {
-			out = append(out, line{pos: Pos{File: file, Line: start}, toks: toks})
-		}
+	flush()
+	return out
+}
+
+// tokenizeLine tokenizes one logical line; braces are tokens unless the
+// line is an include, whose pattern may hold brace alternatives.
+func tokenizeLine(pos Pos, text string) (line, error) {
+	toks, err := tokenize(text, !isIncludeLine(text))
+	if err != nil {
+		return line{}, &Error{Pos: pos, Msg: err.Error(),
+			Hint: `close the string with a matching " on the same line (use \" for a literal quote)`}
 	}
-	return out, nil
+	return line{pos: pos, toks: toks}, nil
 }
 
 func indexByte(b []byte, c byte) int {

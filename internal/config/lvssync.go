@@ -121,6 +121,8 @@ func (d *decoder) finishLVSSync(c *Config) {
 			return
 		}
 	}
+	// Left out, as keepalived leaves it (an error with --strict).
+	c.Global.LVSSyncDaemon = nil
 	d.errs = append(d.errs, &Error{Pos: s.Pos, Keyword: "lvs_sync_daemon",
 		Msg:  fmt.Sprintf("no vrrp_instance %s: its state decides whether this director sends or receives", s.Instance),
 		Hint: "fix the name or define the instance"})

@@ -50,8 +50,13 @@ func TestLVSSyncDaemon(t *testing.T) {
 		conf := "global_defs {\n  lvs_sync_daemon " + tc.line + "\n}\n" + syncInstance
 		cfg, warns, err := Parse("t.conf", []byte(conf), Options{})
 		if tc.want == nil {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%s: error %v, want one containing %q", tc.line, err, tc.err)
+			// Left out with a warning, as keepalived; an error with --strict.
+			if ws := warnStrings(warns); err != nil || cfg.Global.LVSSyncDaemon != nil || !strings.Contains(ws, tc.err) {
+				t.Errorf("%s: error %v, typed %+v, warnings %s; want the line left out with a warning containing %q",
+					tc.line, err, cfg.Global.LVSSyncDaemon, ws, tc.err)
+			}
+			if _, _, err := Parse("t.conf", []byte(conf), Options{Strict: true}); err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: strict error %v, want one containing %q", tc.line, err, tc.err)
 			}
 			continue
 		}

@@ -20,17 +20,33 @@ const (
 	maxPathLen      = 4096     // PATH_MAX
 )
 
-// includeKeywords are keepalived's include and its include_check variants
-// (includer: readable, includem: match, includew: wildcard_match, includeb:
-// brace_match, includea: all). ulvs treats every variant as the strictest
-// check: each pattern and brace alternative must match a readable file.
-var includeKeywords = map[string]bool{
-	"include": false, "includer": true, "includem": true, "includew": true, "includeb": true, "includea": true,
+// includeCheck is what an include variant treats as an error rather than
+// a warning (keepalived's include_t: INCLUDE_R, _M, _W and _B).
+type includeCheck uint8
+
+const (
+	incReadable  includeCheck = 1 << iota // a match that is not a readable regular file
+	incMatch                              // no match for a name without wildcards
+	incWildcard                           // no match for a pattern with wildcards
+	incBraceEach                          // a brace alternative that matches nothing
+)
+
+// includeKeywords are keepalived's include and its checking variants:
+// plain include reports problems and reads on, includer checks that what
+// matches is readable, includem that a name without wildcards exists,
+// includew that a pattern matches, includeb that every brace alternative
+// matches, includea all of it.
+var includeKeywords = map[string]includeCheck{
+	"include":  0,
+	"includer": incReadable,
+	"includem": incReadable | incMatch,
+	"includew": incReadable | incMatch | incWildcard,
+	"includeb": incReadable | incBraceEach,
+	"includea": incReadable | incMatch | incWildcard | incBraceEach,
 }
 
 // reader turns a main file and everything it includes into one stream of
-// logical lines, applying @id conditionals and rejecting the keepalived
-// preprocessor features ulvs does not implement.
+// logical lines, applying keepalived's preprocessor (define.go).
 type reader struct {
 	fsys     fs.FS
 	configID string
@@ -39,6 +55,8 @@ type reader struct {
 	total    int
 	out      []line
 	warn     func(Warning)
+	defs     defs // $NAME definitions, shared by every file as in keepalived
+	seqLines int  // lines made by ~SEQ so far
 }
 
 // fsName converts a clean absolute slash path to an fs.FS name.
@@ -93,72 +111,51 @@ func (r *reader) addFile(abs string, data []byte) error {
 	if r.total > maxTotalSize {
 		return &Error{Pos: Pos{File: abs}, Msg: fmt.Sprintf("configuration larger than %d MiB in total", maxTotalSize>>20)}
 	}
-	lines, err := lex(abs, data)
-	if err != nil {
-		return err
-	}
 	r.stack = append(r.stack, abs)
 	defer func() { r.stack = r.stack[:len(r.stack)-1] }()
-	for _, ln := range lines {
-		ln, keep, err := r.preprocess(ln)
-		if err != nil {
+	for _, rl := range logicalLines(abs, data) {
+		if err := r.expand(rl, 0, r.addLine); err != nil {
 			return err
 		}
-		if !keep {
-			continue
-		}
-		first := ln.toks[0]
-		if strict, ok := includeKeywords[first.text]; ok && first.kind == tokWord && !first.quoted {
-			if err := r.include(ln, strict); err != nil {
-				return err
-			}
-			continue
-		}
-		r.out = append(r.out, ln)
 	}
 	return nil
 }
 
-// preprocess applies keepalived's line-level features: "@id line" keeps
-// the line only when the config id is id, "@^id line" only when it is not.
-// Parameter definitions ($NAME=...) and ~SEQ line replication are rejected.
-func (r *reader) preprocess(ln line) (line, bool, error) {
+// addLine tokenizes one preprocessed line and appends it, or reads the
+// files an include line names.
+func (r *reader) addLine(rl rawLine) error {
+	// Definitions and ~SEQ can make far more text than the files hold.
+	if r.total += len(rl.text); r.total > maxTotalSize {
+		return &Error{Pos: rl.pos, Msg: fmt.Sprintf("configuration larger than %d MiB in total once definitions and ~SEQ are expanded", maxTotalSize>>20)}
+	}
+	ln, err := tokenizeLine(rl.pos, rl.text)
+	if err != nil {
+		// keepalived reports an unterminated quote and reads on, the
+		// string running to the end of the line.
+		closed, err2 := tokenizeLine(rl.pos, rl.text+`"`)
+		if err2 != nil {
+			return err
+		}
+		r.warn(Warning{Pos: rl.pos, Msg: `unmatched quote: the string runs to the end of the line, as in keepalived (close it with ")`})
+		ln = closed
+	}
+	if len(ln.toks) == 0 {
+		return nil
+	}
 	first := ln.toks[0]
-	if first.kind != tokWord || first.quoted {
-		return ln, true, nil
+	if check, ok := includeKeywords[first.text]; ok && first.kind == tokWord && !first.quoted {
+		return r.include(ln, check)
 	}
-	switch {
-	case strings.HasPrefix(first.text, "@"):
-		id, negate := first.text[1:], false
-		if strings.HasPrefix(id, "^") {
-			id, negate = id[1:], true
-		}
-		if id == "" {
-			return ln, false, &Error{Pos: ln.pos, Keyword: first.text, Msg: "conditional line with no config id",
-				Hint: "write @ID keyword ... (or @^ID to exclude), with ID the config id"}
-		}
-		if (id == r.configID) == negate || len(ln.toks) == 1 {
-			return ln, false, nil
-		}
-		ln.toks = ln.toks[1:]
-		return ln, true, nil
-	case strings.HasPrefix(first.text, "$"):
-		return ln, false, &Error{Pos: ln.pos, Keyword: first.text,
-			Msg:  "keepalived parameter definitions ($NAME=VALUE) are not supported by ulvs",
-			Hint: "write the values into the file (for example generate it with envsubst) or split it with include"}
-	case strings.HasPrefix(first.text, "~SEQ"):
-		return ln, false, &Error{Pos: ln.pos, Keyword: "~SEQ",
-			Msg:  "keepalived ~SEQ line replication is not supported by ulvs",
-			Hint: "write the lines out, one per value"}
-	}
-	return ln, true, nil
+	r.out = append(r.out, ln)
+	return nil
 }
 
 // include expands one include line: the pattern is relative to the
 // including file's directory (keepalived changes into it), may use glob
 // wildcards and csh brace alternatives, and its matches are read in
-// lexical order. A plain include that matches nothing is a warning.
-func (r *reader) include(ln line, strict bool) error {
+// lexical order. What the variant does not check (check) is a warning,
+// as keepalived logs it and reads on.
+func (r *reader) include(ln line, check includeCheck) error {
 	kw := ln.toks[0].text
 	if len(ln.toks) != 2 || ln.toks[1].kind != tokWord {
 		return &Error{Pos: ln.pos, Keyword: kw, Msg: "needs exactly one file name or pattern",
@@ -188,9 +185,14 @@ func (r *reader) include(ln line, strict bool) error {
 			return &Error{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("bad pattern %q: %v", alt, err),
 				Hint: "use *, ? and [...] as in a shell; escape a literal [ as \\["}
 		}
-		if len(matches) == 0 && strict {
+		wild := strings.ContainsAny(alt, "*?[")
+		if len(matches) == 0 && (check&incBraceEach != 0 && len(alts) > 1 ||
+			check&incMatch != 0 && !wild || check&incWildcard != 0 && wild) {
 			return &Error{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("%s matches no file", alt),
 				Hint: "create the file or use plain include, which allows no match"}
+		}
+		if len(matches) == 0 {
+			r.warn(Warning{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("%s matches no file", alt)})
 		}
 		for _, m := range matches {
 			abs := "/" + m
@@ -203,9 +205,6 @@ func (r *reader) include(ln line, strict bool) error {
 			}
 		}
 	}
-	if len(files) == 0 {
-		r.warn(Warning{Pos: ln.pos, Keyword: kw, Msg: fmt.Sprintf("%s matches no file", pattern)})
-	}
 	for _, abs := range files {
 		for _, open := range r.stack {
 			if open == abs {
@@ -214,6 +213,12 @@ func (r *reader) include(ln line, strict bool) error {
 			}
 		}
 		data, err := r.readFile(abs, ln.pos)
+		if err != nil && check&incReadable == 0 {
+			if e, ok := err.(*Error); ok && !strings.HasPrefix(e.Msg, "more than") {
+				r.warn(Warning{Pos: e.Pos, Keyword: kw, Msg: e.Msg + "; skipped (includer makes this an error)"})
+				continue
+			}
+		}
 		if err != nil {
 			return err
 		}

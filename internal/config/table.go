@@ -16,7 +16,9 @@ const (
 )
 
 // entry is one keyword of a block. A nil apply means "known to keepalived,
-// kept verbatim": the node goes to the block's keep function.
+// accepted and ignored": the node goes to the block's keep function and a
+// warning names it, so that check-config never calls a file "ok" when
+// ulvs would not act on all of it.
 type entry[T any] struct {
 	name  string // canonical name, for messages
 	rule  blockRule
@@ -46,7 +48,9 @@ func (t *table[T]) add(rule blockRule, apply func(d *decoder, n *Node, v *T), na
 	return t
 }
 
-// known registers keywords that ulvs keeps verbatim, without behaviour yet.
+// known registers keywords that ulvs accepts and ignores (with a warning)
+// and keeps verbatim for a later stage; replacing the entry with add gives
+// one behaviour and ends the warning.
 func (t *table[T]) known(rule blockRule, names ...string) *table[T] {
 	for _, name := range names {
 		t.entries[name] = &entry[T]{name: name, rule: rule}
@@ -71,6 +75,7 @@ func decodeBlock[T any](d *decoder, t *table[T], parent *Node, v *T) {
 			continue
 		}
 		if e.apply == nil {
+			d.warnf(n, "accepted but ignored: ulvs does not act on %s in %s (docs/config.md lists what it ignores and why)", n.Keyword, t.what)
 			t.keep(v, n)
 			continue
 		}
@@ -90,15 +95,38 @@ func (t *table[T]) names() []string {
 // decoder collects warnings and errors while the tables turn Nodes into
 // typed values.
 type decoder struct {
-	warns []Warning
-	errs  ErrorList
+	warns  []Warning
+	errs   ErrorList
+	strict bool // Options.Strict
+}
+
+// lenient turns the errors of lines keepalived reports and runs past into
+// warnings, as keepalived's exit status 5 does: the line (or the block
+// whose header it is) was left out, and its defaults apply. Errors that
+// stop ulvs from running the file at all (fatal) stay.
+func (d *decoder) lenient() {
+	kept := d.errs[:0]
+	for _, e := range d.errs {
+		if e.fatal {
+			kept = append(kept, e)
+			continue
+		}
+		msg := e.Msg + "; ignored, as keepalived ignores it (--strict refuses the file)"
+		if e.Hint != "" {
+			msg = e.Msg + " (" + e.Hint + "); ignored, as keepalived ignores it (--strict refuses the file)"
+		}
+		d.warns = append(d.warns, Warning{Pos: e.Pos, Keyword: e.Keyword, Msg: msg})
+	}
+	d.errs = kept
 }
 
 // maxErrors stops a hopeless file from producing thousands of lines.
 const maxErrors = 50
 
 func (d *decoder) errorf(n *Node, hint, format string, args ...any) {
-	if len(d.errs) < maxErrors {
+	// Without Strict every error becomes a warning naming a line ulvs
+	// leaves out, and each of those must be reported.
+	if len(d.errs) < maxErrors || !d.strict {
 		d.errs = append(d.errs, &Error{Pos: n.Pos, Keyword: n.Keyword, Msg: fmt.Sprintf(format, args...), Hint: hint})
 	}
 }

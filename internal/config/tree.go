@@ -70,7 +70,12 @@ func (n *Node) Find(keyword string) *Node {
 // the statement that made up the whole previous line, as keepalived
 // allows; '}' closes the innermost block and may be followed by more
 // statements on the same line.
-func buildTree(lines []line) (*Node, error) {
+//
+// With warn set, brace mistakes keepalived runs past are warnings, as
+// there: a '{' with no keyword opens a block that is left out, a surplus
+// '}' is ignored, and blocks still open at the end are closed there.
+// Nesting deeper than maxNesting is always an error.
+func buildTree(lines []line, warn func(Warning)) (*Node, error) {
 	root := &Node{Block: true}
 	stack := []*Node{root}
 	var prevLine *Node // statement that ended the previous line, if any
@@ -91,9 +96,13 @@ func buildTree(lines []line) (*Node, error) {
 				if target == nil {
 					target = prevLine
 				}
-				if target == nil {
+				if target == nil && warn == nil {
 					return nil, &Error{Pos: ln.pos, Msg: "'{' with no keyword before it",
 						Hint: "put the block's keyword before '{', e.g. real_server 10.0.0.1 80 {"}
+				}
+				if target == nil {
+					warn(Warning{Pos: ln.pos, Msg: "'{' with no keyword before it; the block is left out, as keepalived ignores it"})
+					target = &Node{Pos: ln.pos} // not attached to the tree
 				}
 				if len(stack) > maxNesting {
 					return nil, &Error{Pos: ln.pos, Keyword: target.Keyword,
@@ -103,8 +112,12 @@ func buildTree(lines []line) (*Node, error) {
 				stack = append(stack, target)
 				top, cur, prevLine = target, nil, nil
 			case tokClose:
-				if len(stack) == 1 {
+				if len(stack) == 1 && warn == nil {
 					return nil, &Error{Pos: ln.pos, Msg: "extra '}' found", Hint: "remove it, or add the '{' it was meant to close"}
+				}
+				if len(stack) == 1 {
+					warn(Warning{Pos: ln.pos, Msg: "extra '}' found; ignored, as keepalived ignores it (remove it, or add the '{' it was meant to close)"})
+					continue
 				}
 				stack = stack[:len(stack)-1]
 				top, cur, prevLine = stack[len(stack)-1], nil, nil
@@ -112,7 +125,11 @@ func buildTree(lines []line) (*Node, error) {
 		}
 		prevLine = cur
 	}
-	if open := len(stack) - 1; open > 0 {
+	if open := len(stack) - 1; open > 0 && warn != nil {
+		inner := stack[len(stack)-1]
+		warn(Warning{Pos: inner.Pos, Keyword: inner.Keyword,
+			Msg: fmt.Sprintf("%d missing '}' at end of input; closed there, as keepalived closes them (add '}' after the block's last statement)", open)})
+	} else if open > 0 {
 		inner := stack[len(stack)-1]
 		return nil, &Error{Pos: inner.Pos, Keyword: inner.Keyword,
 			Msg:  fmt.Sprintf("%d missing '}' at end of input; this block is never closed", open),

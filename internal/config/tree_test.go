@@ -11,7 +11,7 @@ func buildString(t *testing.T, in string) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := buildTree(lines)
+	root, err := buildTree(lines, nil)
 	if err != nil {
 		return "", err
 	}

@@ -34,6 +34,10 @@ type VRRPInstance struct {
 	AuthPass string
 	// VIPs are advertised and owned; ExcludedVIPs only owned.
 	VIPs, ExcludedVIPs []netip.Prefix
+	// Addresses are the same lines with their options (dev, label,
+	// scope, brd, ...), VIPs first then ExcludedVIPs, for the addresses
+	// the VRRP stage gives to the kernel (vip.go).
+	Addresses          []VirtualAddress
 	UnicastSrc         netip.Addr
 	UnicastPeers       []netip.Addr
 	McastSrc, McastDst netip.Addr
@@ -124,7 +128,9 @@ func init() {
 			s := &VRRPScript{Pos: n.Pos, Name: n.Args[0], Interval: time.Second, Rise: 1, Fall: 1}
 			decodeBlock(d, vrrpScriptTable, n, s)
 			if s.Script == "" {
-				d.errorf(n, `add script "/path/to/check" inside the block`, "vrrp_script %s has no script", s.Name)
+				// keepalived removes it, and ignores the instances' tracking of it.
+				d.warnf(n, "vrrp_script %s has no script; removed, as keepalived does (add script \"/path/to/check\")", s.Name)
+				return
 			}
 			c.VRRP.Scripts = append(c.VRRP.Scripts, s)
 		}, "vrrp_script").
@@ -217,10 +223,10 @@ var vrrpInstanceTable = notifyEntries(newTable("vrrp_instance", func(s *vrrpStat
 	}, "version").
 	add(needBlock, decodeAuthentication, "authentication").
 	add(needBlock, func(d *decoder, n *Node, s *vrrpState) {
-		s.in.VIPs = append(s.in.VIPs, d.vipBlock(n)...)
+		s.in.VIPs = append(s.in.VIPs, d.vipBlock(n, false, &s.in.Addresses)...)
 	}, "virtual_ipaddress").
 	add(needBlock, func(d *decoder, n *Node, s *vrrpState) {
-		s.in.ExcludedVIPs = append(s.in.ExcludedVIPs, d.vipBlock(n)...)
+		s.in.ExcludedVIPs = append(s.in.ExcludedVIPs, d.vipBlock(n, true, &s.in.Addresses)...)
 	}, "virtual_ipaddress_excluded").
 	add(noBlock, func(d *decoder, n *Node, s *vrrpState) {
 		s.in.UnicastSrc = d.vrrpAddr(n, "unicast_src_ip 10.0.0.1")
@@ -340,7 +346,10 @@ func decodeAuthentication(d *decoder, n *Node, s *vrrpState) {
 			case "PASS":
 				s.in.AuthType = "PASS"
 			case "AH":
-				d.errorf(c, "use auth_type PASS, or remove the authentication block (RFC 3768 dropped authentication)", "auth_type AH (IPsec AH) is not supported by ulvs")
+				// keepalived runs AH; ulvs cannot, and says what that means
+				// rather than refuse a file keepalived runs.
+				d.warnf(c, "auth_type AH (IPsec AH) is not supported by ulvs: this instance runs without authentication "+
+					"and will not agree with peers that use AH; use auth_type PASS, or no authentication block, on every director")
 			default:
 				d.errorf(c, "write auth_type PASS", "unknown auth_type %q", c.Args[0])
 			}
@@ -361,9 +370,8 @@ func decodeAuthentication(d *decoder, n *Node, s *vrrpState) {
 
 // vipBlock reads a virtual_ipaddress block: one address per line, with
 // keepalived's options (dev, brd, label, scope, no_track, ...) after it,
-// which ulvs accepts and ignores: it owns addresses by answering ARP, not
-// by giving them to the kernel.
-func (d *decoder) vipBlock(n *Node) []netip.Prefix {
+// which it appends to addrs (see VirtualAddress).
+func (d *decoder) vipBlock(n *Node, excluded bool, addrs *[]VirtualAddress) []netip.Prefix {
 	var out []netip.Prefix
 	for _, c := range n.Children {
 		s := c.Keyword
@@ -386,6 +394,11 @@ func (d *decoder) vipBlock(n *Node) []netip.Prefix {
 			d.warnf(c, "IPv6 virtual addresses are not supported by ulvs's VRRP yet; ignored")
 			continue
 		}
+		va, ok := d.virtualAddress(c, p, excluded)
+		if !ok {
+			continue
+		}
+		*addrs = append(*addrs, va)
 		out = append(out, p)
 	}
 	return out
@@ -553,24 +566,32 @@ func (d *decoder) finishVRRP(c *Config) {
 		}
 		scripts[s.Name] = s
 	}
+	// An instance that cannot run (no name of its own, no VRID, no
+	// interface, a VRID taken) is left out, as keepalived leaves it out;
+	// without Options.Strict the error is a warning (decoder.lenient).
+	kept := c.VRRP.Instances[:0]
 	for _, s := range c.vrrpStates {
 		in, n := s.in, s.node
 		if first := names[in.Name]; first != nil {
-			d.errorf(n, "give each vrrp_instance its own name", "vrrp_instance %s is already defined at %v", in.Name, first.Pos)
+			d.errorf(n, "give each vrrp_instance its own name", "vrrp_instance %s is already defined at %v; left out", in.Name, first.Pos)
+			continue
+		}
+		if in.VRID == 0 {
+			d.errorf(n, "add virtual_router_id N (1..255), the same on every director of this address set", "vrrp_instance %s has no virtual_router_id; left out", in.Name)
+			continue
+		}
+		if in.Interface == "" {
+			d.errorf(n, "add interface NAME: ulvs sends advertisements and gratuitous ARPs there", "vrrp_instance %s has no interface; left out", in.Name)
+			continue
+		}
+		key := fmt.Sprintf("%s/%d", in.Interface, in.VRID)
+		if first := vrids[key]; first != nil {
+			d.errorf(n, "give each vrrp_instance on an interface its own virtual_router_id", "virtual_router_id %d on %s is already used by vrrp_instance %s; left out", in.VRID, in.Interface, first.Name)
 			continue
 		}
 		names[in.Name] = in
-		if in.VRID == 0 {
-			d.errorf(n, "add virtual_router_id N (1..255), the same on every director of this address set", "vrrp_instance %s has no virtual_router_id", in.Name)
-		}
-		if in.Interface == "" {
-			d.errorf(n, "add interface NAME: ulvs sends advertisements and gratuitous ARPs there", "vrrp_instance %s has no interface", in.Name)
-		}
-		key := fmt.Sprintf("%s/%d", in.Interface, in.VRID)
-		if first := vrids[key]; first != nil && in.VRID != 0 {
-			d.errorf(n, "give each vrrp_instance on an interface its own virtual_router_id", "virtual_router_id %d on %s is already used by vrrp_instance %s", in.VRID, in.Interface, first.Name)
-		}
 		vrids[key] = in
+		kept = append(kept, in)
 		if !s.version {
 			in.Version = g.version
 		}
@@ -583,20 +604,28 @@ func (d *decoder) finishVRRP(c *Config) {
 		if !s.advert {
 			in.AdvertInt = time.Second
 		}
+		if !in.McastDst.IsValid() {
+			in.McastDst = c.Global.VRRP.McastGroup4 // vrrp_mcast_group4, 224.0.0.18 by default
+		}
 		if in.Version == 2 && in.AdvertInt%time.Second != 0 {
-			d.errorf(n, "write a whole number of seconds, or use version 3 for sub-second adverts", "advert_int %s: VRRPv2 carries whole seconds", s.advertArg)
+			d.errorf(n, "write a whole number of seconds, or use version 3 for sub-second adverts", "advert_int %s: VRRPv2 carries whole seconds; rounded up", s.advertArg)
+			in.AdvertInt = in.AdvertInt.Truncate(time.Second) + time.Second
 		}
 		if in.Version == 3 && (in.AdvertInt%(10*time.Millisecond) != 0 || in.AdvertInt > 40950*time.Millisecond) {
-			d.errorf(n, "write a multiple of 0.01 between 0.01 and 40.95", "advert_int %s: VRRPv3 carries centiseconds", s.advertArg)
+			d.errorf(n, "write a multiple of 0.01 between 0.01 and 40.95", "advert_int %s: VRRPv3 carries centiseconds; rounded", s.advertArg)
+			in.AdvertInt = min(max(in.AdvertInt.Round(10*time.Millisecond), 10*time.Millisecond), 40950*time.Millisecond)
 		}
 		if in.Version == 3 && in.AuthType != "" {
-			d.errorf(n, "remove the authentication block, or use version 2", "VRRPv3 has no authentication")
+			d.errorf(n, "remove the authentication block, or use version 2", "VRRPv3 has no authentication; authentication ignored")
+			in.AuthType, in.AuthPass = "", ""
 		}
 		if s.nopreempt && in.State == "MASTER" {
 			d.warnf(n, "nopreempt needs state BACKUP (keepalived: \"the initial state must not be MASTER\"); set state BACKUP on every director")
 		}
 		if len(in.VIPs) > 255 {
-			d.errorf(n, "move addresses to virtual_ipaddress_excluded", "%d virtual addresses; an advertisement carries at most 255", len(in.VIPs))
+			d.errorf(n, "move addresses to virtual_ipaddress_excluded", "%d virtual addresses; an advertisement carries at most 255, the rest are owned but not advertised", len(in.VIPs))
+			in.ExcludedVIPs = append(in.VIPs[255:len(in.VIPs):len(in.VIPs)], in.ExcludedVIPs...)
+			in.VIPs = in.VIPs[:255]
 		}
 		if !s.garpDelay {
 			in.GARPMasterDelay = g.garpDelay
@@ -624,30 +653,39 @@ func (d *decoder) finishVRRP(c *Config) {
 		if in.DownTimerAdverts == 0 {
 			in.DownTimerAdverts = 3
 		}
-		for i, t := range in.TrackScripts {
+		tracked := in.TrackScripts[:0]
+		for _, t := range in.TrackScripts {
 			sc := scripts[t.Name]
 			if sc == nil {
-				d.errorf(n, "define vrrp_script "+t.Name+" { script ... } or remove it from track_script", "vrrp_instance %s tracks an undefined script %s", in.Name, t.Name)
+				d.warnf(n, "vrrp_instance %s tracks an undefined script %s; ignored, as keepalived does (define vrrp_script %s { script ... })", in.Name, t.Name, t.Name)
 				continue
 			}
 			if !t.HasWeight {
-				in.TrackScripts[i].Weight = sc.Weight
+				t.Weight = sc.Weight
 			}
+			tracked = append(tracked, t)
 		}
+		in.TrackScripts = tracked
 	}
 	inGroup := map[string]string{}
 	for _, sg := range c.VRRP.SyncGroups {
+		members := sg.Group[:0]
 		for _, m := range sg.Group {
 			if names[m] == nil {
 				d.errs = append(d.errs, &Error{Pos: sg.Pos, Keyword: "vrrp_sync_group",
-					Msg: fmt.Sprintf("vrrp_sync_group %s: no vrrp_instance %s", sg.Name, m), Hint: "fix the name or define the instance"})
+					Msg: fmt.Sprintf("vrrp_sync_group %s: no vrrp_instance %s; member left out", sg.Name, m), Hint: "fix the name or define the instance"})
+				continue
 			}
 			if other, ok := inGroup[m]; ok {
 				d.errs = append(d.errs, &Error{Pos: sg.Pos, Keyword: "vrrp_sync_group",
-					Msg: fmt.Sprintf("vrrp_instance %s is already in vrrp_sync_group %s", m, other), Hint: "an instance can belong to one sync group"})
+					Msg: fmt.Sprintf("vrrp_instance %s is already in vrrp_sync_group %s; left out of %s", m, other, sg.Name), Hint: "an instance can belong to one sync group"})
+				continue
 			}
 			inGroup[m] = sg.Name
+			members = append(members, m)
 		}
+		sg.Group = members
 	}
+	c.VRRP.Instances = kept
 	c.vrrpStates = nil
 }

@@ -134,6 +134,9 @@ func (d *Director) reloadLocked() error {
 	}
 	stopHealth(oldHealth, false)
 	if d.healthCtx != nil {
+		if err := d.startBFD(d.healthCtx, cfg); err != nil {
+			d.log.Error("reload: BFD sessions not restarted; BFD_CHECK verdicts stay as they were", "err", err)
+		}
 		d.startHealth(d.healthCtx, d.health)
 	}
 	d.drains = nil

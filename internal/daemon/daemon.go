@@ -100,6 +100,9 @@ type Director struct {
 	// healthCtx is set while Run runs its checkers.
 	health    *healthState
 	healthCtx context.Context
+	// bfd runs the bfd_instances (d.ctl); bfdHub has their verdicts.
+	bfd    *bfdRun
+	bfdHub *bfdHub
 }
 
 // Load reads the configuration, builds the first Table, resolves the
@@ -118,7 +121,8 @@ func Load(opts Options) (*Director, error) {
 	}
 	d := &Director{opts: opts, log: log, cfg: cfg, nftTable: "ulvs",
 		svcEst: map[balancer.ServiceID]*status.Estimator{}, realEst: map[balancer.RealID]*status.Estimator{},
-		svcBase: map[balancer.ServiceID]status.Stats{}, realBase: map[balancer.RealID]status.Stats{}}
+		svcBase: map[balancer.ServiceID]status.Stats{}, realBase: map[balancer.RealID]status.Stats{},
+		bfdHub: newBFDHub()}
 	addrServices, err := d.addressServices(cfg)
 	if err != nil {
 		return nil, err
@@ -336,16 +340,21 @@ func (d *Director) Run(ctx context.Context) error {
 	}()
 	d.ctl.Lock()
 	d.healthCtx = ctx
+	err = d.startBFD(ctx, d.cfg)
 	d.startHealth(ctx, d.health)
 	d.ctl.Unlock()
 	defer func() {
 		d.ctl.Lock()
-		h := d.health
-		d.healthCtx = nil
+		h, b := d.health, d.bfd
+		d.healthCtx, d.bfd = nil, nil
 		d.ctl.Unlock()
 		stopHealth(h, true)
+		b.stop()
 		d.omegaScripts()
 	}()
+	if err != nil {
+		return err
+	}
 
 	for _, s := range d.table.Load().Services() {
 		d.log.Info("service", "service", s.Key.String(), "scheduler", s.Scheduler, "reals", len(s.Reals),

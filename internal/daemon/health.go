@@ -174,6 +174,15 @@ func (d *Director) startHealth(ctx context.Context, h *healthState) {
 	h.wg = &sync.WaitGroup{}
 	for _, rh := range h.order {
 		for i, cs := range rh.checks {
+			if cs.conf.Kind == config.CheckBFD {
+				name, up := cs.conf.BFD.Name, cs.up
+				h.wg.Add(1)
+				go func() {
+					defer h.wg.Done()
+					d.watchBFD(ctx, h, rh, i, name, up)
+				}()
+				continue
+			}
 			p, err := health.New(cs.conf, h.notifier.Env)
 			if err != nil {
 				d.log.Error("health checker not started; the server keeps its state", "real", rh.ref.real.String(),
