@@ -65,6 +65,8 @@ type GlobalDefs struct {
 	LVSFlush, LVSFlushOnStop bool
 	// VRRP holds the vrrp_* defaults of every vrrp_instance.
 	VRRP VRRPDefaults
+	// LVSSyncDaemon is the lvs_sync_daemon line, nil without one.
+	LVSSyncDaemon *LVSSyncDaemon
 	// Extra holds the other global_defs keywords keepalived knows, verbatim:
 	// VRRP-stage ones without a warning, ignored ones with one.
 	Extra []*Node

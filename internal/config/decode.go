@@ -190,6 +190,7 @@ func (d *decoder) decodeRoot(root *Node) *Config {
 	cfg := &Config{Global: defaultGlobalDefs()}
 	decodeBlock(d, rootTable, root, cfg)
 	d.finishVRRP(cfg)
+	d.finishLVSSync(cfg)
 	d.warnTrackBFD(cfg)
 	d.decodeHealth(cfg)
 	if cfg.ULVS.AdminSocket == "" {

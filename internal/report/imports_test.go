@@ -30,6 +30,7 @@ func TestImportsRunDownward(t *testing.T) {
 		{pkg: "internal/report", allowed: []string{}},
 		{pkg: "forward/header", allowed: []string{}},
 		{pkg: "vrrp", allowed: []string{"forward/header"}},
+		{pkg: "lvssync", allowed: []string{}},
 		{pkg: "internal/tunnel", allowed: []string{"forward/header"}},
 		{pkg: "internal/health", forbid: []string{"forward", "forward/afpacket"}},
 	} {
