@@ -27,6 +27,21 @@ type streamGen struct {
 	// flowSeq is the next sequence number per flow.
 	flowSeq []uint32
 	sent    atomic.Uint64 // for the progress display
+	// probe, when set, is taken on the generator's own thread while it
+	// sends, and run goes on past its duration until the probe is done.
+	probe *genProbe
+}
+
+// genProbe samples something while the generator is sending: take runs
+// at elapsed time next (or as soon after as the thread gets the CPU) and
+// returns when to run again, or done. Taking the samples on the
+// generator's thread ties them to its traffic: a sampler on a timer of its
+// own can wake, on a loaded box, after the generator has stopped, and then
+// samples a subject with nothing to forward.
+type genProbe struct {
+	next time.Duration
+	done bool
+	take func(el time.Duration) (next time.Duration, done bool, err error)
 }
 
 func newStreamGen(h *harness, tr *Traffic, clk *clock, cpu int) (*streamGen, error) {
@@ -100,8 +115,9 @@ func (g *streamGen) sendSYNs() error {
 	return g.conn.Flush()
 }
 
-// run sends for d (or maxFrames) at pace with the given epoch and returns
-// what it sent. Epoch 0 is warmup traffic the sinks ignore.
+// run sends for d (or maxFrames), and on until g.probe is done, at pace
+// with the given epoch and returns what it sent. Epoch 0 is warmup traffic
+// the sinks ignore.
 func (g *streamGen) run(d time.Duration, pace Pace, epoch uint8, maxFrames uint64) (genResult, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -124,7 +140,14 @@ func (g *streamGen) run(d time.Duration, pace Pace, epoch uint8, maxFrames uint6
 	}
 	for sent < maxFrames {
 		el := time.Since(start)
-		if el >= d {
+		if p := g.probe; p != nil && !p.done && el >= p.next {
+			var err error
+			if p.next, p.done, err = p.take(el); err != nil {
+				return genResult{}, err
+			}
+			continue
+		}
+		if el >= d && (g.probe == nil || g.probe.done) {
 			break
 		}
 		budget := uint64(genBatch)

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"time"
 )
 
@@ -37,7 +36,7 @@ func runInterleaved(ctx context.Context, c Config, a *measurer, clk *clock, genC
 	b := &measurer{h: hb, c: c, g: gb}
 	var out []PairResult
 	for _, p := range pairs {
-		r, err := interleavePair(ctx, c, a, b, p, genCPU)
+		r, err := interleavePair(ctx, c, a, b, p)
 		if err != nil {
 			return nil, fmt.Errorf("bench: interleaved %s / %s: %w", p.A, p.B, err)
 		}
@@ -50,7 +49,7 @@ func runInterleaved(ctx context.Context, c Config, a *measurer, clk *clock, genC
 
 // interleavePair runs p.A on a's topology and p.B on b's, both at once,
 // and feeds them c.Rounds slices each in the order A B, B A, A B, ...
-func interleavePair(ctx context.Context, c Config, a, b *measurer, p Pair, genCPU int) (PairResult, error) {
+func interleavePair(ctx context.Context, c Config, a, b *measurer, p Pair) (PairResult, error) {
 	r := PairResult{A: p.A, B: p.B, SliceSeconds: c.Interleave.Seconds()}
 	subA, err := a.h.newSubject(p.A, 0)
 	if err != nil {
@@ -88,7 +87,7 @@ func interleavePair(ctx context.Context, c Config, a, b *measurer, p Pair, genCP
 				return r, err
 			}
 			time.Sleep(interleaveGap)
-			pps, err := s.m.slice(c.Interleave, genCPU)
+			pps, err := s.m.slice(c.Interleave)
 			if err != nil {
 				return r, err
 			}
@@ -103,56 +102,45 @@ func interleavePair(ctx context.Context, c Config, a, b *measurer, p Pair, genCP
 }
 
 // slice feeds m's subject for d and returns its delivered rate over the
-// middle half of that time, read from the real servers' ingress counters
-// on the generator's CPU.
-func (m *measurer) slice(d time.Duration, genCPU int) (float64, error) {
+// middle of that time, read from the real servers' ingress counters. The
+// generator takes both readings on its own thread, the first at d/4 and
+// the second d/2 after the first, and sends until it has taken them: the
+// window always lies inside the slice's traffic and spans at least d/2 of
+// it, however late a loaded box schedules the generator. The slice then
+// lasts longer than d, which only the pause before the next one absorbs.
+func (m *measurer) slice(d time.Duration) (float64, error) {
 	type reading struct {
 		at time.Time
 		n  uint64
 	}
-	type result struct {
-		r   [2]reading
-		err error
+	var r [2]reading
+	taken := 0
+	read := func() (reading, error) {
+		t0 := time.Now()
+		n, err := m.ingress()
+		return reading{at: t0.Add(time.Since(t0) / 2), n: n}, err
 	}
-	done := make(chan result, 1)
-	go func() {
-		// Never unlocked: the thread ends with the goroutine, so its
-		// affinity does not leak into the runtime's thread pool.
-		runtime.LockOSThread()
-		var res result
-		if genCPU >= 0 {
-			if _, err := pinThread(genCPU); err != nil {
-				res.err = err
-				done <- res
-				return
-			}
+	m.g.probe = &genProbe{next: d / 4, take: func(el time.Duration) (time.Duration, bool, error) {
+		var err error
+		if r[taken], err = read(); err != nil {
+			return 0, true, err
 		}
-		start := time.Now()
-		for i, at := range []time.Duration{d / 4, 3 * d / 4} {
-			time.Sleep(time.Until(start.Add(at)))
-			t0 := time.Now()
-			n, err := m.ingress()
-			if err != nil {
-				res.err = err
-				break
-			}
-			res.r[i] = reading{at: t0.Add(time.Since(t0) / 2), n: n}
-		}
-		done <- res
-	}()
-	_, genErr := m.g.run(d, m.c.Pace, 0, m.c.MaxFrames)
-	res := <-done
-	if genErr != nil {
-		return 0, genErr
+		taken++
+		return el + d/2, taken == len(r), nil
+	}}
+	_, err := m.g.run(d, m.c.Pace, 0, m.c.MaxFrames)
+	m.g.probe = nil
+	if err != nil {
+		return 0, err
 	}
-	if res.err != nil {
-		return 0, res.err
+	if taken < len(r) {
+		return 0, fmt.Errorf("bench: the generator sent Config.MaxFrames before the end of a %v slice; raise MaxFrames", d)
 	}
-	secs := res.r[1].at.Sub(res.r[0].at).Seconds()
+	secs := r[1].at.Sub(r[0].at).Seconds()
 	if secs <= 0 {
 		return 0, fmt.Errorf("bench: slice of %v too short to sample", d)
 	}
-	return float64(res.r[1].n-res.r[0].n) / secs, nil
+	return float64(r[1].n-r[0].n) / secs, nil
 }
 
 // ingress sums the packets the real servers' interfaces received.

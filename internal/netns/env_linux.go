@@ -314,17 +314,32 @@ func (p *Proc) Output() string { return p.out.String() }
 // Done is closed when the process has exited.
 func (p *Proc) Done() <-chan struct{} { return p.done }
 
-// Stop sends SIGTERM to the process group, then SIGKILL after two seconds,
-// and waits for the exit. It returns the exit error, if any.
+// StopGrace is how long Stop waits after SIGTERM before it sends SIGKILL.
+// SIGKILL is there for a process that ignores SIGTERM, not to hurry one
+// that is shutting down: a director killed mid-shutdown prints no report
+// and fails the test that reads it. Measured on the 2-core test box at
+// load average 20-24, a director took 0.8-1.1 s from SIGTERM to exit
+// (0.2-0.3 s idle), 0.45-0.73 s of it running nft to delete its kernel
+// drop table. That time grows with the run queue, since the director gets
+// about 2/load of the CPUs: 2 s was hit near load 40. 10 s holds up to a
+// load around 200 and still bounds a hung process well inside any test's
+// timeout.
+const StopGrace = 10 * time.Second
+
+// Stop sends SIGTERM to the process group, then SIGKILL after StopGrace,
+// and waits for the exit. It returns the exit error, if any; for a process
+// it had to kill, an error that says so.
 func (p *Proc) Stop() error {
 	p.once.Do(func() {
 		pgid := p.cmd.Process.Pid
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		select {
 		case <-p.done:
-		case <-time.After(2 * time.Second):
+		case <-time.After(StopGrace):
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			<-p.done
+			p.err = fmt.Errorf("netns: %s did not exit within %v of SIGTERM and was killed (%v)",
+				p.cmd.Args[4], StopGrace, p.err)
 		}
 	})
 	<-p.done
