@@ -1,9 +1,12 @@
-package netns
+package netns_test
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ulvs/ulvs/internal/netns"
+	"github.com/ulvs/ulvs/internal/netns/netnstest"
 )
 
 // TestStopWaitsForAGracefulExit stops a process that takes 3 s to shut
@@ -11,14 +14,14 @@ import (
 // must let it finish and keep what it printed on the way out, which is
 // where a director writes its report.
 func TestStopWaitsForAGracefulExit(t *testing.T) {
-	env := ForTest(t)
+	env := netnstest.ForTest(t)
 	a, err := env.Add("a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	const slow = 3 * time.Second
-	if slow >= StopGrace {
-		t.Fatalf("StopGrace %v is shorter than the %v shutdown this test needs", StopGrace, slow)
+	if slow >= netns.StopGrace {
+		t.Fatalf("StopGrace %v is shorter than the %v shutdown this test needs", netns.StopGrace, slow)
 	}
 	p, err := a.Start("sh", "-c", `trap 'sleep 3; echo final report; exit 0' TERM; echo ready; while :; do sleep 0.1; done`)
 	if err != nil {
