@@ -41,6 +41,7 @@ func benchCmd(args []string, out io.Writer) error {
 	jsonOut := fs.String("json", "", "write the full report as JSON to `FILE` (- for stdout instead of the table)")
 	svg := fs.String("svg", "", "write a plot of throughput and latency per subject to `FILE` (SVG)")
 	binary := fs.String("binary", "", "ulvs binary for the ulvs subjects (default: this executable)")
+	sweep := fs.String("latency-sweep", "", "measure latency (p50, p99, p99.9) of every subject at each of these comma-separated offered `rates` (e.g. 1k,10k,100k,max) instead; --svg plots latency against load")
 	fs.Parse(args)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -99,6 +100,9 @@ func benchCmd(args []string, out io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *sweep != "" {
+		return sweepCmd(ctx, c, *sweep, *pace, *jsonOut, *svg, out)
+	}
 	rep, err := bench.Run(ctx, c)
 	if c.Progress != nil {
 		fmt.Fprint(os.Stderr, "\r\033[K")
@@ -106,21 +110,7 @@ func benchCmd(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *svg != "" {
-		if err := rep.WriteFile(*svg, rep.WriteSVG); err != nil {
-			return fmt.Errorf("--svg: %w", err)
-		}
-	}
-	switch *jsonOut {
-	case "-":
-		return rep.WriteJSON(out)
-	case "":
-	default:
-		if err := rep.WriteFile(*jsonOut, rep.WriteJSON); err != nil {
-			return fmt.Errorf("--json: %w", err)
-		}
-	}
-	return rep.WriteTable(out)
+	return writeReport(rep, *jsonOut, *svg, out)
 }
 
 func joinSubjects() string {
