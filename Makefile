@@ -8,8 +8,9 @@ PKGS      := ./...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 # Debian packages the tests and the demo use: tshark validates checksums,
-# keepalived is the VRRP peer, iproute2/ethtool/nftables build the topology.
-DEB_PKGS  := tshark keepalived iproute2 ethtool nftables tcpdump curl
+# keepalived is the VRRP peer, iproute2/ethtool/nftables build the topology;
+# nginx-light, wrk and iperf3 are the closed-loop bench's servers and clients.
+DEB_PKGS  := tshark keepalived iproute2 ethtool nftables tcpdump curl nginx-light wrk iperf3
 
 .PHONY: all build test unit bench fuzz lint demo deps clean figures
 

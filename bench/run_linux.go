@@ -208,6 +208,19 @@ func openMeasurer(ctx context.Context, c Config, pinned bool) (m *measurer, clk 
 // newHarness builds a topology (namespaces, bridge, real servers), a
 // scratch directory and the sinks' counters; cleanup removes them all.
 func newHarness(ctx context.Context, c Config, pinned, tcp bool) (h *harness, cleanup func(), err error) {
+	if h, cleanup, err = newTopology(ctx, c, pinned, tcp); err != nil {
+		return nil, nil, err
+	}
+	if err = h.setupSinks(); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return h, cleanup, nil
+}
+
+// newTopology builds a topology and a scratch directory, with no sinks:
+// the real servers' stacks are theirs (closed-loop runs put servers there).
+func newTopology(ctx context.Context, c Config, pinned, tcp bool) (h *harness, cleanup func(), err error) {
 	env, err := netns.NewEnv(c.Logger)
 	if err != nil {
 		return nil, nil, err
@@ -232,9 +245,6 @@ func newHarness(ctx context.Context, c Config, pinned, tcp bool) (h *harness, cl
 		return nil, nil, err
 	}
 	h = &harness{ctx: ctx, c: c, log: c.Logger, lvs: lvs, dir: dir, pinned: pinned, tcp: tcp}
-	if err = h.setupSinks(); err != nil {
-		return nil, nil, err
-	}
 	return h, cleanup, nil
 }
 

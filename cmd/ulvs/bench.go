@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,6 +42,10 @@ func benchCmd(args []string, out io.Writer) error {
 	jsonOut := fs.String("json", "", "write the full report as JSON to `FILE` (- for stdout instead of the table)")
 	svg := fs.String("svg", "", "write a plot of throughput and latency per subject to `FILE` (SVG)")
 	binary := fs.String("binary", "", "ulvs binary for the ulvs subjects (default: this executable)")
+	httpTest := fs.Bool("http", false, "closed-loop HTTP instead: wrk against nginx on the real servers, keep-alive and a new connection per request, through ulvs NAT and kernel DNAT (default subjects); requests/s and ratios")
+	bulk := fs.Bool("bulk", false, "closed-loop bulk TCP instead (with --http: as well): iperf3 with MTU-sized frames to one real server through ulvs NAT and kernel DNAT; Gbit/s and ratios")
+	conns := fs.String("conns", "4,32", "--http: comma-separated connection counts")
+	streams := fs.String("streams", "1,4", "--bulk: comma-separated parallel stream counts")
 	sweep := fs.String("latency-sweep", "", "measure latency (p50, p99, p99.9) of every subject at each of these comma-separated offered `rates` (e.g. 1k,10k,100k,max) instead; --svg plots latency against load")
 	fs.Parse(args)
 	if fs.NArg() > 0 {
@@ -101,7 +106,18 @@ func benchCmd(args []string, out io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *sweep != "" {
+		if *httpTest || *bulk {
+			return errors.New("--latency-sweep and --http/--bulk are separate runs; give one of them")
+		}
 		return sweepCmd(ctx, c, *sweep, *pace, *jsonOut, *svg, out)
+	}
+	if *httpTest || *bulk {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["reals"] {
+			c.Reals = 0 // RunClosedLoop's default
+		}
+		return closedLoopCmd(ctx, c, bench.ClosedLoop{HTTP: *httpTest, Bulk: *bulk}, *conns, *streams, *jsonOut, *svg, out)
 	}
 	rep, err := bench.Run(ctx, c)
 	if c.Progress != nil {

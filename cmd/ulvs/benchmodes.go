@@ -6,21 +6,29 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/ulvs/ulvs/bench"
 )
 
-// report is what every ulvs bench mode writes: a table, JSON and a plot.
+// report is what every ulvs bench mode writes: a table and JSON, and some
+// a plot (svgWriter).
 type report interface {
 	WriteTable(io.Writer) error
 	WriteJSON(io.Writer) error
-	WriteSVG(io.Writer) error
 }
+
+type svgWriter interface{ WriteSVG(io.Writer) error }
 
 // writeReport writes rep as --svg, --json and the table ask.
 func writeReport(rep report, jsonOut, svg string, out io.Writer) error {
 	if svg != "" {
-		if err := bench.WriteFile(svg, rep.WriteSVG); err != nil {
+		p, ok := rep.(svgWriter)
+		if !ok {
+			return errors.New("--svg: this mode has no plot; its figures are in the table and --json")
+		}
+		if err := bench.WriteFile(svg, p.WriteSVG); err != nil {
 			return fmt.Errorf("--svg: %w", err)
 		}
 	}
@@ -58,4 +66,37 @@ func sweepCmd(ctx context.Context, c bench.Config, rates, pace, jsonOut, svg str
 		return err
 	}
 	return writeReport(rep, jsonOut, svg, out)
+}
+
+// closedLoopCmd runs `ulvs bench --http` and/or `--bulk`.
+func closedLoopCmd(ctx context.Context, c bench.Config, l bench.ClosedLoop, conns, streams, jsonOut, svg string, out io.Writer) error {
+	var err error
+	if l.Conns, err = parseCounts("--conns", conns); err != nil {
+		return err
+	}
+	if l.Streams, err = parseCounts("--streams", streams); err != nil {
+		return err
+	}
+	if svg != "" {
+		return errors.New("--svg: the closed-loop tests have no plot; their figures are in the table and --json")
+	}
+	c.Progress = nil
+	rep, err := bench.RunClosedLoop(ctx, c, l)
+	if err != nil {
+		return err
+	}
+	return writeReport(rep, jsonOut, "", out)
+}
+
+// parseCounts parses a comma-separated list of positive counts.
+func parseCounts(flagName, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 10000 {
+			return nil, fmt.Errorf("%s %q: want comma-separated counts from 1 to 10000, e.g. 4,32", flagName, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
