@@ -11,16 +11,21 @@ import (
 )
 
 // ParseRates parses a latency sweep's offered rates: a comma-separated
-// list of packet rates ("1k", "10k", "2.5M", "5000") and "max" (as fast as
-// the generator can). They come back in increasing order with max last;
+// list of packet rates ("1k", "10k", "2.5M", "5000"), "max" (as fast as
+// the generator can) and "idle" (or "0": one packet at the start of the
+// window, then nothing, for the CPU an idle subject uses and the latency
+// of a lone packet). They come back in increasing order with max last;
 // a rate given twice, or none, is an error.
 func ParseRates(s string) ([]Pace, error) {
 	var out []Pace
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		p, err := ParsePace(f)
+		if f == "idle" || f == "0" {
+			p, err = Pace{Mode: PaceRate}, nil
+		}
 		if err != nil {
-			return nil, fmt.Errorf("bench: latency sweep rate %q: use packets per second (1k, 10k, 2.5M) or max", f)
+			return nil, fmt.Errorf("bench: latency sweep rate %q: use packets per second (1k, 10k, 2.5M), idle or max", f)
 		}
 		if p.Mode == PaceRecorded {
 			return nil, fmt.Errorf("bench: latency sweep rate %q: a sweep offers synthetic traffic at fixed rates; use packets per second or max", f)
@@ -42,12 +47,14 @@ func ParseRates(s string) ([]Pace, error) {
 	return out, nil
 }
 
-// rateName is how a sweep names a rate: "1k", "12.5k", "2M", "max".
+// rateName is how a sweep names a rate: "idle", "1k", "12.5k", "2M", "max".
 func rateName(p Pace) string {
 	if p.Mode == PaceMax {
 		return "max"
 	}
 	switch r := p.Rate; {
+	case r == 0:
+		return "idle"
 	case r >= 1e6:
 		return fmt.Sprintf("%gM", r/1e6)
 	case r >= 1e3:
@@ -62,8 +69,9 @@ const queueingNote = "at max pace (and wherever a subject delivered less than 98
 
 // SweepPoint is one subject at one offered rate.
 type SweepPoint struct {
-	// Rate is the offered rate as given ("10k", "max"); TargetPPS the paced
-	// rate (0 at max); OfferedPPS and DeliveredPPS the medians measured.
+	// Rate is the offered rate as given ("10k", "max", "idle": one packet
+	// per window); TargetPPS the paced rate (0 at max and idle); OfferedPPS
+	// and DeliveredPPS the medians measured.
 	Rate         string  `json:"rate"`
 	TargetPPS    float64 `json:"target_pps"`
 	OfferedPPS   float64 `json:"offered_pps"`
@@ -134,8 +142,16 @@ func sweepPoint(rate Pace, res *SubjectResult) SweepPoint {
 	}
 	p.SubjectCPUPct = median(cpu)
 	p.Queueing = rate.Mode == PaceMax || res.Limit == "subject"
+	if isIdle(rate) {
+		p.Limit, p.Queueing = "idle", false
+	}
 	return p
 }
+
+// isIdle reports whether p is the sweep's idle rate: the generator sends
+// one packet when the window opens (PaceRate's first packet is due at
+// once) and then nothing.
+func isIdle(p Pace) bool { return p.Mode == PaceRate && p.Rate == 0 }
 
 // point returns r's point at rate, or nil.
 func (r *SweepResult) point(rate string) *SweepPoint {

@@ -10,7 +10,7 @@ import (
 	"github.com/ulvs/ulvs/internal/netns"
 )
 
-// TestRunSweepShort runs a two-rate latency sweep of a ulvs mode, the null
+// TestRunSweepShort runs a three-rate latency sweep (idle, 2k, max) of a ulvs mode, the null
 // forwarder and kernel DNAT for a fraction of a second per point and checks
 // that every subject delivered and timed traffic at every rate, that the
 // max point is marked as queueing and that the table, JSON and plot carry
@@ -24,7 +24,7 @@ func TestRunSweepShort(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rates, err := ParseRates("2k,max")
+	rates, err := ParseRates("idle,2k,max")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,15 +39,19 @@ func TestRunSweepShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", table.String())
-	if len(rep.Results) != len(subjects) || strings.Join(rep.Rates, ",") != "2k,max" {
-		t.Fatalf("%d results at rates %v; want %d at 2k,max", len(rep.Results), rep.Rates, len(subjects))
+	if len(rep.Results) != len(subjects) || strings.Join(rep.Rates, ",") != "idle,2k,max" {
+		t.Fatalf("%d results at rates %v; want %d at idle,2k,max", len(rep.Results), rep.Rates, len(subjects))
 	}
 	for _, res := range rep.Results {
-		if len(res.Points) != 2 {
-			t.Errorf("%s: %d points, want 2", res.Subject, len(res.Points))
+		if len(res.Points) != 3 {
+			t.Errorf("%s: %d points, want 3", res.Subject, len(res.Points))
 			continue
 		}
-		for _, p := range res.Points {
+		// Idle: the one packet of the window reached a real server.
+		if p := res.Points[0]; p.Rate != "idle" || p.Sent != 1 || p.Verified != 1 || p.Queueing {
+			t.Errorf("%s idle: rate %q, sent %d, verified %d, queueing %v; want one packet sent and verified", res.Subject, p.Rate, p.Sent, p.Verified, p.Queueing)
+		}
+		for _, p := range res.Points[1:] {
 			if p.Sent == 0 || p.Delivered == 0 || p.Verified == 0 || p.Samples == 0 || p.Failed != 0 {
 				t.Errorf("%s at %s: sent %d, delivered %d, verified %d, failed %d: no verified traffic", res.Subject, p.Rate, p.Sent, p.Delivered, p.Verified, p.Failed)
 			}
@@ -58,15 +62,15 @@ func TestRunSweepShort(t *testing.T) {
 				t.Errorf("%s at %s: %d windows, want 1", res.Subject, p.Rate, len(p.Windows))
 			}
 		}
-		if lo, hi := res.Points[0], res.Points[1]; lo.TargetPPS != 2000 || hi.TargetPPS != 0 || !hi.Queueing {
+		if lo, hi := res.Points[1], res.Points[2]; lo.TargetPPS != 2000 || hi.TargetPPS != 0 || !hi.Queueing {
 			t.Errorf("%s: target %v then %v, max queueing %v; want 2000, 0 and queueing", res.Subject, lo.TargetPPS, hi.TargetPPS, hi.Queueing)
 		}
-		if attributable := res.Subject != KernelDNAT; attributable && res.Points[0].SubjectCPUPct <= 0 {
+		if attributable := res.Subject != KernelDNAT; attributable && res.Points[1].SubjectCPUPct <= 0 {
 			t.Errorf("%s: no CPU share measured at 2k", res.Subject)
 		}
 	}
-	if len(rep.Ratios) != 2 {
-		t.Errorf("ratios %+v; want ulvs-nat / kernel-dnat at both rates", rep.Ratios)
+	if len(rep.Ratios) != 3 {
+		t.Errorf("ratios %+v; want ulvs-nat / kernel-dnat at every rate", rep.Ratios)
 	}
 	var svg bytes.Buffer
 	if err := rep.WriteSVG(&svg); err != nil {

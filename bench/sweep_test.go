@@ -20,6 +20,8 @@ func TestParseRates(t *testing.T) {
 		{"2.5M,500", []string{"500", "2.5M"}},
 		{"12500", []string{"12.5k"}},
 		{"max", []string{"max"}},
+		{"10k,idle,1k", []string{"idle", "1k", "10k"}},
+		{"max,0", []string{"idle", "max"}},
 	}
 	for _, tc := range tests {
 		got, err := ParseRates(tc.in)
@@ -42,7 +44,8 @@ func TestParseRates(t *testing.T) {
 		"max,max":     "max twice",
 		"recorded":    "a capture's pace",
 		"x2":          "a multiple of a capture's pace",
-		"0":           "a zero rate",
+		"idle,0":      "idle twice",
+		"0.0":         "a zero rate not spelt idle",
 		"10k,fast":    "a word",
 		"-1k":         "a negative rate",
 		"1k;10k":      "the wrong separator",
@@ -102,6 +105,11 @@ func TestSweepPoint(t *testing.T) {
 	}
 	if k := rep.Results[2].Points[0]; k.SubjectCPUPct != 0 {
 		t.Errorf("kernel-dnat has a subject CPU share %v; its work is softirq and not attributable", k.SubjectCPUPct)
+	}
+	// Idle: one packet, not queueing, not drawn on the load axis.
+	idle := SubjectResult{Windows: []Window{sweepWindow(0, 1, 1, 0.003, 40)}}
+	if p := sweepPoint(Pace{Mode: PaceRate}, &idle); p.Rate != "idle" || p.Queueing || p.Limit != "idle" || p.xOf() != 0 || math.Abs(p.SubjectCPUPct-0.3) > 1e-9 {
+		t.Errorf("idle point %+v; want rate idle, limit idle, not queueing, x 0, 0.3%% CPU", p)
 	}
 	// A paced rate the subject could not carry is queueing too.
 	over := SubjectResult{Windows: []Window{sweepWindow(100e3, 100e3, 50e3, 1, 5000)}}

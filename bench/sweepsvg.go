@@ -65,10 +65,13 @@ func latencyLabel(us float64) string {
 }
 
 // xOf is where a point sits on the load axis: its paced rate, or what was
-// measured at max pace.
+// measured at max pace; 0 (not drawn) when idle.
 func (p *SweepPoint) xOf() float64 {
 	if p.TargetPPS > 0 {
 		return p.TargetPPS
+	}
+	if p.Rate == "idle" {
+		return 0
 	}
 	return max(p.OfferedPPS, p.DeliveredPPS)
 }
