@@ -84,7 +84,7 @@ figures: deps build
 # subject at LAT_RATES (JSON and SVG plot to bin/), then wrk/nginx HTTP and
 # iperf3 bulk TCP through ulvs NAT and kernel DNAT, LAT_RUNS runs each. Root;
 # a few minutes; wants a quiet machine.
-LAT_RATES ?= 1k,10k,100k,max
+LAT_RATES ?= idle,1k,10k,100k,max
 LAT_RUNS  ?= 3
 figures-latency: deps build
 	./$(BIN) bench --latency-sweep $(LAT_RATES) --duration 2s --json bin/latency-sweep.json --svg bin/latency-sweep.svg
