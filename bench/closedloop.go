@@ -201,14 +201,7 @@ func (r *ClosedLoopReport) WriteTable(w io.Writer) error {
 			fmt.Fprintf(&b, "  %-34s %-26s %.3f   %.3f\n", testName(q.Test, q.Conns), q.Name, q.Value, q.Paired)
 		}
 	}
-	for _, n := range r.Notes {
-		fmt.Fprintf(&b, "note: %s\n", n)
-	}
-	for _, wn := range r.Warnings {
-		fmt.Fprintf(&b, "warning: %s\n", wn)
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return writeNotes(w, &b, r.Notes, r.Warnings)
 }
 
 // WriteJSON writes the closed-loop report as indented JSON.

@@ -52,16 +52,10 @@ func rateName(p Pace) string {
 	if p.Mode == PaceMax {
 		return "max"
 	}
-	switch r := p.Rate; {
-	case r == 0:
+	if p.Rate == 0 {
 		return "idle"
-	case r >= 1e6:
-		return fmt.Sprintf("%gM", r/1e6)
-	case r >= 1e3:
-		return fmt.Sprintf("%gk", r/1e3)
-	default:
-		return fmt.Sprintf("%g", r)
 	}
+	return rateLabel(p.Rate)
 }
 
 // queueingNote is what a sweep says of its saturated points.
@@ -228,11 +222,16 @@ func (r *SweepReport) WriteTable(w io.Writer) error {
 			fmt.Fprintf(&b, "  %-*s %6s  %6.2f %6.2f\n", qw, q.Name, q.Rate, q.P50, q.P99)
 		}
 	}
-	for _, n := range r.Notes {
-		fmt.Fprintf(&b, "note: %s\n", n)
+	return writeNotes(w, &b, r.Notes, r.Warnings)
+}
+
+// writeNotes ends a table in b with its notes and warnings and writes it.
+func writeNotes(w io.Writer, b *strings.Builder, notes, warnings []string) error {
+	for _, n := range notes {
+		fmt.Fprintf(b, "note: %s\n", n)
 	}
-	for _, wn := range r.Warnings {
-		fmt.Fprintf(&b, "warning: %s\n", wn)
+	for _, wn := range warnings {
+		fmt.Fprintf(b, "warning: %s\n", wn)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
