@@ -158,7 +158,9 @@ func (r *SweepResult) point(rate string) *SweepPoint {
 }
 
 // computeRatios compares every ulvs subject's latency with kernel DNAT's
-// (and kernel-dnat-rps's) at every rate both measured.
+// (and kernel-dnat-rps's) at every rate both measured, and a ulvs subject
+// with a binary of its own (ulvs-nat@PATH) with the same mode of the
+// default binary: before and after a change, in one run.
 func (r *SweepReport) computeRatios() {
 	r.Ratios = []SweepRatio{}
 	for i := range r.Results {
@@ -168,7 +170,8 @@ func (r *SweepReport) computeRatios() {
 		}
 		for j := range r.Results {
 			k := &r.Results[j]
-			if k.Subject != KernelDNAT && k.Subject != KernelDNATRPS {
+			same := u.Subject.Binary() != "" && k.Subject == u.Subject.Kind()
+			if k.Subject != KernelDNAT && k.Subject != KernelDNATRPS && !same {
 				continue
 			}
 			for _, rate := range r.Rates {
@@ -213,7 +216,7 @@ func (r *SweepReport) WriteTable(w io.Writer) error {
 		}
 	}
 	if len(r.Ratios) > 0 {
-		b.WriteString("\nlatency ratios to the kernel, same rate, same run: p50  p99\n")
+		b.WriteString("\nlatency ratios, same rate, same run: p50  p99\n")
 		qw := 0
 		for _, q := range r.Ratios {
 			qw = max(qw, len(q.Name))

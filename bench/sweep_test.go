@@ -120,6 +120,25 @@ func TestSweepPoint(t *testing.T) {
 
 func TestSweepRatios(t *testing.T) {
 	rep := sampleSweep()
+	// A second build of ulvs-nat is compared with the first, then with the kernel.
+	other := sampleSweep().Results[0]
+	other.Subject = ULVSNAT + "@/tmp/new/ulvs"
+	other.Points[0].LatencyP50, other.Points[0].LatencyP99 = 100, 400
+	rep.Results = append(rep.Results, other)
+	rep.computeRatios()
+	var names []string
+	for _, q := range rep.Ratios {
+		names = append(names, q.Name+" "+q.Rate)
+	}
+	want := "ulvs-nat / kernel-dnat 1k,ulvs-nat / kernel-dnat max,ulvs-nat@/tmp/new/ulvs / ulvs-nat 1k,ulvs-nat@/tmp/new/ulvs / ulvs-nat max," +
+		"ulvs-nat@/tmp/new/ulvs / kernel-dnat 1k,ulvs-nat@/tmp/new/ulvs / kernel-dnat max"
+	if strings.Join(names, ",") != want {
+		t.Errorf("ratios %q, want %q", strings.Join(names, ","), want)
+	}
+	if q := rep.Ratios[2]; math.Abs(q.P50-0.1)/0.1 > 0.1 {
+		t.Errorf("new build / old build at 1k: p50 ratio %v, want about 0.1", q.P50)
+	}
+	rep = sampleSweep()
 	if len(rep.Ratios) != 2 {
 		t.Fatalf("%d ratios %+v; want ulvs-nat / kernel-dnat at 1k and at max", len(rep.Ratios), rep.Ratios)
 	}
