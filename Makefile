@@ -88,7 +88,7 @@ LAT_RATES ?= idle,1k,10k,100k,max
 LAT_RUNS  ?= 3
 figures-latency: deps build
 	./$(BIN) bench --latency-sweep $(LAT_RATES) --duration 2s --json bin/latency-sweep.json --svg bin/latency-sweep.svg
-	./$(BIN) bench --http --bulk --runs $(LAT_RUNS) --json bin/closed-loop.json
+	./$(BIN) bench --http --bulk --runs $(LAT_RUNS) --json bin/closed-loop.json --svg bin/closed-loop.svg
 
 clean:
 	rm -rf bin

@@ -65,6 +65,10 @@ func TestRunClosedLoopShort(t *testing.T) {
 			t.Errorf("ratio %+v: nothing measured", q)
 		}
 	}
+	var svg strings.Builder
+	if err := rep.WriteSVG(&svg); err != nil || !strings.Contains(svg.String(), ">ulvs-nat</text>") || !strings.Contains(svg.String(), ">kernel-dnat</text>") {
+		t.Errorf("the chart lacks a subject (err %v)", err)
+	}
 	if !strings.Contains(rep.Server, "nginx") || !strings.Contains(rep.Client, "wrk") || !strings.Contains(rep.Client, "iperf") {
 		t.Errorf("the report does not name its programs: server %q, client %q", rep.Server, rep.Client)
 	}

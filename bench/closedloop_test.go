@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -207,6 +209,46 @@ func TestVersionLine(t *testing.T) {
 	} {
 		if got := versionLine(in, "tool"); got != want {
 			t.Errorf("versionLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestClosedLoopSVG(t *testing.T) {
+	rep := sampleLoop()
+	var b bytes.Buffer
+	if err := rep.WriteSVG(&b); err != nil {
+		t.Fatal(err)
+	}
+	var root svgElem
+	if err := xml.NewDecoder(bytes.NewReader(b.Bytes())).Decode(&root); err != nil {
+		t.Fatalf("the chart is not well-formed XML: %v", err)
+	}
+	if h := root.attr("height"); h == "" || h == "HEIGHT" {
+		t.Errorf("the chart's height is %q", h)
+	}
+	var bars, widest int
+	var texts []string
+	root.walk(func(e *svgElem) {
+		switch e.XMLName.Local {
+		case "rect":
+			if e.attr("fill") != "white" && e.attr("width") != "14" {
+				bars++
+				if e.attr("width") == fmt.Sprintf("%.1f", float64(loopBarW)) {
+					widest++
+				}
+			}
+		case "text":
+			texts = append(texts, strings.TrimSpace(e.Text))
+		}
+	})
+	// A bar per result; the best of each of the two tests spans the row.
+	if bars != len(rep.Results) || widest != 2 {
+		t.Errorf("%d bars, %d full-length; want %d and 2", bars, widest, len(rep.Results))
+	}
+	all := strings.Join(texts, "|")
+	for _, want := range []string{"HTTP keep-alive, 4 conns", "bulk TCP, 1 stream(s)", "3500 requests/s", "2.90 Gbit/s", "ulvs-nat / kernel-dnat: 0.14", "ulvs-nat", "kernel-dnat"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the chart has no text %q (texts: %s)", want, all)
 		}
 	}
 }

@@ -12,23 +12,17 @@ import (
 	"github.com/ulvs/ulvs/bench"
 )
 
-// report is what every ulvs bench mode writes: a table and JSON, and some
-// a plot (svgWriter).
+// report is what every ulvs bench mode writes: a table, JSON and a plot.
 type report interface {
 	WriteTable(io.Writer) error
 	WriteJSON(io.Writer) error
+	WriteSVG(io.Writer) error
 }
-
-type svgWriter interface{ WriteSVG(io.Writer) error }
 
 // writeReport writes rep as --svg, --json and the table ask.
 func writeReport(rep report, jsonOut, svg string, out io.Writer) error {
 	if svg != "" {
-		p, ok := rep.(svgWriter)
-		if !ok {
-			return errors.New("--svg: this mode has no plot; its figures are in the table and --json")
-		}
-		if err := bench.WriteFile(svg, p.WriteSVG); err != nil {
+		if err := bench.WriteFile(svg, rep.WriteSVG); err != nil {
 			return fmt.Errorf("--svg: %w", err)
 		}
 	}
@@ -77,15 +71,12 @@ func closedLoopCmd(ctx context.Context, c bench.Config, l bench.ClosedLoop, conn
 	if l.Streams, err = parseCounts("--streams", streams); err != nil {
 		return err
 	}
-	if svg != "" {
-		return errors.New("--svg: the closed-loop tests have no plot; their figures are in the table and --json")
-	}
 	c.Progress = nil
 	rep, err := bench.RunClosedLoop(ctx, c, l)
 	if err != nil {
 		return err
 	}
-	return writeReport(rep, jsonOut, "", out)
+	return writeReport(rep, jsonOut, svg, out)
 }
 
 // parseCounts parses a comma-separated list of positive counts.
