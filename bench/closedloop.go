@@ -119,7 +119,7 @@ func (r *ClosedLoopReport) result(test string, conns int, s Subject) *LoopResult
 }
 
 // summarize fills the medians, and the ratios of every ulvs subject to
-// every kernel subject in each test.
+// every kernel subject in each test (and of ulvs-nat@PATH to ulvs-nat).
 func (r *ClosedLoopReport) summarize() {
 	for i := range r.Results {
 		q := &r.Results[i]
@@ -142,7 +142,8 @@ func (r *ClosedLoopReport) summarize() {
 			continue
 		}
 		for _, k := range r.Results {
-			if k.Test != u.Test || k.Conns != u.Conns || (k.Subject != KernelDNAT && k.Subject != KernelDNATRPS) || k.Value <= 0 {
+			same := u.Subject.Binary() != "" && k.Subject == u.Subject.Kind()
+			if k.Test != u.Test || k.Conns != u.Conns || (k.Subject != KernelDNAT && k.Subject != KernelDNATRPS && !same) || k.Value <= 0 {
 				continue
 			}
 			q := LoopRatio{Test: u.Test, Conns: u.Conns, Name: fmt.Sprintf("%s / %s", u.Subject, k.Subject), Value: u.Value / k.Value}
@@ -196,7 +197,7 @@ func (r *ClosedLoopReport) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&b, "%-34s %-*s %12s %-10s %8s %8s %7s %6s\n", testName(q.Test, q.Conns), nw, q.Subject, val, q.Unit, p50, p99, errs, cpu)
 	}
 	if len(r.Ratios) > 0 {
-		b.WriteString("\nratios, ulvs over the kernel in the same run: of the medians; paired run by run (median)\n")
+		b.WriteString("\nratios in the same run: of the medians; paired run by run (median)\n")
 		for _, q := range r.Ratios {
 			fmt.Fprintf(&b, "  %-34s %-26s %.3f   %.3f\n", testName(q.Test, q.Conns), q.Name, q.Value, q.Paired)
 		}

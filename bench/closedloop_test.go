@@ -166,6 +166,20 @@ func TestClosedLoopSummary(t *testing.T) {
 	if q := rep.Ratios[1]; q.Test != TestBulk || math.Abs(q.Value-0.725) > 1e-9 {
 		t.Errorf("bulk ratio %+v; want 0.725", q)
 	}
+	// Another build of ulvs-nat is compared with the default one first.
+	q2 := rep.result(TestBulk, 1, ULVSNAT+"@/tmp/old/ulvs")
+	q2.Values = []float64{1.4, 1.5} // median 1.45, half of 2.9
+	rep.summarize()
+	var names []string
+	for _, q := range rep.Ratios {
+		names = append(names, q.Name)
+	}
+	if want := "ulvs-nat / kernel-dnat,ulvs-nat / kernel-dnat,ulvs-nat@/tmp/old/ulvs / ulvs-nat,ulvs-nat@/tmp/old/ulvs / kernel-dnat"; strings.Join(names, ",") != want {
+		t.Errorf("ratios %q, want %q", strings.Join(names, ","), want)
+	}
+	if q := rep.Ratios[2]; math.Abs(q.Value-0.5) > 1e-9 {
+		t.Errorf("old build / new build %+v; want 0.5", q)
+	}
 }
 
 func TestClosedLoopOutputs(t *testing.T) {
