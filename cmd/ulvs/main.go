@@ -135,7 +135,7 @@ func (f *directorFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.opts.ClientIface, "client-iface", "", "interface clients reach the VIPs on (default: from the routing table)")
 	fs.StringVar(&f.opts.RealIface, "real-iface", "", "interface towards the real servers (default: from the routing table)")
 	fs.IntVar(&f.opts.Workers, "workers", 0, "packet workers per interface (default: one per CPU)")
-	fs.StringVar(&f.opts.IO, "io", "", "packet I/O: ring (TPACKET_V3, default) or plain (one syscall per packet, for debugging)")
+	fs.StringVar(&f.opts.IO, "io", "", "packet I/O: ring (AF_PACKET rings, default) or plain (one syscall per packet, for debugging)")
 	fs.BoolVar(&f.opts.NoKernelDrop, "no-kernel-drop", false, "do not install nftables ingress rules that keep the kernel off forwarded traffic")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")

@@ -16,7 +16,8 @@ import (
 // Stats may be called from any goroutine.
 type Conn interface {
 	// Receive fills frames[:n] with received frames and returns n. When no
-	// frame is ready it waits up to Config.PollTimeout and may return 0, nil.
+	// frame is ready it waits up to Config.PollTimeout and may return 0, nil;
+	// a RingPort idle for two such waits waits up to ten times as long.
 	// After Close it returns net.ErrClosed. Frames stay valid until Release.
 	Receive(frames []Frame) (n int, err error)
 
@@ -130,7 +131,7 @@ type Stats struct {
 	TxBadLength   uint64 // frames dropped: shorter than 14 bytes or over MTU
 	TxErrors      uint64 // frames the plain port's write refused, or failed flushes
 	RingDrops     uint64 // frames the kernel dropped: RX ring or socket queue full (PACKET_STATISTICS tp_drops)
-	RingFreezes   uint64 // times the V3 RX ring froze for lack of a free block (tp_freeze_q_cnt)
+	RingFreezes   uint64 // times a V3 RX ring froze for lack of a free block (tp_freeze_q_cnt); 0 with V2
 	KernelRxTotal uint64 // frames the socket saw, including RingDrops (tp_packets)
 }
 
@@ -182,9 +183,12 @@ var ErrClosed = net.ErrClosed
 
 // Defaults used for zero Config fields.
 const (
-	DefaultBlockSize    = 128 << 10 // one V3 RX block: ~900 minimum-size frames
+	DefaultBlockSize    = 128 << 10 // one RX block: 81 V2 slots at MTU 1500, ~900 minimum-size V3 frames
 	DefaultNumBlocks    = 64        // 8 MiB of RX ring per socket
 	DefaultBlockTimeout = time.Millisecond
+	// DefaultRxVersion is the RX ring's TPACKET version: V2 hands every
+	// frame over as it arrives (see RingPort).
+	DefaultRxVersion = 2
 	// DefaultFrameSize is the TX slot: a 1500-byte MTU frame plus tag and
 	// header, and one cache line more than 2 KiB on purpose: slots a power
 	// of two apart start on the same few cache sets, so the ring's slot
@@ -215,13 +219,19 @@ type Config struct {
 	// socket, and frames stay within the MTU the TX ring accepts.
 	FanoutDefrag bool
 
+	// RxVersion is the RX ring's TPACKET version: 2 (the default) hands
+	// each frame over as soon as the kernel has written it; 3 packs frames
+	// into blocks and hands a block over when it is full or after
+	// BlockTimeout, which every frame then waits for at low rates.
+	RxVersion int
 	// BlockSize is the RX ring block size in bytes (a multiple of the page
-	// size). A block is handed over when full or after BlockTimeout.
+	// size). A V2 block holds whole slots sized for the interface's MTU
+	// (and grows to hold one if needed); a V3 block, frames back to back.
 	BlockSize int
 	// NumBlocks is the number of RX ring blocks.
 	NumBlocks int
-	// BlockTimeout is the V3 block retire timeout: the latency added at
-	// low rates. Rounded to milliseconds, at least 1 ms.
+	// BlockTimeout is the V3 block retire timeout: the latency a V3 ring
+	// adds at low rates. Rounded to milliseconds, at least 1 ms.
 	BlockTimeout time.Duration
 	// FrameSize is the TX slot size in bytes (a multiple of 16, at least
 	// 256 and at most BlockSize; the kernel packs whole slots into each
@@ -245,7 +255,8 @@ type Config struct {
 	// physical NIC.
 	NoVnetHdr bool
 
-	// PollTimeout bounds how long Receive waits for a frame.
+	// PollTimeout bounds how long Receive waits for a frame (ten times as
+	// long on a RingPort that has been idle for two waits).
 	PollTimeout time.Duration
 	// PlainBatch is the plain port's maximum frames per Receive and per
 	// Flush.
@@ -279,6 +290,9 @@ func (c *Config) withDefaults() Config {
 	if d.TxVersion == 0 {
 		d.TxVersion = DefaultTxVersion
 	}
+	if d.RxVersion == 0 {
+		d.RxVersion = DefaultRxVersion
+	}
 	if d.PollTimeout <= 0 {
 		d.PollTimeout = DefaultPollTimeout
 	}
@@ -305,6 +319,8 @@ func (c *Config) validate(pageSize int) error {
 		return fmt.Errorf("afpacket: FrameSize %d is larger than BlockSize %d", c.FrameSize, c.BlockSize)
 	case c.TxVersion != 2 && c.TxVersion != 3:
 		return fmt.Errorf("afpacket: TxVersion %d: use 2 or 3", c.TxVersion)
+	case c.RxVersion != 2 && c.RxVersion != 3:
+		return fmt.Errorf("afpacket: RxVersion %d: use 2 or 3", c.RxVersion)
 	case c.NoRX && c.NoTX:
 		return errors.New("afpacket: NoRX and NoTX both set: the Conn would do nothing")
 	}

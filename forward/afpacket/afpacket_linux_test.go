@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"testing"
@@ -99,9 +100,11 @@ func TestTransmitReceiveExactBytes(t *testing.T) {
 		plainTX   bool
 		plainRX   bool
 		txVersion int
+		rxVersion int
 		noVnet    bool
 	}{
 		{name: "ring-v2-to-ring", txVersion: 2},
+		{name: "ring-v2-to-ring-v3rx", txVersion: 2, rxVersion: 3},
 		{name: "ring-v3-to-ring", txVersion: 3},
 		{name: "ring-v2-zero-copy-to-ring", txVersion: 2, noVnet: true},
 		{name: "plain-to-ring", plainTX: true},
@@ -115,7 +118,7 @@ func TestTransmitReceiveExactBytes(t *testing.T) {
 			if tt.plainRX {
 				rx = openPlain(t, p.ns2, "b0", nil)
 			} else {
-				rx = openRing(t, p.ns2, "b0", &Config{NoTX: true})
+				rx = openRing(t, p.ns2, "b0", &Config{NoTX: true, RxVersion: tt.rxVersion})
 			}
 			if tt.plainTX {
 				tx = openPlain(t, p.ns1, "a0", nil)
@@ -172,15 +175,15 @@ func TestCommitRejectsBadLengths(t *testing.T) {
 }
 
 func TestVLANTagStrippedAndRestored(t *testing.T) {
-	for _, plain := range []bool{false, true} {
-		name := map[bool]string{false: "ring", true: "plain"}[plain]
+	for _, rxVersion := range []int{2, 3, 0} {
+		name := map[int]string{2: "ring-v2rx", 3: "ring-v3rx", 0: "plain"}[rxVersion]
 		t.Run(name, func(t *testing.T) {
 			p := newPair(t)
 			var rx Conn
-			if plain {
+			if rxVersion == 0 {
 				rx = openPlain(t, p.ns2, "b0", nil)
 			} else {
-				rx = openRing(t, p.ns2, "b0", &Config{NoTX: true})
+				rx = openRing(t, p.ns2, "b0", &Config{NoTX: true, RxVersion: rxVersion})
 			}
 			tx := openRing(t, p.ns1, "a0", &Config{NoRX: true})
 			inner := expFrame(p.macB, p.macA, 7, 100)
@@ -217,9 +220,11 @@ func TestChecksumStatus(t *testing.T) {
 		name         string
 		offload      string
 		plain        bool
+		rxVersion    int
 		wantNotReady bool
 	}{
 		{name: "offload-on-ring", offload: "on", wantNotReady: true},
+		{name: "offload-on-ring-v3rx", offload: "on", rxVersion: 3, wantNotReady: true},
 		{name: "offload-off-ring", offload: "off"},
 		{name: "offload-on-plain", offload: "on", plain: true, wantNotReady: true},
 		{name: "offload-off-plain", offload: "off", plain: true},
@@ -234,7 +239,7 @@ func TestChecksumStatus(t *testing.T) {
 			if tt.plain {
 				rx = openPlain(t, p.ns2, "b0", nil)
 			} else {
-				rx = openRing(t, p.ns2, "b0", &Config{NoTX: true})
+				rx = openRing(t, p.ns2, "b0", &Config{NoTX: true, RxVersion: tt.rxVersion})
 			}
 			var sendErr error
 			inNetns(t, p.ns1, func() {
@@ -342,11 +347,12 @@ func testFanoutSpreadsFlows(t *testing.T, plain bool) {
 }
 
 func TestCloseUnblocksReceive(t *testing.T) {
-	for _, plain := range []bool{false, true} {
-		name := map[bool]string{false: "ring", true: "plain"}[plain]
+	for _, rxVersion := range []int{2, 3, 0} {
+		plain := rxVersion == 0
+		name := map[int]string{2: "ring-v2rx", 3: "ring-v3rx", 0: "plain"}[rxVersion]
 		t.Run(name, func(t *testing.T) {
 			p := newPair(t)
-			cfg := &Config{PollTimeout: 30 * time.Second}
+			cfg := &Config{PollTimeout: 30 * time.Second, RxVersion: rxVersion}
 			var c Conn
 			if plain {
 				c = openPlain(t, p.ns2, "b0", cfg)
@@ -368,14 +374,7 @@ func TestCloseUnblocksReceive(t *testing.T) {
 			if err := c.Close(); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case err := <-errc:
-				if !errors.Is(err, net.ErrClosed) {
-					t.Fatalf("Receive after Close: %v, want net.ErrClosed", err)
-				}
-			case <-time.After(2 * time.Second):
-				t.Fatal("Receive still blocked 2 s after Close")
-			}
+			expectClosed(t, errc, "Receive")
 			if err := c.Close(); err != nil {
 				t.Fatalf("second Close: %v", err)
 			}
@@ -386,6 +385,36 @@ func TestCloseUnblocksReceive(t *testing.T) {
 	}
 }
 
+// waitModes are the two ways a RingPort waits: the raw ppoll of a port with
+// traffic, and the poller wait of an idle one (idleWait). "raw" keeps a
+// port from ever going idle.
+var waitModes = []struct {
+	name      string
+	idleAfter int
+}{{name: "raw", idleAfter: 1 << 30}, {name: "idle", idleAfter: 2}}
+
+// setIdleAfter sets idleAfter for one test; the test must have stopped
+// every Receive before it ends.
+func setIdleAfter(t *testing.T, n int) {
+	old := idleAfter
+	idleAfter = n
+	t.Cleanup(func() { idleAfter = old })
+}
+
+// expectClosed waits for a Receive loop's error after Close: net.ErrClosed
+// within 2 s.
+func expectClosed(t *testing.T, errc <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("%s after Close: %v, want net.ErrClosed", what, err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatalf("%s still blocked 2 s after Close", what)
+	}
+}
+
 // TestIdleReceiveSleeps: on a quiet interface Receive sleeps until its
 // poll timeout, or until the runtime's preemption signal (every 10-20 ms
 // for a goroutine that never yields) ends the raw wait early; it must not
@@ -393,66 +422,134 @@ func TestCloseUnblocksReceive(t *testing.T) {
 // kept across calls wore down to zero and turned an idle worker into a
 // busy loop of hundreds of thousands of calls a second.
 func TestIdleReceiveSleeps(t *testing.T) {
-	p := newPair(t)
-	c := openRing(t, p.ns2, "b0", &Config{PollTimeout: 40 * time.Millisecond})
-	frames := make([]Frame, 8)
-	const span = 400 * time.Millisecond
-	calls, idle := 0, 0
-	for start := time.Now(); time.Since(start) < span; calls++ {
-		n, err := c.Receive(frames)
-		if err != nil {
-			t.Fatal(err)
+	for _, rxVersion := range []int{2, 3} {
+		for _, mode := range waitModes {
+			t.Run(fmt.Sprintf("v%drx-%s", rxVersion, mode.name), func(t *testing.T) {
+				setIdleAfter(t, mode.idleAfter)
+				p := newPair(t)
+				c := openRing(t, p.ns2, "b0", &Config{PollTimeout: 40 * time.Millisecond, RxVersion: rxVersion})
+				frames := make([]Frame, 8)
+				const span = 400 * time.Millisecond
+				calls, idle := 0, 0
+				for start := time.Now(); time.Since(start) < span; calls++ {
+					n, err := c.Receive(frames)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n > 0 {
+						c.Release() // a stray frame (IPv6 neighbour discovery)
+						continue
+					}
+					idle++
+				}
+				// 40 ms waits, or 10-20 ms ones when preempted: ~10-40
+				// calls; idle waits are longer still.
+				if idle == 0 || calls > 100 {
+					t.Errorf("%d Receive calls (%d idle) in %v on a quiet interface: want a sleeping wait (10-40 calls)", calls, idle, span)
+				}
+				if mode.name == "idle" && c.idleWaits == 0 {
+					t.Error("the port never went idle")
+				}
+			})
 		}
-		if n > 0 {
-			c.Release() // a stray frame (IPv6 neighbour discovery)
-			continue
-		}
-		idle++
-	}
-	// 40 ms waits, or 10-20 ms ones when preempted: ~10-40 calls.
-	if idle == 0 || calls > 100 {
-		t.Errorf("%d Receive calls (%d idle) in %v on a quiet interface: want a sleeping wait (10-40 calls)", calls, idle, span)
 	}
 }
 
-// TestBlockedReceiveDoesNotStallGC: a worker waiting in Receive holds its
-// P in a raw syscall, which must not hold up a stop-the-world: the
-// runtime's preemption signal ends the wait.
+// TestBlockedReceiveDoesNotStallGC: a worker waiting in Receive must not
+// hold up a stop-the-world. In the raw wait it holds its P in a raw
+// syscall and the runtime's preemption signal ends the wait; in the idle
+// wait it is parked.
 func TestBlockedReceiveDoesNotStallGC(t *testing.T) {
-	p := newPair(t)
-	c := openRing(t, p.ns2, "b0", &Config{PollTimeout: 10 * time.Second})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		frames := make([]Frame, 8)
-		for {
-			if _, err := c.Receive(frames); err != nil {
-				return
-			}
-			c.Release()
+	for _, rxVersion := range []int{2, 3} {
+		for _, mode := range waitModes {
+			t.Run(fmt.Sprintf("v%drx-%s", rxVersion, mode.name), func(t *testing.T) {
+				setIdleAfter(t, mode.idleAfter)
+				p := newPair(t)
+				c := openRing(t, p.ns2, "b0", &Config{PollTimeout: 10 * time.Second, RxVersion: rxVersion})
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					frames := make([]Frame, 8)
+					for {
+						if _, err := c.Receive(frames); err != nil {
+							return
+						}
+						c.Release()
+					}
+				}()
+				time.Sleep(100 * time.Millisecond) // let it block
+				start := time.Now()
+				runtime.GC()
+				if took := time.Since(start); took > time.Second {
+					t.Errorf("runtime.GC took %v with a worker blocked in Receive (poll timeout 10 s): the wait held up the stop-the-world", took)
+				}
+				c.Close()
+				select {
+				case <-done:
+				case <-time.After(2 * time.Second):
+					t.Fatal("Receive still blocked 2 s after Close")
+				}
+			})
 		}
-	}()
-	time.Sleep(100 * time.Millisecond) // let it block
-	start := time.Now()
-	runtime.GC()
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("runtime.GC took %v with a worker blocked in Receive (poll timeout 10 s): the wait held up the stop-the-world", took)
 	}
-	c.Close()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-		t.Fatal("Receive still blocked 2 s after Close")
+}
+
+// TestIdleWaitWakes: a port parked in its idle wait (poll timeout 10 s)
+// wakes for a frame at once, and for Close.
+func TestIdleWaitWakes(t *testing.T) {
+	for _, rxVersion := range []int{2, 3} {
+		t.Run(fmt.Sprintf("v%drx", rxVersion), func(t *testing.T) {
+			p := newPair(t)
+			tx := openRing(t, p.ns1, "a0", &Config{NoRX: true})
+			rx := openRing(t, p.ns2, "b0", &Config{NoTX: true, PollTimeout: 10 * time.Second, RxVersion: rxVersion})
+			got := make(chan uint32, 4)
+			done := make(chan error, 1)
+			go func() {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				frames := make([]Frame, 8)
+				for {
+					n, err := rx.Receive(frames)
+					if err != nil {
+						done <- err
+						return
+					}
+					for _, f := range frames[:n] {
+						if isTestFrame(&f) {
+							got <- binary.BigEndian.Uint32(f.Data[14:])
+						}
+					}
+					rx.Release()
+				}
+			}()
+			time.Sleep(300 * time.Millisecond) // two raw waits end within 10-20 ms each (preemption)
+			send(t, tx, [][]byte{expFrame(p.macB, p.macA, 42, 64)})
+			select {
+			case seq := <-got:
+				if seq != 42 {
+					t.Fatalf("received frame %d, want 42", seq)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("an idle port did not wake for a frame within 2 s (its poll timeout is 10 s)")
+			}
+			time.Sleep(300 * time.Millisecond)
+			rx.Close()
+			expectClosed(t, done, "an idle Receive")
+			if rx.idleWaits < 2 {
+				t.Errorf("%d idle waits: the port did not park before the frame and before Close", rx.idleWaits)
+			}
+		})
 	}
 }
 
 func TestNoAllocs(t *testing.T) {
 	tests := []struct {
-		name  string
-		plain bool
-	}{{name: "ring"}, {name: "plain", plain: true}}
+		name      string
+		plain     bool
+		rxVersion int
+	}{{name: "ring-v2rx", rxVersion: 2}, {name: "ring-v3rx", rxVersion: 3}, {name: "plain", plain: true}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newPair(t)
@@ -460,7 +557,7 @@ func TestNoAllocs(t *testing.T) {
 			if tt.plain {
 				tx, rx = openPlain(t, p.ns1, "a0", nil), openPlain(t, p.ns2, "b0", nil)
 			} else {
-				tx, rx = openRing(t, p.ns1, "a0", nil), openRing(t, p.ns2, "b0", nil)
+				tx, rx = openRing(t, p.ns1, "a0", nil), openRing(t, p.ns2, "b0", &Config{RxVersion: tt.rxVersion})
 			}
 			frame := expFrame(p.macB, p.macA, 1, 60)
 			frames := make([]Frame, 64)

@@ -13,6 +13,7 @@ var errOS = fmt.Errorf("afpacket: AF_PACKET is not implemented on %s: %w", runti
 type Features struct {
 	IgnoreOutgoing bool
 	QdiscBypass    bool
+	RxVersion      int
 	TxVersion      int
 	VnetHdr        bool
 }

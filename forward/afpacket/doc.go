@@ -1,7 +1,8 @@
 // Package afpacket is the frame I/O of the packet loop: AF_PACKET sockets
-// bound to one interface, read through a TPACKET_V3 RX ring and written
-// through a TX ring that is flushed with one sendto per batch (see the
-// kernel's Documentation/networking/packet_mmap.rst).
+// bound to one interface, read through a TPACKET_V2 RX ring (each frame as
+// soon as the kernel has written it; batches form by themselves under load)
+// and written through a TX ring that is flushed with one sendto per batch
+// (see the kernel's Documentation/networking/packet_mmap.rst).
 //
 // A worker owns one [Conn] per interface. Conns of several workers on one
 // interface join a PACKET_FANOUT group (hash mode), so one flow always lands
@@ -18,7 +19,7 @@
 // A batch is Receive, per frame TxSlot+Commit on the egress Conn, Release,
 // then Flush:
 //
-//	n, err := in.Receive(frames)      // waits up to Config.PollTimeout
+//	n, err := in.Receive(frames)      // waits up to Config.PollTimeout (10x when idle)
 //	if errors.Is(err, net.ErrClosed) { return }
 //	for i := range frames[:n] {
 //		buf := out.TxSlot()           // nil: TX ring full, already counted

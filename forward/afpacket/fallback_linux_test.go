@@ -26,26 +26,41 @@ func withoutOption(t *testing.T, opt, value int) {
 	t.Cleanup(func() { setsockoptInt = orig })
 }
 
-func TestOpenWithoutTPacketV3(t *testing.T) {
-	p := newPair(t)
-	withoutOption(t, unix.PACKET_VERSION, unix.TPACKET_V3)
-	var err error
-	inNetns(t, p.ns2, func() { _, err = Open("b0", nil) })
-	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "TPACKET_V3") || !strings.Contains(err.Error(), "io=plain") {
-		t.Fatalf("Open without TPACKET_V3: %v; want ErrNotSupported naming TPACKET_V3 and io=plain", err)
-	}
-	var c Conn
-	inNetns(t, p.ns2, func() { c, err = OpenConn("b0", ModeAuto, nil) })
-	if err != nil {
-		t.Fatalf("OpenConn(ModeAuto) did not fall back: %v", err)
-	}
-	defer c.Close()
-	if _, ok := c.(*PlainPort); !ok {
-		t.Fatalf("OpenConn(ModeAuto) = %T, want *PlainPort", c)
-	}
-	inNetns(t, p.ns2, func() { _, err = OpenConn("b0", ModeRing, nil) })
-	if !errors.Is(err, ErrNotSupported) {
-		t.Fatalf("OpenConn(ModeRing) = %v, want ErrNotSupported", err)
+// TestOpenWithoutRingVersion plays a kernel without the RX ring's TPACKET
+// version: Open must say which and point at io=plain, and ModeAuto must
+// fall back to the plain port.
+func TestOpenWithoutRingVersion(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		version int
+		cfg     *Config
+	}{
+		{name: "V2 (default)", version: unix.TPACKET_V2, cfg: nil},
+		{name: "V3", version: unix.TPACKET_V3, cfg: &Config{RxVersion: 3}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPair(t)
+			withoutOption(t, unix.PACKET_VERSION, tt.version)
+			want := fmt.Sprintf("TPACKET_V%d", tt.version+1) // the constants count from V1 = 0
+			var err error
+			inNetns(t, p.ns2, func() { _, err = Open("b0", tt.cfg) })
+			if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "io=plain") {
+				t.Fatalf("Open without %s: %v; want ErrNotSupported naming %s and io=plain", want, err, want)
+			}
+			var c Conn
+			inNetns(t, p.ns2, func() { c, err = OpenConn("b0", ModeAuto, tt.cfg) })
+			if err != nil {
+				t.Fatalf("OpenConn(ModeAuto) did not fall back: %v", err)
+			}
+			defer c.Close()
+			if _, ok := c.(*PlainPort); !ok {
+				t.Fatalf("OpenConn(ModeAuto) = %T, want *PlainPort", c)
+			}
+			inNetns(t, p.ns2, func() { _, err = OpenConn("b0", ModeRing, tt.cfg) })
+			if !errors.Is(err, ErrNotSupported) {
+				t.Fatalf("OpenConn(ModeRing) = %v, want ErrNotSupported", err)
+			}
+		})
 	}
 }
 

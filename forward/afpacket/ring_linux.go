@@ -11,7 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -38,7 +38,13 @@ const (
 	sllPkttype   = 10 // sockaddr_ll.sll_pkttype
 
 	// struct tpacket2_hdr.
-	t2LenOff = 4
+	t2StatusOff  = 0
+	t2LenOff     = 4
+	t2SnaplenOff = 8
+	t2MacOff     = 12
+	t2VlanTCIOff = 24
+	t2VlanTPID   = 26
+	t2SllOff     = 32 // TPACKET_ALIGN(sizeof(tpacket2_hdr))
 
 	sizeofSockaddrLL = 20
 	ethHeaderLen     = 14
@@ -52,8 +58,8 @@ type Features struct {
 	IgnoreOutgoing bool
 	// QdiscBypass: PACKET_QDISC_BYPASS on the TX socket (3.14).
 	QdiscBypass bool
-	// TxVersion is the TX ring's TPACKET version.
-	TxVersion int
+	// RxVersion and TxVersion are the RX and TX rings' TPACKET versions.
+	RxVersion, TxVersion int
 	// VnetHdr: PACKET_VNET_HDR on the TX socket, which the TX ring honours
 	// from Linux 4.14 (vnetTxMinKernel): each frame asks the kernel to copy
 	// it into the skb whole rather than attach it as ring pages.
@@ -107,41 +113,55 @@ func parseKernelRelease(r string) ([2]int, bool) {
 	return [2]int{a, b}, true
 }
 
-// RingPort is a Conn over a TPACKET_V3 RX ring and a TPACKET_V2 or V3 TX
-// ring on one interface. Its Receive, Release, TxSlot, Commit and Flush make
-// no allocations; Flush is the only syscall on a busy path, once per batch.
+// RingPort is a Conn over an RX ring (TPACKET_V2 by default, V3 on
+// request: Config.RxVersion) and a TPACKET_V2 or V3 TX ring on one
+// interface. Its Receive, Release, TxSlot, Commit and Flush make no
+// allocations; Flush is the only syscall on a busy path, once per batch.
 // See Conn for the concurrency rules.
 type RingPort struct {
-	// RX: a V3 ring of blocks, owned per block. Blocks relFrom..relFrom+held-1
-	// (mod numBlocks) are ours; the last of them has left frames unread at
-	// byte offset pktOff.
 	rxFD      int
 	rxBase    unsafe.Pointer
 	rxSize    uintptr
+	rxVersion int
+	filterOut bool // no PACKET_IGNORE_OUTGOING: drop PACKET_OUTGOING here
+	pollFDs   [2]unix.PollFd
+	pollMS    int
+	// emptyWaits counts the waits in a row that brought no frame;
+	// idleWaits, the idle waits since Open (for tests).
+	emptyWaits, idleWaits int
+	// rxFile is a second descriptor of the RX socket, in the runtime's
+	// poller, for idleWait; rxConn its raw access, readyFn is rxReady.
+	rxFile  *os.File
+	rxConn  syscall.RawConn
+	readyFn func(uintptr) bool
+
+	// V2 RX: frames in order, each with its own status word. rxNext is the
+	// next frame to read, rxRel the oldest one read but not yet released;
+	// rxHeld frames from rxRel on are ours.
+	rx     slotRing
+	rxNext slotPos
+	rxRel  slotPos
+	rxHeld int
+
+	// V3 RX: a ring of blocks, owned per block. Blocks relFrom..relFrom+held-1
+	// (mod numBlocks) are ours; the last of them has left frames unread at
+	// byte offset pktOff.
 	blockSize int
 	numBlocks int
 	relFrom   int
 	held      int
 	left      uint32
 	pktOff    uintptr
-	filterOut bool // no PACKET_IGNORE_OUTGOING: drop PACKET_OUTGOING here
-	pollFDs   [2]unix.PollFd
-	pollMS    int
 
-	// TX: fixed-size slots in order; head is the next slot to fill, at
-	// byte offset txOff. The kernel packs txPerBlock whole slots into each
-	// block of txBlockSize bytes, so when the slot size does not divide
-	// the block (DefaultFrameSize) a block ends in a gap.
+	// TX: fixed-size slots in order; txPos is the next slot to fill. The
+	// kernel packs tx.perBlock whole slots into each block, so when the
+	// slot size does not divide the block (DefaultFrameSize) a block ends
+	// in a gap.
 	txFD        int
 	txBase      unsafe.Pointer
 	txSize      uintptr
-	frameSize   int
-	txFrames    int
-	txHead      int
-	txOff       uintptr
-	txInBlock   int
-	txPerBlock  int
-	txBlockSize int
+	tx          slotRing
+	txPos       slotPos
 	txStatusOff uintptr
 	txLenOff    uintptr
 	txDataOff   uintptr
@@ -193,8 +213,8 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // Open opens a RingPort on interface ifname (in the calling thread's network
 // namespace). It needs CAP_NET_RAW, plus CAP_NET_ADMIN for the TX socket's
-// send buffer. Errors wrap ErrNotSupported when the kernel lacks TPACKET_V3,
-// the TX ring version or fanout.
+// send buffer. Errors wrap ErrNotSupported when the kernel lacks the RX or
+// TX ring version or fanout.
 func Open(ifname string, cfg *Config) (*RingPort, error) {
 	c := cfg.withDefaults()
 	if err := c.validate(os.Getpagesize()); err != nil {
@@ -204,7 +224,7 @@ func Open(ifname string, cfg *Config) (*RingPort, error) {
 	if err != nil {
 		return nil, fmt.Errorf("afpacket: interface %q: %w", ifname, err)
 	}
-	p := &RingPort{rxFD: -1, txFD: -1, eventFD: -1, frameSize: c.FrameSize, txFrames: c.TxFrames}
+	p := &RingPort{rxFD: -1, txFD: -1, eventFD: -1}
 	ok := false
 	defer func() {
 		if !ok {
@@ -216,7 +236,7 @@ func Open(ifname string, cfg *Config) (*RingPort, error) {
 		return nil, fmt.Errorf("afpacket: eventfd: %w", err)
 	}
 	if !c.NoRX {
-		if err := p.openRX(ifname, ifi.Index, &c); err != nil {
+		if err := p.openRX(ifname, ifi.Index, ifi.MTU, &c); err != nil {
 			return nil, err
 		}
 	}
@@ -227,68 +247,6 @@ func Open(ifname string, cfg *Config) (*RingPort, error) {
 	}
 	ok = true
 	return p, nil
-}
-
-// openRX sets up the V3 RX socket in the order the kernel requires:
-// version, ring, mmap, then bind (so the socket is hooked only once the ring
-// exists), then fanout (which needs a bound socket).
-func (p *RingPort) openRX(ifname string, ifindex int, c *Config) error {
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("afpacket: socket(AF_PACKET) for %q: %w (needs CAP_NET_RAW)", ifname, err)
-	}
-	p.rxFD = fd
-	if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
-		return setupError(ifname, "TPACKET_V3 (PACKET_VERSION)", err)
-	}
-	tovMS := int(c.BlockTimeout.Milliseconds())
-	if tovMS < 1 {
-		tovMS = 1
-	}
-	req := unix.TpacketReq3{
-		Block_size:     uint32(c.BlockSize),
-		Block_nr:       uint32(c.NumBlocks),
-		Frame_size:     uint32(c.FrameSize),
-		Frame_nr:       uint32(c.BlockSize / c.FrameSize * c.NumBlocks), // unused by V3, but checked
-		Retire_blk_tov: uint32(tovMS),
-	}
-	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
-		return setupError(ifname, "TPACKET_V3 RX ring (PACKET_RX_RING)", err)
-	}
-	p.rxSize = uintptr(c.BlockSize) * uintptr(c.NumBlocks)
-	p.rxBase, err = unix.MmapPtr(fd, 0, nil, p.rxSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
-	if err != nil {
-		p.rxBase = nil
-		return fmt.Errorf("afpacket: mmap RX ring of %d bytes on %q: %w", p.rxSize, ifname, err)
-	}
-	p.blockSize, p.numBlocks = c.BlockSize, c.NumBlocks
-	// Without this an ETH_P_ALL socket also sees what siblings (our TX
-	// socket, other workers) send on the interface.
-	if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err == nil {
-		p.features.IgnoreOutgoing = true
-	} else {
-		p.filterOut = true
-		c.Logger.Info("afpacket: PACKET_IGNORE_OUTGOING unavailable, filtering outgoing frames in userspace", "interface", ifname, "err", err)
-	}
-	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
-	if err := unix.Bind(fd, &sa); err != nil {
-		return fmt.Errorf("afpacket: bind RX socket to %q: %w", ifname, err)
-	}
-	if c.FanoutGroup != 0 {
-		arg := fanoutArg(c, p.features.IgnoreOutgoing)
-		if err := setsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
-			if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EALREADY) {
-				return fmt.Errorf("afpacket: join fanout group %d on %q: %w (the group exists with another mode or device, or fanout is unsupported)", c.FanoutGroup, ifname, err)
-			}
-			return setupError(ifname, "PACKET_FANOUT", err)
-		}
-	}
-	p.pollFDs = [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(p.eventFD), Events: unix.POLLIN}}
-	p.pollMS = int(c.PollTimeout.Milliseconds())
-	if p.pollMS < 1 {
-		p.pollMS = 1
-	}
-	return nil
 }
 
 // openTX sets up the TX socket: bound with protocol 0, so it is never on
@@ -339,19 +297,18 @@ func (p *RingPort) openTX(ifname string, ifindex, mtu int, c *Config) error {
 	}
 	perBlock := c.BlockSize / c.FrameSize
 	blocks := (c.TxFrames + perBlock - 1) / perBlock
-	p.txFrames = blocks * perBlock
-	p.txPerBlock, p.txBlockSize = perBlock, c.BlockSize
+	p.tx = newSlotRing(c.BlockSize, blocks, c.FrameSize)
 	if c.TxVersion == 3 {
-		req := unix.TpacketReq3{Block_size: uint32(c.BlockSize), Block_nr: uint32(blocks), Frame_size: uint32(c.FrameSize), Frame_nr: uint32(p.txFrames)}
+		req := unix.TpacketReq3{Block_size: uint32(c.BlockSize), Block_nr: uint32(blocks), Frame_size: uint32(c.FrameSize), Frame_nr: uint32(p.tx.frames)}
 		err = unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &req)
 	} else {
-		req := unix.TpacketReq{Block_size: uint32(c.BlockSize), Block_nr: uint32(blocks), Frame_size: uint32(c.FrameSize), Frame_nr: uint32(p.txFrames)}
+		req := p.tx.req()
 		err = unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &req)
 	}
 	if err != nil {
 		return setupError(ifname, fmt.Sprintf("TPACKET_V%d TX ring (PACKET_TX_RING)", c.TxVersion), err)
 	}
-	p.txSize = uintptr(c.BlockSize) * uintptr(blocks)
+	p.txSize = p.tx.size()
 	p.txBase, err = unix.MmapPtr(fd, 0, nil, p.txSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		p.txBase = nil
@@ -371,134 +328,13 @@ func (p *RingPort) openTX(ifname string, ifindex, mtu int, c *Config) error {
 // Features reports which optional kernel features the port uses.
 func (p *RingPort) Features() Features { return p.features }
 
-// u32 and u16 address ring memory; status words go through atomics so the
-// compiler cannot hoist them out of a wait loop.
-func u32(base unsafe.Pointer, off uintptr) *uint32 { return (*uint32)(unsafe.Add(base, off)) }
-func u16(base unsafe.Pointer, off uintptr) uint16  { return *(*uint16)(unsafe.Add(base, off)) }
-
-// Receive implements Conn. It fills frames from the RX ring, continuing in
-// a block it already holds and taking further ready blocks in order; if none
-// is ready it polls once for up to Config.PollTimeout.
-func (p *RingPort) Receive(frames []Frame) (int, error) {
-	if p.closed.Load() {
-		return 0, ErrClosed
-	}
-	if p.rxBase == nil {
-		return 0, errNoRX
-	}
-	n := p.fill(frames)
-	if n == 0 {
-		if err := p.wait(); err != nil {
-			return 0, fmt.Errorf("afpacket: poll: %w", err)
-		}
-		if p.closed.Load() {
-			return 0, ErrClosed
-		}
-		n = p.fill(frames)
-	}
-	if n > 0 {
-		p.stats.rxFrames.Add(uint64(n))
-		p.stats.rxBatches.Add(1)
-	}
-	return n, nil
-}
-
-// wait blocks until the RX socket or the close event is readable, or for
-// pollMS, in a raw ppoll: the worker keeps its P while it waits (every
-// worker has one of its own; see forward.Loop). Through the runtime's
-// syscall path, a worker idling on a quiet interface sat "in a syscall"
-// with a schedtick that never moves, so the runtime's sysmon retook its P
-// every 10 ms, and every retake sent sysmon back to waking every 20 us:
-// on a director pinned to one CPU, ~1,300 sysmon wakeups and ~1,400
-// preemptions of the forwarding worker a second, against ~150 and ~460
-// with the raw wait (docs/benchmarks.md). A raw syscall is still
-// interruptible: the runtime's preemption signal (stop-the-world, sysmon)
-// ends it with EINTR, reported as an ordinary wakeup.
-func (p *RingPort) wait() error {
-	// A fresh timeout each call: ppoll writes the time left back into it,
-	// so a kept one would wear down to zero and the wait to a busy loop.
-	ts := unix.NsecToTimespec(int64(p.pollMS) * int64(time.Millisecond))
-	_, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&p.pollFDs[0])), uintptr(len(p.pollFDs)),
-		uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
-	if errno != 0 && errno != unix.EINTR {
-		return errno
-	}
-	return nil
-}
-
-// fill copies frame descriptors out of the held and newly ready blocks.
-func (p *RingPort) fill(frames []Frame) int {
-	n := 0
-	for n < len(frames) {
-		if p.left == 0 {
-			if p.held == p.numBlocks {
-				break
-			}
-			b := (p.relFrom + p.held) % p.numBlocks
-			blk := unsafe.Add(p.rxBase, uintptr(b*p.blockSize))
-			if atomic.LoadUint32(u32(blk, blkStatusOff))&unix.TP_STATUS_USER == 0 {
-				break
-			}
-			p.held++
-			p.left = *u32(blk, blkNumPktsOff)
-			p.pktOff = uintptr(b*p.blockSize) + uintptr(*u32(blk, blkFirstPktOff))
-			continue
-		}
-		hdr := unsafe.Add(p.rxBase, p.pktOff)
-		p.left--
-		if p.left > 0 {
-			p.pktOff += uintptr(*u32(hdr, t3NextOff))
-		}
-		if p.filterOut && *(*uint8)(unsafe.Add(hdr, t3SllOff+sllPkttype)) == unix.PACKET_OUTGOING {
-			continue
-		}
-		mac := uintptr(u16(hdr, t3MacOff))
-		snap := uintptr(*u32(hdr, t3SnaplenOff))
-		// The kernel keeps a frame inside its block; the clamp keeps a
-		// corrupt or zeroed header (after Close) inside the mapping too.
-		if room := p.rxSize - (uintptr(hdr) - uintptr(p.rxBase)); mac+snap > room {
-			mac, snap = 0, 0
-		}
-		status := Flags(*u32(hdr, t3StatusOff))
-		f := &frames[n]
-		f.Data = unsafe.Slice((*byte)(unsafe.Add(hdr, mac)), snap)
-		f.Len = *u32(hdr, t3LenOff)
-		f.Flags = status & frameFlagsMask
-		f.VLANTCI, f.VLANTPID = 0, 0
-		if status&FlagVLAN != 0 {
-			f.VLANTCI = uint16(*u32(hdr, t3VlanTCIOff))
-			f.VLANTPID = 0x8100
-			if status&flagVLANTPIDValid != 0 {
-				f.VLANTPID = u16(hdr, t3VlanTPID)
-			}
-		}
-		n++
-	}
-	return n
-}
-
-// Release implements Conn: it returns every fully read block to the kernel.
-// A block with frames still unread stays held for the next Receive.
-func (p *RingPort) Release() {
-	done := p.held
-	if p.left > 0 {
-		done--
-	}
-	for ; done > 0; done-- {
-		blk := unsafe.Add(p.rxBase, uintptr(p.relFrom*p.blockSize))
-		atomic.StoreUint32(u32(blk, blkStatusOff), unix.TP_STATUS_KERNEL)
-		p.relFrom = (p.relFrom + 1) % p.numBlocks
-		p.held--
-	}
-}
-
 // TxSlot implements Conn. When the next slot is still owned by the kernel it
 // kicks the pending frames out once and looks again before giving up.
 func (p *RingPort) TxSlot() []byte {
 	if p.txBase == nil || p.closed.Load() {
 		return nil
 	}
-	slot := unsafe.Add(p.txBase, p.txOff)
+	slot := unsafe.Add(p.txBase, p.txPos.off)
 	st := atomic.LoadUint32(u32(slot, p.txStatusOff))
 	if st != unix.TP_STATUS_AVAILABLE && st&unix.TP_STATUS_WRONG_FORMAT == 0 {
 		if p.pending > 0 {
@@ -529,7 +365,7 @@ func (p *RingPort) Commit(n int) {
 		p.stats.txBadLength.Add(1)
 		return
 	}
-	slot := unsafe.Add(p.txBase, p.txOff)
+	slot := unsafe.Add(p.txBase, p.txPos.off)
 	if p.txVnet {
 		// flags 0 and GSO_NONE: a plain frame; hdr_len, in the host's byte
 		// order (a legacy virtio header), is the whole frame: copy it all.
@@ -540,24 +376,8 @@ func (p *RingPort) Commit(n int) {
 	}
 	*u32(slot, p.txLenOff) = uint32(n)
 	*u32(slot, p.txStatusOff) = unix.TP_STATUS_SEND_REQUEST
-	p.advanceTx()
+	p.tx.next(&p.txPos)
 	p.pending++
-}
-
-// advanceTx moves the head to the next slot, where the kernel's
-// packet_lookup_frame looks for it: slot i is at block i/perBlock, offset
-// (i%perBlock)*frameSize.
-func (p *RingPort) advanceTx() {
-	p.txHead++
-	p.txInBlock++
-	p.txOff += uintptr(p.frameSize)
-	if p.txInBlock == p.txPerBlock {
-		p.txInBlock = 0
-		p.txOff = uintptr(p.txHead/p.txPerBlock) * uintptr(p.txBlockSize)
-	}
-	if p.txHead == p.txFrames {
-		p.txHead, p.txInBlock, p.txOff = 0, 0, 0
-	}
 }
 
 // kick asks the kernel to send every SEND_REQUEST slot without waiting for
@@ -608,21 +428,6 @@ func (p *RingPort) Stats() Stats {
 	return p.stats.snapshot()
 }
 
-func (p *RingPort) readKernelStats() {
-	if p.rxFD < 0 {
-		return
-	}
-	p.statMu.Lock()
-	defer p.statMu.Unlock()
-	st, err := unix.GetsockoptTpacketStatsV3(p.rxFD, unix.SOL_PACKET, unix.PACKET_STATISTICS)
-	if err != nil {
-		return // closed concurrently: the last read happened in Close
-	}
-	p.stats.kernelRx.Add(uint64(st.Packets))
-	p.stats.ringDrops.Add(uint64(st.Drops))
-	p.stats.ringFreezes.Add(uint64(st.Freeze_q_cnt))
-}
-
 // Close implements Conn. The owning worker may still be between Receive and
 // Release, or writing a TX slot, in another goroutine; so instead of
 // unmapping, Close replaces both rings with anonymous zero pages at the same
@@ -638,6 +443,10 @@ func (p *RingPort) Close() error {
 	var one = [8]byte{1}
 	_, _ = unix.Write(p.eventFD, one[:])
 	var firstErr error
+	if p.rxFile != nil {
+		// Wakes an idleWait; the socket stays open until that returns.
+		_ = p.rxFile.Close()
+	}
 	for _, r := range []struct {
 		base unsafe.Pointer
 		size uintptr
@@ -692,6 +501,9 @@ func (p *RingPort) teardown() {
 	}
 	if p.txBase != nil {
 		_ = unix.MunmapPtr(p.txBase, p.txSize)
+	}
+	if p.rxFile != nil {
+		_ = p.rxFile.Close()
 	}
 	for _, fd := range []int{p.rxFD, p.txFD, p.eventFD} {
 		if fd >= 0 {
