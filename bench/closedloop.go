@@ -198,8 +198,12 @@ func (r *ClosedLoopReport) WriteTable(w io.Writer) error {
 	}
 	if len(r.Ratios) > 0 {
 		b.WriteString("\nratios in the same run: of the medians; paired run by run (median)\n")
+		qw := 26
 		for _, q := range r.Ratios {
-			fmt.Fprintf(&b, "  %-34s %-26s %.3f   %.3f\n", testName(q.Test, q.Conns), q.Name, q.Value, q.Paired)
+			qw = max(qw, len(q.Name))
+		}
+		for _, q := range r.Ratios {
+			fmt.Fprintf(&b, "  %-34s %-*s %.3f   %.3f\n", testName(q.Test, q.Conns), qw, q.Name, q.Value, q.Paired)
 		}
 	}
 	return writeNotes(w, &b, r.Notes, r.Warnings)

@@ -48,13 +48,17 @@ func (r *ClosedLoopReport) WriteSVG(w io.Writer) error {
 			order = append(order, q.Subject)
 		}
 	}
-	width := loopLabelW + loopBarW + 330
+	nameW := 0
+	for _, q := range r.Ratios {
+		nameW = max(nameW, len(q.Name))
+	}
+	width := loopLabelW + loopBarW + 150 + 7*(nameW+6) + 16
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="HEIGHT" viewBox="0 0 %d HEIGHT" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12" fill="#222">`+"\n",
 		width, width)
 	b.WriteString(`<rect width="100%" height="100%" fill="white"/>` + "\n")
 	b.WriteString(`<text x="16" y="26" font-size="17" font-weight="bold">Closed-loop clients through the director</text>` + "\n")
-	fmt.Fprintf(&b, `<text x="16" y="46" fill="#555">median of %d x %s; bars scaled to each test's best; ratio = ulvs / kernel in the same run</text>`+"\n", r.Runs, html.EscapeString(r.Duration))
+	fmt.Fprintf(&b, `<text x="16" y="46" fill="#555">median of %d x %s; bars scaled to each test's best; ratios of medians in the same run</text>`+"\n", r.Runs, html.EscapeString(r.Duration))
 	y := loopTop
 	for _, rw := range rows {
 		best := 0.0
