@@ -9,10 +9,11 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 # Debian packages the tests and the demo use: tshark validates checksums,
 # keepalived is the VRRP peer, FRR's bfdd the BFD peer, iproute2/ethtool/nftables
-# build the topology.
-DEB_PKGS  := tshark keepalived iproute2 ethtool nftables tcpdump curl frr
+# build the topology; nginx-light, wrk and iperf3 are the closed-loop bench's
+# servers and clients.
+DEB_PKGS  := tshark keepalived iproute2 ethtool nftables tcpdump curl frr nginx-light wrk iperf3
 
-.PHONY: all build test unit bench fuzz lint generate-check demo deps clean figures
+.PHONY: all build test unit bench fuzz lint generate-check demo deps clean figures figures-latency
 
 all: build
 
@@ -91,6 +92,17 @@ figures: deps build
 	ULVS_BENCH_PPS=1 ULVS_BIN=$(abspath $(BIN)) ULVS_BENCH_RUNS=$(FIG_RUNS) ULVS_BENCH_SECONDS=$(FIG_SECONDS) \
 	ULVS_BENCH_WORKERS=$(FIG_WORKERS) ULVS_BENCH_INTERLEAVE_MS=$(FIG_INTERLEAVE_MS) ULVS_BENCH_ROUNDS=$(FIG_ROUNDS) ULVS_BENCH_JSON=$(abspath bin/figures.json) ULVS_BENCH_PROFILE_DIR=$(FIG_PROFILE_DIR) \
 	$(GO) test -count=1 -run '^TestFiguresPPS$$' -v -timeout 40m ./bench
+
+# figures-latency measures latency and closed-loop throughput (docs/benchmarks.md,
+# "Latency against load" and "Closed-loop clients"): the latency sweep of every
+# subject at LAT_RATES (JSON and SVG plot to bin/), then wrk/nginx HTTP and
+# iperf3 bulk TCP through ulvs NAT and kernel DNAT, LAT_RUNS runs each. Root;
+# a few minutes; wants a quiet machine.
+LAT_RATES ?= idle,1k,10k,100k,max
+LAT_RUNS  ?= 3
+figures-latency: deps build
+	./$(BIN) bench --latency-sweep $(LAT_RATES) --duration 2s --json bin/latency-sweep.json --svg bin/latency-sweep.svg
+	./$(BIN) bench --http --bulk --runs $(LAT_RUNS) --json bin/closed-loop.json --svg bin/closed-loop.svg
 
 clean:
 	rm -rf bin

@@ -101,14 +101,22 @@ func (r *BenchReport) WriteTable(w io.Writer) error {
 }
 
 // WriteJSON writes the report as indented JSON.
-func (r *BenchReport) WriteJSON(w io.Writer) error {
+func (r *BenchReport) WriteJSON(w io.Writer) error { return writeJSON(w, r) }
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return enc.Encode(v)
 }
 
 // WriteFile writes the JSON report to path, creating its directory.
 func (r *BenchReport) WriteFile(path string, write func(io.Writer) error) error {
+	return WriteFile(path, write)
+}
+
+// WriteFile writes what write writes to path, creating its directory.
+func WriteFile(path string, write func(io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}

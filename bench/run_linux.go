@@ -23,17 +23,9 @@ import (
 // ulvs binary (and taskset when pinning).
 func Run(ctx context.Context, c Config) (*BenchReport, error) {
 	c = c.withDefaults()
-	if c.Traffic == nil || len(c.Traffic.Packets) == 0 {
-		return nil, errors.New("bench: no traffic: give a capture or synthetic traffic")
-	}
-	if c.Pace.Mode == PaceRecorded && !c.Traffic.Paced {
-		return nil, errors.New("bench: the recorded pace needs a capture; synthetic traffic runs at a rate or as fast as possible")
-	}
-	if !netns.IsRoot() {
-		return nil, errors.New("bench: ulvs bench builds network namespaces and needs root")
-	}
-	if _, err := exec.LookPath("nft"); err != nil {
-		return nil, errors.New("bench: nft is missing; the sinks and the kernel subjects need it (apt-get install nftables)")
+	pinned, err := c.check()
+	if err != nil {
+		return nil, err
 	}
 	if c.Interleave > 0 && !c.CountOnly {
 		return nil, errors.New("bench: the interleaved comparison counts delivered packets only; add --count-only")
@@ -41,72 +33,15 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 	if c.Interleave > 0 && c.Interleave < 40*time.Millisecond {
 		return nil, fmt.Errorf("bench: interleave slices of %v are too short to sample; use 40ms or more", c.Interleave)
 	}
-	pinned := !c.NoPin && runtime.NumCPU() >= 2
-	if pinned && (c.GenCPU == c.SubjectCPU || max(c.GenCPU, c.SubjectCPU) >= runtime.NumCPU() || min(c.GenCPU, c.SubjectCPU) < 0) {
-		return nil, fmt.Errorf("bench: generator CPU %d and subject CPU %d must be distinct CPUs below %d", c.GenCPU, c.SubjectCPU, runtime.NumCPU())
-	}
-	for _, s := range c.Subjects {
-		if !s.valid() {
-			return nil, fmt.Errorf("bench: unknown subject %q; use one of %v, a ulvs one optionally as KIND@BINARY", s, AllSubjects())
-		}
-		if !s.IsULVS() {
-			continue
-		}
-		bin := cmp.Or(s.Binary(), c.Binary)
-		if bin == "" {
-			return nil, fmt.Errorf("bench: subject %s needs the ulvs binary", s)
-		}
-		if _, err := os.Stat(bin); err != nil {
-			return nil, fmt.Errorf("bench: ulvs binary of %s: %w", s, err)
-		}
-		if pinned {
-			if _, err := exec.LookPath("taskset"); err != nil {
-				return nil, errors.New("bench: taskset (util-linux) is missing; install it or run unpinned")
-			}
-		}
-	}
 	tr := c.Traffic
 	rep := &BenchReport{Started: time.Now(), Host: hostInfo(), Warnings: []string{}}
 	rep.Host.CPUs, rep.Host.Go = runtime.NumCPU(), runtime.Version()
-	rep.Setup = BenchSetup{Source: tr.Name, Pace: c.Pace.String(), Window: c.Duration.String(), Warmup: c.Warmup.String(),
-		Runs: c.Runs, Reals: c.Reals, Flows: tr.Flows, Packets: len(tr.Packets), TCPPackets: tr.TCP, UDPPackets: tr.UDP,
-		SYNFlood: tr.SYNFlood, NewConnRate: tr.NewConnRate, Workers: c.Workers, GOMAXPROCS: c.GOMAXPROCS,
-		GenCPU: c.GenCPU, SubjectCPU: c.SubjectCPU, Pinned: pinned, CountOnly: c.CountOnly}
-
-	h, closeHarness, err := newHarness(ctx, c, pinned, tr.TCP > 0 || tr.NewConnRate > 0)
+	rep.Setup = c.setup(pinned)
+	m, clk, genCPU, closeRun, err := openMeasurer(ctx, c, pinned)
 	if err != nil {
 		return nil, err
 	}
-	defer closeHarness()
-	genCPU := -1
-	if pinned {
-		genCPU = c.GenCPU
-	}
-	// The generator and the null forwarder each hold a P on a locked,
-	// busy thread; the sinks need Ps of their own or they starve. Their
-	// threads are pinned, so extra Ps do not take CPU from the subject.
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), c.Reals+3)))
-	clk := &clock{base: time.Now()}
-	g, err := newStreamGen(h, tr, clk, genCPU)
-	if err != nil {
-		return nil, err
-	}
-	defer g.conn.Close()
-	// In count-only mode no sink exists: the ingress counters that
-	// setupSinks installed are all that sees the delivered frames.
-	var sinks []*sink
-	var seen []atomic.Uint64
-	if !c.CountOnly {
-		sinks = make([]*sink, len(h.lvs.Reals))
-		for i, r := range h.lvs.Reals {
-			if sinks[i], err = openSink(i, r, clk, genCPU); err != nil {
-				return nil, fmt.Errorf("bench: sink on %s: %w", r.NS.Name, err)
-			}
-			defer sinks[i].close()
-		}
-		seen = make([]atomic.Uint64, (c.MaxFrames+63)/64)
-	}
-	m := &measurer{h: h, c: c, g: g, sinks: sinks, seen: seen, owner: make([]atomic.Int32, tr.Flows)}
+	defer closeRun()
 
 	results := make([]SubjectResult, len(c.Subjects))
 	for i, s := range c.Subjects {
@@ -158,9 +93,134 @@ func Run(ctx context.Context, c Config) (*BenchReport, error) {
 	return rep, nil
 }
 
+// check validates c (with its defaults) and the host: root, nft, the ulvs
+// binaries, taskset; pinned says whether the generator and the subject get
+// CPUs of their own.
+func (c Config) check() (pinned bool, err error) {
+	if c.Traffic == nil || len(c.Traffic.Packets) == 0 {
+		return false, errors.New("bench: no traffic: give a capture or synthetic traffic")
+	}
+	if c.Pace.Mode == PaceRecorded && !c.Traffic.Paced {
+		return false, errors.New("bench: the recorded pace needs a capture; synthetic traffic runs at a rate or as fast as possible")
+	}
+	if !netns.IsRoot() {
+		return false, errors.New("bench: ulvs bench builds network namespaces and needs root")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		return false, errors.New("bench: nft is missing; the sinks and the kernel subjects need it (apt-get install nftables)")
+	}
+	pinned = !c.NoPin && runtime.NumCPU() >= 2
+	if pinned && (c.GenCPU == c.SubjectCPU || max(c.GenCPU, c.SubjectCPU) >= runtime.NumCPU() || min(c.GenCPU, c.SubjectCPU) < 0) {
+		return false, fmt.Errorf("bench: generator CPU %d and subject CPU %d must be distinct CPUs below %d", c.GenCPU, c.SubjectCPU, runtime.NumCPU())
+	}
+	return pinned, c.checkSubjects(pinned)
+}
+
+// checkSubjects checks that every subject is known and that the ulvs ones
+// have a binary (and taskset, when pinned).
+func (c Config) checkSubjects(pinned bool) error {
+	for _, s := range c.Subjects {
+		if !s.valid() {
+			return fmt.Errorf("bench: unknown subject %q; use one of %v, a ulvs one optionally as KIND@BINARY", s, AllSubjects())
+		}
+		if !s.IsULVS() {
+			continue
+		}
+		bin := cmp.Or(s.Binary(), c.Binary)
+		if bin == "" {
+			return fmt.Errorf("bench: subject %s needs the ulvs binary", s)
+		}
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("bench: ulvs binary of %s: %w", s, err)
+		}
+		if pinned {
+			if _, err := exec.LookPath("taskset"); err != nil {
+				return errors.New("bench: taskset (util-linux) is missing; install it or run unpinned")
+			}
+		}
+	}
+	return nil
+}
+
+// setup is what a report echoes of c.
+func (c Config) setup(pinned bool) BenchSetup {
+	tr := c.Traffic
+	return BenchSetup{Source: tr.Name, Pace: c.Pace.String(), Window: c.Duration.String(), Warmup: c.Warmup.String(),
+		Runs: c.Runs, Reals: c.Reals, Flows: tr.Flows, Packets: len(tr.Packets), TCPPackets: tr.TCP, UDPPackets: tr.UDP,
+		SYNFlood: tr.SYNFlood, NewConnRate: tr.NewConnRate, Workers: c.Workers, GOMAXPROCS: c.GOMAXPROCS,
+		GenCPU: c.GenCPU, SubjectCPU: c.SubjectCPU, Pinned: pinned, CountOnly: c.CountOnly}
+}
+
+// openMeasurer builds what every window of a run shares: the topology, the
+// generator and (unless CountOnly) the sinks; closeRun removes them all.
+func openMeasurer(ctx context.Context, c Config, pinned bool) (m *measurer, clk *clock, genCPU int, closeRun func(), err error) {
+	tr := c.Traffic
+	h, closeHarness, err := newHarness(ctx, c, pinned, tr.TCP > 0 || tr.NewConnRate > 0)
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	var closers []func()
+	closeRun = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+		closeHarness()
+	}
+	defer func() {
+		if err != nil {
+			closeRun()
+		}
+	}()
+	genCPU = -1
+	if pinned {
+		genCPU = c.GenCPU
+	}
+	// The generator and the null forwarder each hold a P on a locked,
+	// busy thread; the sinks need Ps of their own or they starve. Their
+	// threads are pinned, so extra Ps do not take CPU from the subject.
+	procs := runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), c.Reals+3))
+	closers = append(closers, func() { runtime.GOMAXPROCS(procs) })
+	clk = &clock{base: time.Now()}
+	g, err := newStreamGen(h, tr, clk, genCPU)
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	closers = append(closers, func() { g.conn.Close() })
+	// In count-only mode no sink exists: the ingress counters that
+	// setupSinks installed are all that sees the delivered frames.
+	var sinks []*sink
+	var seen []atomic.Uint64
+	if !c.CountOnly {
+		sinks = make([]*sink, len(h.lvs.Reals))
+		for i, r := range h.lvs.Reals {
+			if sinks[i], err = openSink(i, r, clk, genCPU); err != nil {
+				return nil, nil, 0, nil, fmt.Errorf("bench: sink on %s: %w", r.NS.Name, err)
+			}
+			sk := sinks[i]
+			closers = append(closers, func() { sk.close() })
+		}
+		seen = make([]atomic.Uint64, (c.MaxFrames+63)/64)
+	}
+	m = &measurer{h: h, c: c, g: g, sinks: sinks, seen: seen, owner: make([]atomic.Int32, tr.Flows)}
+	return m, clk, genCPU, closeRun, nil
+}
+
 // newHarness builds a topology (namespaces, bridge, real servers), a
 // scratch directory and the sinks' counters; cleanup removes them all.
 func newHarness(ctx context.Context, c Config, pinned, tcp bool) (h *harness, cleanup func(), err error) {
+	if h, cleanup, err = newTopology(ctx, c, pinned, tcp); err != nil {
+		return nil, nil, err
+	}
+	if err = h.setupSinks(); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return h, cleanup, nil
+}
+
+// newTopology builds a topology and a scratch directory, with no sinks:
+// the real servers' stacks are theirs (closed-loop runs put servers there).
+func newTopology(ctx context.Context, c Config, pinned, tcp bool) (h *harness, cleanup func(), err error) {
 	env, err := netns.NewEnv(c.Logger)
 	if err != nil {
 		return nil, nil, err
@@ -185,9 +245,6 @@ func newHarness(ctx context.Context, c Config, pinned, tcp bool) (h *harness, cl
 		return nil, nil, err
 	}
 	h = &harness{ctx: ctx, c: c, log: c.Logger, lvs: lvs, dir: dir, pinned: pinned, tcp: tcp}
-	if err = h.setupSinks(); err != nil {
-		return nil, nil, err
-	}
 	return h, cleanup, nil
 }
 

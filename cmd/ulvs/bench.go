@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,8 +40,13 @@ func benchCmd(args []string, out io.Writer) error {
 	rounds := fs.Int("rounds", bench.DefaultRounds, "--interleave: turns per subject")
 	noPin := fs.Bool("no-pin", false, "do not pin generator/sinks and subject to CPUs 0 and 1")
 	jsonOut := fs.String("json", "", "write the full report as JSON to `FILE` (- for stdout instead of the table)")
-	svg := fs.String("svg", "", "write a plot of throughput and latency per subject to `FILE` (SVG)")
+	svg := fs.String("svg", "", "write a plot to `FILE` (SVG): throughput and latency per subject; with --latency-sweep latency against load; with --http/--bulk a bar per subject and test")
 	binary := fs.String("binary", "", "ulvs binary for the ulvs subjects (default: this executable)")
+	httpTest := fs.Bool("http", false, "closed-loop HTTP instead: wrk against nginx on the real servers, keep-alive and a new connection per request, through ulvs NAT and kernel DNAT (default subjects); requests/s and ratios")
+	bulk := fs.Bool("bulk", false, "closed-loop bulk TCP instead (with --http: as well): iperf3 with MTU-sized frames to one real server through ulvs NAT and kernel DNAT; Gbit/s and ratios")
+	conns := fs.String("conns", "4,32", "--http: comma-separated connection counts")
+	streams := fs.String("streams", "1,4", "--bulk: comma-separated parallel stream counts")
+	sweep := fs.String("latency-sweep", "", "measure latency (p50, p99, p99.9) of every subject at each of these comma-separated offered `rates` (e.g. idle,1k,10k,100k,max; idle: one packet per window) instead; --svg plots latency against load")
 	fs.Parse(args)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -99,6 +105,20 @@ func benchCmd(args []string, out io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *sweep != "" {
+		if *httpTest || *bulk {
+			return errors.New("--latency-sweep and --http/--bulk are separate runs; give one of them")
+		}
+		return sweepCmd(ctx, c, *sweep, *pace, *jsonOut, *svg, out)
+	}
+	if *httpTest || *bulk {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["reals"] {
+			c.Reals = 0 // RunClosedLoop's default
+		}
+		return closedLoopCmd(ctx, c, bench.ClosedLoop{HTTP: *httpTest, Bulk: *bulk}, *conns, *streams, *jsonOut, *svg, out)
+	}
 	rep, err := bench.Run(ctx, c)
 	if c.Progress != nil {
 		fmt.Fprint(os.Stderr, "\r\033[K")
@@ -106,21 +126,7 @@ func benchCmd(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *svg != "" {
-		if err := rep.WriteFile(*svg, rep.WriteSVG); err != nil {
-			return fmt.Errorf("--svg: %w", err)
-		}
-	}
-	switch *jsonOut {
-	case "-":
-		return rep.WriteJSON(out)
-	case "":
-	default:
-		if err := rep.WriteFile(*jsonOut, rep.WriteJSON); err != nil {
-			return fmt.Errorf("--json: %w", err)
-		}
-	}
-	return rep.WriteTable(out)
+	return writeReport(rep, *jsonOut, *svg, out)
 }
 
 func joinSubjects() string {

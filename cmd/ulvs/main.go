@@ -37,7 +37,8 @@ commands:
   inspect    show field by field how NAT, DR or TUN rewrites a packet (described, or from a capture)
   simulate   which real server a flow gets, the spread of N flows, and how many move on a change
   trace      watch the running director rewrite: sampled frames before and after, filtered (as inspect shows them)
-  bench      measure ulvs NAT/DR/TUN against a null forwarder and nftables DNAT, every packet verified
+  bench      measure ulvs NAT/DR/TUN against a null forwarder and nftables DNAT, every packet verified;
+             --latency-sweep: latency against load; --http, --bulk: wrk/nginx and iperf3 through NAT
   version    print the version
 
 Run 'ulvs <command> -h' for a command's flags.
