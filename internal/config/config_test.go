@@ -366,7 +366,7 @@ func TestErrors(t *testing.T) {
 		{"ulvs expire", "ulvs {\n expire_nodest_conn maybe\n}\n", f + `2: expire_nodest_conn: "maybe" is not a boolean`},
 		{"ulvs ifname", "ulvs {\n interface_clients this-name-is-too-long\n}\n", "is not an interface name"},
 		{"seq step", "~SEQ(i,1,-1,3) real_server 10.0.2.$i 80\n", f + "1: ~SEQ: the step does not lead from start to end"},
-		{"lst", "~LST(i,a,b) router_id $i\n", f + "1: ~LST: ~LST line replication is not supported"},
+		{"lst without values", "~LST(i) router_id $i\n", f + "1: ~LST: ~LST needs a name and at least one value"},
 		{"self definition", "$A=x $A\nrouter_id $A\n", f + "2: definitions still expand"},
 		{"unmatched quote", "global_defs {\n router_id \"x\n}\n", f + "2: unmatched quote"},
 		{"missing close", "global_defs {\n router_id x\n", f + "1: global_defs: 1 missing '}'"},

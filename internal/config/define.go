@@ -60,8 +60,7 @@ func (r *reader) expand(rl rawLine, depth int, emit func(rawLine) error) error {
 			return r.seq(rawLine{pos: rl.pos, text: text}, depth, emit)
 		}
 		if strings.HasPrefix(text, "~LST") {
-			return &Error{Pos: rl.pos, Keyword: "~LST", Msg: "~LST line replication is not supported by ulvs",
-				Hint: "write the lines out, or use ~SEQ"}
+			return r.lst(rawLine{pos: rl.pos, text: text}, depth, emit)
 		}
 		if !strings.Contains(text, "$") {
 			break
@@ -243,6 +242,40 @@ func (r *reader) seq(rl rawLine, depth int, emit func(rawLine) error) error {
 		if hex {
 			r.defs[name] = strconv.FormatInt(v, 16)
 		}
+		if err := r.expand(rawLine{pos: rl.pos, text: text}, depth+1, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lst expands "~LST(var, value, ...) line": the line once for each value,
+// with $var set to it, as keepalived 2.2 does.
+func (r *reader) lst(rl rawLine, depth int, emit func(rawLine) error) error {
+	bad := func(why string) error {
+		return &Error{Pos: rl.pos, Keyword: "~LST", Msg: fmt.Sprintf("%s in %q", why, rl.text),
+			Hint: "write ~LST(var, value, ...) before the line"}
+	}
+	if depth > 4 {
+		return bad("~LST nested more than 4 deep")
+	}
+	rest := strings.TrimLeft(rl.text[len("~LST"):], " \t")
+	open, closeAt := strings.IndexByte(rest, '('), strings.IndexByte(rest, ')')
+	if open != 0 || closeAt < 0 {
+		return bad("no (...) after ~LST")
+	}
+	args, _ := r.substitute(rest[1:closeAt], path.Dir(rl.pos.File))
+	parts := strings.Split(args, ",")
+	name := strings.TrimSpace(parts[0])
+	if name == "" || len(parts) < 2 {
+		return bad("~LST needs a name and at least one value")
+	}
+	text := strings.TrimLeft(rest[closeAt+1:], " \t")
+	for _, v := range parts[1:] {
+		if r.seqLines++; r.seqLines > maxSeqLines {
+			return bad(fmt.Sprintf("~SEQ and ~LST make more than %d lines", maxSeqLines))
+		}
+		r.defs[name] = strings.TrimSpace(v)
 		if err := r.expand(rawLine{pos: rl.pos, text: text}, depth+1, emit); err != nil {
 			return err
 		}

@@ -25,6 +25,8 @@ func TestPreprocessor(t *testing.T) {
 		{"seq start end", "~SEQ(i, 5, 3) r $i\n", "r 5|r 4|r 3"},
 		{"seq step", "~SEQ(i, 0, 5, 12) r $i\n", "r 0|r 5|r 10"},
 		{"seq hex", "~SEQx(i, 9, 11) r $i\n", "r 9|r a|r b"},
+		{"lst", "~LST(i, eth0, eth1 , lo) r $i\n", "r eth0|r eth1|r lo"},
+		{"lst in seq", "~SEQ(i, 2) ~LST(j, a, b) r ${i}-$j\n", "r 1-a|r 1-b|r 2-a|r 2-b"},
 		{"seq definition args", "$N=2\n~SEQ(i, $N) r $i\n", "r 1|r 2"},
 		// $i$j: a bare name must end at a blank, ',', ')' or the line's
 		// end, so only $j is replaced, as in keepalived.
