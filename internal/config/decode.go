@@ -194,6 +194,7 @@ func (d *decoder) decodeRoot(root *Node) *Config {
 		cfg.ULVS.AdminSocket = DefaultAdminSocket
 	}
 	cfg.VirtualServers = d.resolveGroups(cfg)
+	d.checkBGP(cfg)
 	seen := map[string]*VirtualServer{}
 	for _, vs := range cfg.VirtualServers {
 		key := vs.identity()
