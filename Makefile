@@ -9,7 +9,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 # Debian packages the tests and the demo use: tshark validates checksums,
 # keepalived is the VRRP peer, iproute2/ethtool/nftables build the topology.
-DEB_PKGS  := tshark keepalived iproute2 ethtool nftables tcpdump curl
+DEB_PKGS  := tshark keepalived iproute2 ethtool nftables tcpdump curl frr
 
 .PHONY: all build test unit bench fuzz lint generate-check demo deps clean figures
 

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/ulvs/ulvs/internal/status"
 )
 
 // Neighbor is one BGP peer to keep a session with.
@@ -19,13 +21,7 @@ type Neighbor struct {
 }
 
 // NeighborStatus is a neighbour's session as the Speaker reports it.
-type NeighborStatus struct {
-	Addr     netip.Addr `json:"addr"`
-	RemoteAS uint32     `json:"remote_as"`
-	State    string     `json:"state"` // idle, connect, active, opensent, openconfirm, established
-	// Up is when the session was last established; zero while it is not.
-	Up time.Time `json:"up,omitzero"`
-}
+type NeighborStatus = status.BGPNeighbor
 
 // Speaker is the BGP implementation: it keeps sessions with the
 // neighbours and advertises the prefixes it is given with next hop self.
@@ -135,18 +131,10 @@ func (c *Controller) reason(p netip.Prefix) string {
 }
 
 // Status is the announcement state for `ulvs list --json` and metrics.
-type Status struct {
-	Drained   bool             `json:"drained"`
-	Neighbors []NeighborStatus `json:"neighbors"`
-	Prefixes  []PrefixStatus   `json:"prefixes"`
-}
+type Status = status.BGP
 
 // PrefixStatus is one VIP prefix and why it is or is not announced.
-type PrefixStatus struct {
-	Prefix    netip.Prefix `json:"prefix"`
-	Announced bool         `json:"announced"`
-	Reason    string       `json:"reason"`
-}
+type PrefixStatus = status.BGPPrefix
 
 // Status returns the current state.
 func (c *Controller) Status() Status {

@@ -138,6 +138,7 @@ func (d *Director) reloadLocked() error {
 	}
 	d.drains = nil
 	d.setTimeouts(cfg.Global.LVSTimeouts)
+	d.reloadBGP(cfg)
 	if old, cur := d.cfg.ULVS, cfg.ULVS; old.InterfaceClients != cur.InterfaceClients ||
 		old.InterfaceReals != cur.InterfaceReals || old.Workers != cur.Workers || old.IO != cur.IO ||
 		old.AdminSocket != cur.AdminSocket || old.MetricsListen != cur.MetricsListen ||

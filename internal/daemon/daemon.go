@@ -72,6 +72,7 @@ type Director struct {
 
 	mu   sync.Mutex
 	loop *forward.Loop
+	bgp  *bgpState // bgp.go; nil without a bgp block
 
 	// ctl serialises the control plane (reloads, admin changes, status)
 	// and guards the fields below; the packet path never takes it.
@@ -326,6 +327,9 @@ func (d *Director) Run(ctx context.Context) error {
 		d.log.Info("raised GOMAXPROCS so that every packet worker has a P", "from", prev, "to", want)
 	}
 	if err := d.startVRRP(ctx, &bg); err != nil {
+		return err
+	}
+	if err := d.startBGP(ctx, &bg); err != nil {
 		return err
 	}
 

@@ -120,6 +120,7 @@ func (d *Director) snapshot(raw bool) *status.Snapshot {
 		}
 		snap.VRRP = append(snap.VRRP, vi)
 	}
+	snap.BGP = d.BGPStatus()
 	return snap
 }
 

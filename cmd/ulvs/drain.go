@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ulvs/ulvs/internal/daemon"
+)
+
+// drainContext is the run's context: SIGINT or SIGTERM ends it. With BGP
+// it first withdraws every route and keeps forwarding for drain_time, so
+// that the routers move the flows to the other directors before this one
+// stops; a second signal ends it at once.
+func drainContext(d *daemon.Director, log *slog.Logger) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		defer signal.Stop(sig)
+		select {
+		case s := <-sig:
+			if wait := d.BGPDrain(); wait > 0 {
+				log.Info("draining: routes withdrawn, forwarding until the routers converge", "signal", s.String(), "drain_time", wait)
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-sig:
+					log.Warn("second signal: stopping without waiting for the drain")
+				case <-ctx.Done():
+				}
+				t.Stop()
+			}
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
