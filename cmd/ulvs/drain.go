@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/ulvs/ulvs/internal/admin"
 	"github.com/ulvs/ulvs/internal/daemon"
 )
 
@@ -39,4 +42,15 @@ func drainContext(d *daemon.Director, log *slog.Logger) (context.Context, contex
 		}
 	}()
 	return ctx, cancel
+}
+
+// drainDirector is `ulvs admin drain` without a real server: the BGP
+// drain before maintenance.
+func drainDirector(c *admin.Client, out io.Writer) error {
+	wait, err := c.DrainDirector()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "routes withdrawn; the routers move flows away within drain_time (%v): stop the director after that\n", wait)
+	return nil
 }
