@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -171,6 +172,38 @@ router bgp 65000
 		t.Fatal(err)
 	}
 	wait("real servers back", "healthy", "10.0.1.1")
+
+	// SIGHUP with a second neighbour: the first session stays up (same
+	// uptime), the new one is tried; then the reverse.
+	reload := func(extra string) {
+		t.Helper()
+		conf := strings.Replace(bgpConfig(tp, upFile), "        drain_time 3\n", extra+"        drain_time 3\n", 1)
+		if err := os.WriteFile(tp.conf, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(tp.proc.Pid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	upBefore := bgpStatus().Neighbors[0].Up
+	reload("        neighbor 10.0.1.99 {\n            remote_as 65009\n        }\n")
+	for deadline := time.Now().Add(10 * time.Second); len(bgpStatus().Neighbors) != 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reload did not add the second neighbour: %+v\n%s", bgpStatus(), tp.proc.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	reload("")
+	for deadline := time.Now().Add(10 * time.Second); len(bgpStatus().Neighbors) != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reload did not remove the second neighbour: %+v", bgpStatus())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := bgpStatus().Neighbors[0]; n.State != "established" || !n.Up.Equal(upBefore) {
+		t.Errorf("after two reloads the unchanged session is %s since %v; want established since %v", n.State, n.Up, upBefore)
+	}
+	wait("after reloads", "healthy", "10.0.1.1")
 
 	admin := func(verb string) {
 		if out, err := exec.Command(ulvsBinary, "admin", verb, "--admin-socket", tp.adminSock).CombinedOutput(); err != nil {
