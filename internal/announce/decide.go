@@ -5,26 +5,25 @@ import (
 	"slices"
 )
 
-// Reason says why a prefix is announced or withdrawn.
+//go:generate go tool stringer -type Reason -linecomment
+
+// Reason says why a prefix is announced or withdrawn. The line comment is
+// its name in status and metrics (the reason label), from which `go
+// generate` writes String.
 type Reason uint8
 
+// Announced: healthy (a service on the VIP has quorum), always (announce
+// always). Withdrawn: down (no service on the VIP has quorum), drained
+// (the director is draining), vrrp_backup (VRRP holds the VIP and this
+// director is not MASTER).
 const (
-	ReasonHealthy    Reason = iota // announced: a service on the VIP has quorum
-	ReasonAlways                   // announced: announce always
-	ReasonDown                     // withdrawn: no service on the VIP has quorum
-	ReasonDrained                  // withdrawn: the director is draining
-	ReasonVRRPBackup               // withdrawn: VRRP holds the VIP and this director is not MASTER
+	ReasonHealthy    Reason = iota // healthy
+	ReasonAlways                   // always
+	ReasonDown                     // down
+	ReasonDrained                  // drained
+	ReasonVRRPBackup               // vrrp_backup
+	reasonCount                    // count
 )
-
-var reasonNames = [...]string{"healthy", "always", "down", "drained", "vrrp_backup"}
-
-// String returns the name used in status and metrics.
-func (r Reason) String() string {
-	if int(r) < len(reasonNames) {
-		return reasonNames[r]
-	}
-	return "unknown"
-}
 
 // Mode is when a VIP is announced.
 type Mode uint8

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/ulvs/ulvs/internal/labeltest"
 )
 
 var (
@@ -67,12 +69,5 @@ func TestDecide(t *testing.T) {
 }
 
 func TestReasonNames(t *testing.T) {
-	for r := ReasonHealthy; r <= ReasonVRRPBackup; r++ {
-		if r.String() == "unknown" {
-			t.Errorf("reason %d has no name", r)
-		}
-	}
-	if Reason(200).String() != "unknown" {
-		t.Error("an out-of-range reason has a name")
-	}
+	labeltest.Check(t, reasonCount, []string{"healthy", "always", "down", "drained", "vrrp_backup"}, true)
 }
