@@ -172,7 +172,7 @@ func runCmd(args []string) error {
 			log.Warn("preflight", "check", fd.Check, "problem", fd.Message, "fix", fd.Fix)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := drainContext(d, log)
 	defer stop()
 	go func() {
 		for {

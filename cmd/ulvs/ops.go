@@ -209,6 +209,8 @@ verbs (ipvsadm equivalents in brackets):
   del-real     -t PROTO:VIP:PORT -r RIP:PORT                              [ipvsadm -d]
   weight       -t PROTO:VIP:PORT -r RIP:PORT -w N
   drain        -t PROTO:VIP:PORT -r RIP:PORT [--deadline 5m]
+  drain        (no -t/-r) withdraw every BGP route of this director; it keeps forwarding
+  undrain      announce the BGP routes again
   zero         [-t PROTO:VIP:PORT]                                        [ipvsadm -Z]
   reload       reread the configuration file (same as SIGHUP)
 
@@ -338,10 +340,19 @@ func adminCmd(args []string, out io.Writer) error {
 		}
 		return c.SetWeight(*svc, *real, uint32(*weight))
 	case "drain":
+		if !set["t"] && !set["r"] {
+			return drainDirector(c, out)
+		}
 		if err := need("t", "r"); err != nil {
 			return err
 		}
 		return c.Drain(*svc, *real, *deadline)
+	case "undrain":
+		if err := c.UndrainDirector(); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "routes announced again (as health allows)")
+		return nil
 	case "zero":
 		return c.Zero(*svc)
 	case "reload":

@@ -121,6 +121,7 @@ func Handler(c Control) http.Handler {
 		reply(w, nil, c.Drain(k, ap, deadline))
 	})
 	registerTrace(mux, c)
+	handleBGP(mux, c)
 	return mux
 }
 

@@ -350,6 +350,8 @@ type ULVS struct {
 	// a director taking over a VIP (VRRP failover) picks up connections
 	// another director started. Off by default, as in IPVS.
 	SloppyTCP bool
+	// BGP is the bgp block (bgp.go); nil when there is none.
+	BGP *BGP
 }
 
 // Options control Load and Parse.

@@ -197,6 +197,7 @@ func (d *decoder) decodeRoot(root *Node) *Config {
 		cfg.ULVS.AdminSocket = DefaultAdminSocket
 	}
 	cfg.VirtualServers = d.resolveGroups(cfg)
+	d.checkBGP(cfg)
 	seen := map[string]*VirtualServer{}
 	kept := cfg.VirtualServers[:0]
 	for _, vs := range cfg.VirtualServers {

@@ -149,6 +149,7 @@ func (d *Daemon) reloadLocked() error {
 	}
 	d.ctl.drains = nil
 	d.setTimeouts(cfg.Global.LVSTimeouts)
+	d.reloadBGP(cfg)
 	if old, cur := d.cfg.ULVS, cfg.ULVS; old.InterfaceClients != cur.InterfaceClients ||
 		old.InterfaceReals != cur.InterfaceReals || old.Workers != cur.Workers || old.IO != cur.IO ||
 		old.AdminSocket != cur.AdminSocket || old.MetricsListen != cur.MetricsListen ||

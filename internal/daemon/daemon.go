@@ -87,12 +87,13 @@ type Daemon struct {
 	vips          neigh.VIPSet
 	dropInstalled atomic.Bool
 
-	// running is what Run started, nil before: the packet loop and the
-	// VRRP router.
+	// running is what Run started, nil before: the packet loop, the
+	// VRRP router and the BGP speaker.
 	running struct {
 		sync.Mutex
 		loop *forward.Loop
 		vrrp *vrrp.Router
+		bgp  *bgpState // bgp.go; nil without a bgp block
 	}
 
 	// ctl serialises the control plane (reloads, admin changes, status)
@@ -378,6 +379,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Info("raised GOMAXPROCS so that every packet worker has a P", "from", prev, "to", want)
 	}
 	if err := d.startVRRP(ctx, &bg); err != nil {
+		return err
+	}
+	if err := d.startBGP(ctx, &bg); err != nil {
 		return err
 	}
 

@@ -121,6 +121,7 @@ func (d *Daemon) snapshot(raw bool) *status.Snapshot {
 		}
 		snap.VRRP = append(snap.VRRP, vi)
 	}
+	snap.BGP = d.BGPStatus()
 	return snap
 }
 

@@ -126,6 +126,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		vrrpReceived, vrrpDrops, alertMails} {
 		ch <- d
 	}
+	for _, d := range bgpDescs {
+		ch <- d
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -138,6 +141,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	snap, total := c.src.Counters()
+	collectBGP(ch, snap.BGP)
 	for _, s := range snap.Services {
 		total.Conns += s.Stats.Conns
 		total.InPkts += s.Stats.InPkts

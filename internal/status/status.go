@@ -23,6 +23,8 @@ type Snapshot struct {
 	Services []Service `json:"services"`
 	// VRRP is the state of each vrrp_instance, when there are any.
 	VRRP []VRRPInstance `json:"vrrp,omitempty"`
+	// BGP is the BGP speaker's state, when the ulvs block has bgp.
+	BGP *BGP `json:"bgp,omitempty"`
 }
 
 // VRRPInstance is one vrrp_instance's state.
