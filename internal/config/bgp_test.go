@@ -94,7 +94,7 @@ func TestBGPErrors(t *testing.T) {
 		{"neighbor without block", "local_as 1\nneighbor 10.0.1.1", "5: neighbor: needs a { } block"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := parse(t, "ulvs {\n\n  bgp {\n"+tc.body+"\n}\n}\n", Options{})
+			err := refused(t, "ulvs {\n\n  bgp {\n"+tc.body+"\n}\n}\n")
 			if err == nil {
 				t.Fatalf("no error; want one containing %q", tc.want)
 			}
