@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -129,6 +130,10 @@ type RingPort struct {
 	// emptyWaits counts the waits in a row that brought no frame;
 	// idleWaits, the idle waits since Open (for tests).
 	emptyWaits, idleWaits int
+	// lastRx is when Receive last returned frames, and rxGap the moving
+	// average of the time between such returns (see spin).
+	lastRx time.Time
+	rxGap  time.Duration
 	// rxFile is a second descriptor of the RX socket, in the runtime's
 	// poller, for idleWait; rxConn its raw access, readyFn is rxReady.
 	rxFile  *os.File

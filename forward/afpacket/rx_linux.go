@@ -136,6 +136,9 @@ func (p *RingPort) Receive(frames []Frame) (int, error) {
 	}
 	n := p.fill(frames)
 	if n == 0 {
+		n = p.spin(frames)
+	}
+	if n == 0 {
 		if err := p.wait(); err != nil {
 			return 0, fmt.Errorf("afpacket: poll: %w", err)
 		}
@@ -146,11 +149,45 @@ func (p *RingPort) Receive(frames []Frame) (int, error) {
 		p.emptyWaits++
 	}
 	if n > 0 {
+		now := time.Now()
+		if !p.lastRx.IsZero() {
+			p.rxGap += (now.Sub(p.lastRx) - p.rxGap) / 8
+		}
+		p.lastRx = now
 		p.emptyWaits = 0
 		p.stats.rxFrames.Add(uint64(n))
 		p.stats.rxBatches.Add(1)
 	}
 	return n, nil
+}
+
+// spinGap is the mean time between batches under which an empty ring is
+// watched for up to spinGap before the worker sleeps. A V2 ring wakes a
+// sleeping reader for every frame, and at high rates that wakeup (an IPI
+// and a context switch, ~20 us here) cost the CPU that delivers the frames
+// a third of its throughput (docs/benchmarks.md); a worker whose frames
+// come closer together than a wakeup costs is cheaper watching the ring,
+// as NAPI polls a busy NIC. Below ~50k batches a second the average gap
+// is longer than spinGap and every empty ring sleeps at once, so a quiet
+// or moderately loaded director spends nothing on it.
+const spinGap = 20 * time.Microsecond
+
+// spin watches the ring for up to spinGap when batches have been coming
+// faster than that, and returns what arrived.
+func (p *RingPort) spin(frames []Frame) int {
+	if p.lastRx.IsZero() || p.rxGap > spinGap {
+		return 0
+	}
+	deadline := time.Now().Add(spinGap)
+	for {
+		if n := p.fill(frames); n > 0 {
+			return n
+		}
+		if p.closed.Load() || time.Now().After(deadline) {
+			p.rxGap += spinGap // a miss: back off towards sleeping
+			return 0
+		}
+	}
 }
 
 // idleAfter is how many waits in a row that brought no frame make a port
