@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+
+	"github.com/ulvs/ulvs/internal/pcaptest"
 )
 
 // The topology of the golden cases (testdata/gengolden builds the frames
@@ -259,7 +258,7 @@ func TestGoldenTshark(t *testing.T) {
 	frames = append(frames, badTCP, badIP, short)
 
 	path := filepath.Join(t.TempDir(), "golden.pcap")
-	writePcap(t, path, frames)
+	pcaptest.Write(t, path, frames)
 	out, err := exec.Command(tshark, "-n", "-r", path,
 		"-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
 		"-Y", tsharkBadFilter, "-T", "fields", "-e", "frame.number").Output()
@@ -293,24 +292,4 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "")
-}
-
-func writePcap(t *testing.T, path string, frames [][]byte) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65536, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
-	ts := time.Unix(1700000000, 0)
-	for i, b := range frames {
-		ci := gopacket.CaptureInfo{Timestamp: ts.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(b), Length: len(b)}
-		if err := w.WritePacket(ci, b); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
