@@ -58,21 +58,9 @@ type goldenCase struct {
 	out     []byte
 }
 
-// mustHex decodes hex digits, ignoring white space and # comments.
-func mustHex(s string) []byte {
-	var digits strings.Builder
-	for line := range strings.Lines(s) {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		digits.WriteString(strings.Join(strings.Fields(line), ""))
-	}
-	b, err := hex.DecodeString(digits.String())
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
+// mustHex is the name the generated golden_frames_test.go calls
+// (testdata/gengolden); the decoding is pcaptest's.
+func mustHex(s string) []byte { return pcaptest.Hex(s) }
 
 // runGolden puts c.in through c.op the way the packet loop would and
 // returns the frame to transmit (the rewritten frame or the ICMP reply).
